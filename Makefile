@@ -1,0 +1,63 @@
+# servebench — `make help` lists the targets. On a fresh machine: `make bench` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+PY        := $(VENV)/bin/python
+TOOLS     := $(CURDIR)/.tools/bin
+MODELS    := models
+GO_BIN    := go_service/bin/go_service
+export GOFLAGS := -buildvcs=false
+
+# Pinned tool versions (go install …@version into .tools/bin).
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
+HEY_VERSION                := v0.1.4
+GHZ_VERSION                := v0.121.0
+GRPCURL_VERSION            := v1.9.3
+
+PROFILE ?= full
+
+.PHONY: help setup tools proto check-proto models build serve-python serve-go test test-python test-go bench bench-quick clean
+
+help: ## list the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(VENV)/.installed ## create .venv from requirements.txt (idempotent)
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip check
+	touch $@
+
+tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/hey $(TOOLS)/ghz $(TOOLS)/grpcurl ## install pinned Go tools into .tools/bin
+
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+$(TOOLS)/hey:
+	GOBIN=$(TOOLS) go install github.com/rakyll/hey@$(HEY_VERSION)
+$(TOOLS)/ghz:
+	GOBIN=$(TOOLS) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+$(TOOLS)/grpcurl:
+	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+PROTO_SRC := proto/predict/v1/predict.proto
+
+proto: setup $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## regenerate Python and Go stubs from proto/
+	mkdir -p python_service/gen go_service/gen
+	$(PY) -m grpc_tools.protoc -I proto \
+	  --python_out=python_service/gen --pyi_out=python_service/gen --grpc_python_out=python_service/gen \
+	  --plugin=protoc-gen-go=$(TOOLS)/protoc-gen-go --plugin=protoc-gen-go-grpc=$(TOOLS)/protoc-gen-go-grpc \
+	  --go_out=go_service --go_opt=module=servebench/go_service \
+	  --go-grpc_out=go_service --go-grpc_opt=module=servebench/go_service \
+	  $(PROTO_SRC)
+
+check-proto: proto ## regenerate stubs and fail if they differ from the committed ones
+	@git diff --exit-code -- python_service/gen go_service/gen \
+	  && test -z "$$(git status --porcelain -- python_service/gen go_service/gen)" \
+	  || { echo "check-proto: generated stubs drifted from proto/; run 'make proto' and commit" >&2; exit 1; }
+	@echo "check-proto: generated stubs match proto/"

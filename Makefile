@@ -61,3 +61,9 @@ check-proto: proto ## regenerate stubs and fail if they differ from the committe
 	  && test -z "$$(git status --porcelain -- python_service/gen go_service/gen)" \
 	  || { echo "check-proto: generated stubs drifted from proto/; run 'make proto' and commit" >&2; exit 1; }
 	@echo "check-proto: generated stubs match proto/"
+
+models: setup ## train + export the default ONNX models into models/ (skips up-to-date ones; FORCE=1 re-exports)
+	$(PY) -m python_service export --out $(MODELS) $(if $(FORCE),--force)
+
+serve-python: models ## run the Python server on models/ (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:5000; Ctrl-C stops)
+	$(PY) -m python_service serve --models $(MODELS)

@@ -1,0 +1,45 @@
+"""Fixtures for the Python service tests: a model repository exported into a temporary folder
+and real servers started on free ports (see pyservice_harness.py)."""
+import subprocess
+import sys
+
+import pytest
+
+from pyservice_harness import ROOT, Server
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory):
+    """The default models, exported by the export CLI (independent of the repo's models/)."""
+    out = tmp_path_factory.mktemp("models")
+    subprocess.run([sys.executable, "-m", "python_service", "export", "--out", str(out)],
+                   cwd=ROOT, check=True, capture_output=True)
+    return str(out)
+
+
+@pytest.fixture
+def start_server(models_dir, tmp_path):
+    """Start a server: `start_server(*extra_flags, grpc_addr=..., http_addr=...)`."""
+    started = []
+
+    def start(*extra, models=None, wait=True, **addresses):
+        log_path = str(tmp_path / ("server%d.log" % len(started)))
+        server = Server(models or models_dir, *extra, log_path=log_path, **addresses)
+        started.append(server)
+        if wait:
+            protocols = [p for p in ("grpc", "http") if addresses.get(p + "_addr", "x")]
+            server.wait_listening(protocols).wait_ready()
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def server(models_dir, tmp_path_factory):
+    """One shared server for tests that only send requests."""
+    log_path = str(tmp_path_factory.mktemp("server") / "server.log")
+    srv = Server(models_dir, log_path=log_path).wait_listening(["grpc", "http"]).wait_ready()
+    yield srv
+    assert srv.stop() == 0, srv.log()

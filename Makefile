@@ -18,10 +18,10 @@ GRPCURL_VERSION            := v1.9.3
 
 PROFILE ?= full
 
-.PHONY: help setup tools proto check-proto models build serve-python serve-go test test-python test-go bench bench-quick clean
+.PHONY: help setup tools proto check-proto models build serve-python serve-go test test-python test-go bench bench-quick bench-toys clean
 
 help: ## list the targets
-	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(VENV)/.installed ## create .venv from requirements.txt (idempotent)
 
@@ -67,3 +67,53 @@ models: setup ## train + export the default ONNX models into models/ (skips up-t
 
 serve-python: models ## run the Python server on models/ (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:5000; Ctrl-C stops)
 	$(PY) -m python_service serve --models $(MODELS)
+
+# --- Go service (issue 3) ----------------------------------------------------------------------
+GO_SRCS := $(shell find go_service -name '*.go' -not -path 'go_service/bin/*') go_service/go.mod go_service/go.sum
+
+build: $(GO_BIN) ## build the Go server → go_service/bin/go_service
+
+$(GO_BIN): $(GO_SRCS)
+	cd go_service && go build -o bin/go_service ./cmd/go_service
+
+serve-go: build models ## run the Go server on models/ (gRPC 127.0.0.1:50052, HTTP 127.0.0.1:8080; Ctrl-C stops)
+	$(GO_BIN) --models $(MODELS)
+
+test-go: setup models ## Go tests with the race detector (real libonnxruntime from .venv, real models/)
+	cd go_service && go test -race ./...
+
+# --- bench (issue 5): hey + ghz against both servers, report in results/latest ------------------
+BENCH_TOY  := bench/toy/go/bin/toy
+BENCH_ARGS ?=
+
+bench-toys: $(BENCH_TOY) ## build the seed post's toy Go server (bench/toy/go → bench/toy/go/bin/toy)
+
+$(BENCH_TOY): bench/toy/go/main.go bench/toy/go/go.mod
+	cd bench/toy/go && go build -o bin/toy .
+
+bench: setup models build tools bench-toys ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick, BENCH_ARGS=…) → results/latest
+	$(PY) -m bench --profile $(PROFILE) $(BENCH_ARGS)
+
+bench-quick: ## quick benchmark (< 2 min) and a smoke check of its results (what CI runs)
+	$(MAKE) --no-print-directory bench PROFILE=quick
+	$(PY) -m bench.smoke_check results/latest
+
+# --- conformance (issue 4): one set of vectors, four endpoints ---------------------------------
+.PHONY: vectors test-conformance
+
+vectors: models ## regenerate tests/vectors/*.json (expected answers from scikit-learn; deterministic)
+	$(PY) tests/vectors/generate.py --models $(MODELS)
+
+test-conformance: setup models build $(TOOLS)/grpcurl ## every vector on Python/Go × gRPC/HTTP, parity, grpcurl (tests/conformance)
+	$(PY) -m pytest tests/conformance
+
+# --- the README's test command ------------------------------------------------------------------
+test: setup models build tools ## all tests: Go (go test -race), Python service, bench, cross-language conformance
+	cd go_service && go test -race ./...
+	$(PY) -m pytest
+
+test-python: setup models build tools ## the pytest suites only (tests/: Python service, bench, conformance)
+	$(PY) -m pytest
+
+clean: ## remove build outputs, models and results (keeps .venv and .tools)
+	rm -rf go_service/bin bench/toy/go/bin $(MODELS) results

@@ -1,0 +1,204 @@
+// Command go_service serves the models/ repository over gRPC and HTTP with ONNX Runtime.
+//
+//	go_service --models DIR --grpc-addr HOST:PORT --http-addr HOST:PORT [--ort-lib PATH]
+//
+// It loads libonnxruntime from --ort-lib (default $ONNXRUNTIME_LIB); when neither is set it looks
+// for .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* under the working
+// directory, the executable's directory, and their parents (see internal/ortlib). It prints one
+// "<proto> listening on HOST:PORT" line per protocol once bound, becomes ready once every model
+// is loaded, and on SIGTERM/SIGINT turns not ready, finishes in-flight requests and exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"servebench/go_service/internal/grpcapi"
+	"servebench/go_service/internal/httpapi"
+	"servebench/go_service/internal/ortlib"
+	"servebench/go_service/internal/predictor"
+	"servebench/go_service/internal/repository"
+)
+
+const (
+	prog         = "go_service"
+	drainTimeout = 30 * time.Second // longest wait for in-flight requests at shutdown
+)
+
+type config struct {
+	models, grpcAddr, httpAddr, ortLib, logLevel string
+	intraOp, interOp, maxBatch, maxBody          int
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.models, "models", "models", "model repository directory")
+	fs.StringVar(&c.grpcAddr, "grpc-addr", "127.0.0.1:50052", "gRPC listen address (empty disables gRPC)")
+	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (empty disables HTTP)")
+	fs.IntVar(&c.intraOp, "intra-op-threads", 1, "ONNX Runtime intra-op threads per session")
+	fs.IntVar(&c.interOp, "inter-op-threads", 1, "ONNX Runtime inter-op threads per session")
+	fs.IntVar(&c.maxBatch, "max-batch", 1024, "most instances per request")
+	fs.IntVar(&c.maxBody, "max-body", 4194304, "largest HTTP body / gRPC message in bytes")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warning, error or critical")
+	fs.StringVar(&c.ortLib, "ort-lib", os.Getenv(ortlib.EnvVar), "path to libonnxruntime (env "+ortlib.EnvVar+"; default: the .venv onnxruntime wheel's)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	case c.grpcAddr == "" && c.httpAddr == "":
+		return c, errors.New("--grpc-addr and --http-addr are both empty: nothing to serve")
+	case c.maxBatch < 1 || c.maxBody < 1:
+		return c, errors.New("--max-batch and --max-body must be positive")
+	case c.intraOp < 0 || c.interOp < 0:
+		return c, errors.New("thread counts must be >= 0 (0 lets ONNX Runtime choose)")
+	}
+	return c, nil
+}
+
+func run(args []string, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return 1
+	}
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
+		return fail(err)
+	}
+	level, err := parseLevel(cfg.logLevel)
+	if err != nil {
+		return fail(err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	models, err := repository.Load(cfg.models)
+	if err != nil {
+		return fail(err)
+	}
+	lib, err := ortlib.Locate(cfg.ortLib)
+	if err != nil {
+		return fail(err)
+	}
+	if err := ortlib.Init(lib); err != nil {
+		return fail(err)
+	}
+	core := predictor.New(predictor.Options{
+		IntraOpThreads: cfg.intraOp, InterOpThreads: cfg.interOp, MaxBatch: cfg.maxBatch, Logger: logger,
+	})
+
+	grpcSrv, health := grpcapi.New(core, cfg.maxBody)
+	httpSrv := &http.Server{Handler: httpapi.New(core, int64(cfg.maxBody)), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 2)
+	if cfg.grpcAddr != "" {
+		ln, err := listen(stderr, "grpc", cfg.grpcAddr)
+		if err != nil {
+			return fail(err)
+		}
+		go func() { serveErr <- grpcSrv.Serve(ln) }()
+	}
+	if cfg.httpAddr != "" {
+		ln, err := listen(stderr, "http", cfg.httpAddr)
+		if err != nil {
+			grpcSrv.Stop()
+			return fail(err)
+		}
+		go func() { serveErr <- httpSrv.Serve(ln) }()
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := core.Load(models); err != nil {
+		grpcSrv.Stop()
+		httpSrv.Close()
+		return fail(err)
+	}
+	grpcapi.SetServing(health, true)
+	logger.Info("ready", "models", len(core.Names()), "lib", lib)
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down: finishing in-flight requests")
+	case err := <-serveErr:
+		grpcSrv.Stop()
+		httpSrv.Close()
+		return fail(fmt.Errorf("server stopped: %w", err))
+	}
+	core.Drain()
+	health.Shutdown() // every service NOT_SERVING
+	if shutdown(grpcSrv, httpSrv) {
+		// Every handler has returned, so no Run can still use a session.
+		core.Close()
+		ortlib.Close()
+	}
+	return 0
+}
+
+// parseLevel accepts the Python service's level names (debug, info, warning, error, critical)
+// and slog's own (warn).
+func parseLevel(name string) (slog.Level, error) {
+	switch strings.ToLower(name) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warning", "warn":
+		return slog.LevelWarn, nil
+	case "error", "critical":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("--log-level %q: want debug, info, warning, error or critical", name)
+}
+
+// listen binds addr (port 0 picks a free port) and prints the one line harnesses wait for.
+func listen(stderr io.Writer, proto, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", proto, err)
+	}
+	fmt.Fprintf(stderr, "%s: %s listening on %s\n", prog, proto, ln.Addr())
+	return ln, nil
+}
+
+// shutdown stops accepting and waits up to drainTimeout for in-flight requests on both servers;
+// it reports whether they all finished (false: connections were cut after the timeout).
+func shutdown(grpcSrv *grpc.Server, httpSrv *http.Server) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	grpcDone := make(chan struct{})
+	go func() { grpcSrv.GracefulStop(); close(grpcDone) }()
+	clean := true
+	if err := httpSrv.Shutdown(ctx); err != nil {
+		httpSrv.Close()
+		clean = false
+	}
+	select {
+	case <-grpcDone:
+	case <-ctx.Done():
+		grpcSrv.Stop()
+		<-grpcDone
+		clean = false
+	}
+	return clean
+}

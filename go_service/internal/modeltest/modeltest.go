@@ -1,0 +1,89 @@
+// Package modeltest gives tests and benchmarks the repository's real libonnxruntime and models/.
+//
+// Lookup: $ONNXRUNTIME_LIB, else the .venv wheel's library (ortlib.Locate); $SERVEBENCH_MODELS,
+// else <repo>/models where <repo> is the directory above go_service/. A missing library or model
+// FAILS the test with what to run, unless SERVEBENCH_ALLOW_SKIP=1, which turns it into a skip.
+package modeltest
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"servebench/go_service/internal/ortlib"
+	"servebench/go_service/internal/repository"
+)
+
+// DefaultModels are the models `make models` exports.
+var DefaultModels = []string{"iris-logreg", "breast-cancer-rf", "digits-mlp", "diabetes-gbr"}
+
+var (
+	initOnce sync.Once
+	initErr  error
+	libPath  string
+)
+
+// unavailable fails (or, when SERVEBENCH_ALLOW_SKIP=1, skips) the test.
+func unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("SERVEBENCH_ALLOW_SKIP") == "1" {
+		tb.Skipf(format, args...)
+	}
+	tb.Fatalf(format+" (set SERVEBENCH_ALLOW_SKIP=1 to skip instead)", args...)
+}
+
+// InitORT initializes ONNX Runtime once per test binary and returns the library path.
+func InitORT(tb testing.TB) string {
+	tb.Helper()
+	initOnce.Do(func() {
+		libPath, initErr = ortlib.Locate(os.Getenv(ortlib.EnvVar))
+		if initErr == nil {
+			initErr = ortlib.Init(libPath)
+		}
+	})
+	if initErr != nil {
+		unavailable(tb, "ONNX Runtime: %v", initErr)
+	}
+	return libPath
+}
+
+// ModelsDir returns the model repository directory.
+func ModelsDir(tb testing.TB) string {
+	tb.Helper()
+	if dir := os.Getenv("SERVEBENCH_MODELS"); dir != "" {
+		return dir
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go_service", "go.mod")); err == nil {
+			return filepath.Join(dir, "models")
+		}
+		if filepath.Dir(dir) == dir {
+			tb.Fatalf("cannot find the repository root (a directory holding go_service/go.mod) above %s; set SERVEBENCH_MODELS", wd)
+		}
+	}
+}
+
+// Models loads the repository, requiring every default model to be present.
+func Models(tb testing.TB) []*repository.Model {
+	tb.Helper()
+	dir := ModelsDir(tb)
+	models, err := repository.Load(dir)
+	if err != nil {
+		unavailable(tb, "models: %v", err)
+	}
+	have := map[string]bool{}
+	for _, m := range models {
+		have[m.Name] = true
+	}
+	for _, name := range DefaultModels {
+		if !have[name] {
+			unavailable(tb, "model %s missing from %s (run 'make models' first)", name, dir)
+		}
+	}
+	return models
+}

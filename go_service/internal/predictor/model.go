@@ -1,0 +1,134 @@
+package predictor
+
+import (
+	"fmt"
+	"strings"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/repository"
+)
+
+// model is one loaded model: its metadata and one ONNX Runtime session, created once at load
+// and shared by every request (DynamicAdvancedSession allows concurrent Run calls).
+type model struct {
+	info       *predictv1.ModelInfo
+	session    *ort.DynamicAdvancedSession
+	classifier bool
+	nFeatures  int
+	width      int // columns of the fetched output: one per class, or 1 for a regressor
+	labels     []string
+}
+
+// newModel checks that the ONNX graph agrees with the metadata and creates the session, which
+// fetches only the one output the answer needs.
+func newModel(m *repository.Model, opts *ort.SessionOptions) (*model, error) {
+	output := m.OutputName()
+	if err := checkGraph(m, output); err != nil {
+		return nil, fmt.Errorf("model %s: %w", m.Dir, err)
+	}
+	session, err := ort.NewDynamicAdvancedSessionWithONNXData(m.ONNX, []string{m.InputName}, []string{output}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: creating ONNX Runtime session: %w", m.Dir, err)
+	}
+	return &model{
+		info: &predictv1.ModelInfo{
+			Name:        m.Name,
+			Version:     m.Version,
+			Task:        m.Task,
+			InputName:   m.InputName,
+			NFeatures:   int32(m.NFeatures),
+			ClassLabels: m.ClassLabels,
+			OutputNames: m.OutputNames,
+			Sha256:      strings.ToLower(m.SHA256),
+			Opset:       int32(m.Opset),
+		},
+		session:    session,
+		classifier: m.Task == repository.TaskClassification,
+		nFeatures:  m.NFeatures,
+		width:      m.OutputWidth(),
+		labels:     m.ClassLabels,
+	}, nil
+}
+
+// checkGraph verifies that the input is a float tensor [N, n_features] and the fetched output a
+// float tensor [N, width], as metadata.json says.
+func checkGraph(m *repository.Model, output string) error {
+	inputs, outputs, err := ort.GetInputOutputInfoWithONNXData(m.ONNX)
+	if err != nil {
+		return fmt.Errorf("reading ONNX inputs and outputs: %w", err)
+	}
+	if err := checkTensor(inputs, "input", m.InputName, m.NFeatures); err != nil {
+		return err
+	}
+	return checkTensor(outputs, "output", output, m.OutputWidth())
+}
+
+func checkTensor(infos []ort.InputOutputInfo, kind, name string, width int) error {
+	for _, info := range infos {
+		if info.Name != name {
+			continue
+		}
+		dims := info.Dimensions
+		if info.OrtValueType != ort.ONNXTypeTensor || info.DataType != ort.TensorElementDataTypeFloat || len(dims) != 2 {
+			return fmt.Errorf("ONNX %s %q is %s, expected a float tensor [N, %d]", kind, name, info.String(), width)
+		}
+		if dims[1] >= 0 && dims[1] != int64(width) {
+			return fmt.Errorf("ONNX %s %q has shape %v, expected [N, %d] from metadata.json", kind, name, dims, width)
+		}
+		return nil
+	}
+	return fmt.Errorf("metadata.json names ONNX %s %q, which the graph does not have", kind, name)
+}
+
+// run executes the session on a [batch, nFeatures] row-major input and returns the fetched
+// [batch, width] output. Both tensors live only for this call.
+func (m *model) run(data []float32, batch int) ([]float32, error) {
+	in, err := ort.NewTensor(ort.NewShape(int64(batch), int64(m.nFeatures)), data)
+	if err != nil {
+		return nil, fmt.Errorf("input tensor: %w", err)
+	}
+	defer in.Destroy()
+	out, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(batch), int64(m.width)))
+	if err != nil {
+		return nil, fmt.Errorf("output tensor: %w", err)
+	}
+	defer out.Destroy()
+	if err := m.session.Run([]ort.Value{in}, []ort.Value{out}); err != nil {
+		return nil, err
+	}
+	// The data slice is Go memory, so it stays valid after the OrtValue is released.
+	return out.GetData(), nil
+}
+
+// shape turns the output into one Prediction per row.
+func (m *model) shape(out []float32, batch int) []*predictv1.Prediction {
+	preds := make([]*predictv1.Prediction, batch)
+	for i := range preds {
+		row := out[i*m.width : (i+1)*m.width : (i+1)*m.width]
+		if !m.classifier {
+			value := row[0]
+			preds[i] = &predictv1.Prediction{Value: &value}
+			continue
+		}
+		idx := argmax(row)
+		classIndex := int32(idx)
+		preds[i] = &predictv1.Prediction{Label: m.labels[idx], ClassIndex: &classIndex, Probabilities: row}
+	}
+	return preds
+}
+
+// argmax returns the index of the first maximum; like numpy.argmax, a NaN counts as the maximum.
+func argmax(row []float32) int {
+	best := 0
+	for j := 1; j < len(row); j++ {
+		if row[best] != row[best] { // NaN already chosen
+			break
+		}
+		if row[j] > row[best] || row[j] != row[j] {
+			best = j
+		}
+	}
+	return best
+}

@@ -1,0 +1,192 @@
+// Package repository reads the model repository shared by both servers:
+// models/<name>/<version>/{model.onnx,metadata.json}. For every name the highest version is
+// served (numeric when both versions are numbers, else lexical); its model.onnx must match the
+// sha256 recorded in metadata.json.
+package repository
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Task values in metadata.json.
+const (
+	TaskClassification = "classification"
+	TaskRegression     = "regression"
+)
+
+// Metadata is metadata.json (fields as the team brief lists them).
+type Metadata struct {
+	Name                string            `json:"name"`
+	Version             string            `json:"version"`
+	Task                string            `json:"task"`
+	InputName           string            `json:"input_name"`
+	NFeatures           int               `json:"n_features"`
+	OutputNames         []string          `json:"output_names"`
+	ProbabilitiesOutput *string           `json:"probabilities_output"`
+	ValueOutput         *string           `json:"value_output"`
+	ClassLabels         []string          `json:"class_labels"`
+	SHA256              string            `json:"sha256"`
+	Opset               int               `json:"opset"`
+	Estimator           string            `json:"estimator"`
+	Dataset             *string           `json:"dataset"`
+	LibraryVersions     map[string]string `json:"library_versions"`
+	Parity              json.RawMessage   `json:"parity"`
+	CreatedAt           string            `json:"created_at"`
+}
+
+// Model is one servable model: its metadata and the verified bytes of model.onnx.
+type Model struct {
+	Metadata
+	Dir  string // models/<name>/<version>
+	ONNX []byte // contents of model.onnx, sha256-verified
+}
+
+// OutputName is the one ONNX output the servers fetch: probabilities_output for classifiers,
+// value_output for regressors.
+func (m *Model) OutputName() string {
+	if m.Task == TaskClassification {
+		return deref(m.ProbabilitiesOutput)
+	}
+	return deref(m.ValueOutput)
+}
+
+// OutputWidth is the expected second dimension of that output: one column per class, or 1.
+func (m *Model) OutputWidth() int {
+	if m.Task == TaskClassification {
+		return len(m.ClassLabels)
+	}
+	return 1
+}
+
+// Load reads every model in dir (highest version of each name), verifies it, and returns them
+// sorted by name. It fails on the first bad model, naming it, and when dir holds no model.
+func Load(dir string) ([]*Model, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*", "*", "metadata.json"))
+	if err != nil {
+		return nil, err
+	}
+	latest := map[string]string{} // name -> version directory
+	for _, p := range paths {
+		version := filepath.Base(filepath.Dir(p))
+		name := filepath.Base(filepath.Dir(filepath.Dir(p)))
+		if cur, ok := latest[name]; !ok || versionLess(cur, version) {
+			latest[name] = version
+		}
+	}
+	if len(latest) == 0 {
+		return nil, fmt.Errorf("no models found in %s (expected <name>/<version>/metadata.json); run 'make models'", dir)
+	}
+	names := make([]string, 0, len(latest))
+	for name := range latest {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	models := make([]*Model, 0, len(names))
+	for _, name := range names {
+		m, err := loadOne(filepath.Join(dir, name, latest[name]))
+		if err != nil {
+			return nil, err
+		}
+		models = append(models, m)
+	}
+	return models, nil
+}
+
+// loadOne reads and verifies models/<name>/<version>.
+func loadOne(dir string) (*Model, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "metadata.json"))
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", dir, err)
+	}
+	m := &Model{Dir: dir}
+	if err := json.Unmarshal(raw, &m.Metadata); err != nil {
+		return nil, fmt.Errorf("model %s: metadata.json: %w", dir, err)
+	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("model %s: metadata.json: %w", dir, err)
+	}
+	wantName, wantVersion := filepath.Base(filepath.Dir(dir)), filepath.Base(dir)
+	if m.Name != wantName || m.Version != wantVersion {
+		return nil, fmt.Errorf("model %s: metadata.json names %s/%s, not %s/%s", dir, m.Name, m.Version, wantName, wantVersion)
+	}
+	onnxPath := filepath.Join(dir, "model.onnx")
+	if m.ONNX, err = os.ReadFile(onnxPath); err != nil {
+		return nil, fmt.Errorf("model %s: %w", dir, err)
+	}
+	sum := sha256.Sum256(m.ONNX)
+	if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, m.SHA256) {
+		return nil, fmt.Errorf("model %s: sha256 mismatch: %s is %s but metadata.json says %s; refusing to serve it (re-export with 'make models')",
+			dir, onnxPath, got, m.SHA256)
+	}
+	return m, nil
+}
+
+// validate checks the fields the servers rely on.
+func (m *Model) validate() error {
+	var problems []string
+	if m.Name == "" {
+		problems = append(problems, "name is empty")
+	}
+	if m.InputName == "" {
+		problems = append(problems, "input_name is empty")
+	}
+	if m.NFeatures <= 0 {
+		problems = append(problems, "n_features must be positive")
+	}
+	if m.SHA256 == "" {
+		problems = append(problems, "sha256 is empty")
+	}
+	switch m.Task {
+	case TaskClassification:
+		if deref(m.ProbabilitiesOutput) == "" {
+			problems = append(problems, "classifier without probabilities_output")
+		}
+		if len(m.ClassLabels) == 0 {
+			problems = append(problems, "classifier without class_labels")
+		}
+	case TaskRegression:
+		if deref(m.ValueOutput) == "" {
+			problems = append(problems, "regressor without value_output")
+		}
+	default:
+		problems = append(problems, fmt.Sprintf("task %q is neither %q nor %q", m.Task, TaskClassification, TaskRegression))
+	}
+	if out := m.OutputName(); out != "" && !slices.Contains(m.OutputNames, out) {
+		problems = append(problems, fmt.Sprintf("output %q is not in output_names", out))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// versionLess orders versions as the Python service does: numeric versions compare as numbers
+// and rank above non-numeric ones, which compare as text.
+func versionLess(a, b string) bool {
+	na, errA := strconv.ParseUint(a, 10, 64)
+	nb, errB := strconv.ParseUint(b, 10, 64)
+	switch {
+	case errA == nil && errB == nil:
+		return na < nb
+	case errA == nil || errB == nil:
+		return errA != nil // the non-numeric one is lower
+	}
+	return a < b
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

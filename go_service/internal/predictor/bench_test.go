@@ -10,7 +10,7 @@ import (
 )
 
 // BenchmarkPredict measures the core predict path (validate → tensor → ONNX Runtime → shape),
-// in process, for every default model at batch 1 and 64: the floor serving overhead is
+// in process, for every default model at batch 1, 32 (the bench's batched scenarios) and 64: the floor serving overhead is
 // measured against. Sessions use 1 intra-op and 1 inter-op thread, as the servers do by default.
 func BenchmarkPredict(b *testing.B) {
 	modeltest.InitORT(b)
@@ -24,7 +24,7 @@ func BenchmarkPredict(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, batch := range []int{1, 64} {
+		for _, batch := range []int{1, 32, 64} {
 			req := &predictv1.PredictRequest{Model: name, Instances: randomRows(batch, int(info.GetNFeatures()), 42)}
 			b.Run(fmt.Sprintf("model=%s/batch=%d", name, batch), func(b *testing.B) {
 				ctx := context.Background()

@@ -1,0 +1,178 @@
+"""python -m bench: benchmark the Python and Go servers (HTTP via hey, gRPC via ghz) and write a report.
+
+Configuration is read here only — bench/scenarios.yaml (a profile), command-line overrides, and the
+BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS environment variables — and passed on as values.
+Exit status: 0 done, 1 error, 2 parity gate failed (nothing benchmarked), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import sys
+
+from bench import config, environment, loadgen, parity, payloads, plots, report, runner, servers
+from bench.console import Console
+from bench.procs import cpu_list
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _csv(kind):
+    return lambda text: [kind(x) for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="full", help="profile of the scenario file (quick, full)")
+    p.add_argument("--scenarios", default=os.path.join(REPO, "bench", "scenarios.yaml"), help="scenario file")
+    p.add_argument("--servers", type=_csv(str), help="comma-separated, e.g. python,go")
+    p.add_argument("--protocols", type=_csv(str), help="comma-separated: http,grpc")
+    p.add_argument("--models", type=_csv(str), help="comma-separated model names")
+    p.add_argument("--concurrency", type=_csv(int), help="comma-separated, e.g. 1,10,50,100")
+    p.add_argument("--batch", type=_csv(int), help="comma-separated rows per request, e.g. 1,32")
+    p.add_argument("--duration", type=float, help="seconds of each timed run")
+    p.add_argument("--warmup", type=float, help="seconds of the discarded warm-up before each timed run")
+    p.add_argument("--repeats", type=int, help="timed runs per scenario and server (>= 3)")
+    p.add_argument("--only", choices=("serve", "seed"), help="run only the servers' matrix or only the seed toys")
+    p.add_argument("--no-seed", action="store_true", help="skip the seed toy servers")
+    p.add_argument("--no-inproc", action="store_true", help="skip the in-process inference timings")
+    p.add_argument("--out", default=os.path.join(REPO, "results"), help="results root (results/<run-id>/)")
+    p.add_argument("--models-dir", default=os.path.join(REPO, "models"), help="model repository")
+    for server in ("python", "go"):
+        for proto in ("http", "grpc"):
+            p.add_argument(f"--{server}-{proto}", metavar="ADDR", help=f"use a running {server} {proto} server")
+    p.add_argument("--target", action="append", default=[], metavar="NAME=PROTO://ADDR",
+                   help="a running server to benchmark instead of starting one (repeatable), e.g. go=grpc://h:50052")
+    p.add_argument("--server-pid", action="append", default=[], metavar="NAME=PID",
+                   help="pid of a running (local) target, so that its CPU and RSS are measured")
+    p.add_argument("--go-bin", default=os.path.join(REPO, "go_service", "bin", "go_service"))
+    p.add_argument("--toy-go-bin", default=os.path.join(REPO, "bench", "toy", "go", "bin", "toy"))
+    p.add_argument("--tools-dir", default=os.path.join(REPO, ".tools", "bin"), help="where hey and ghz are")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate, run nothing")
+    return p.parse_args(argv)
+
+
+def targets_from(args) -> tuple[dict, dict]:
+    targets: dict[str, dict[str, str]] = {}
+    for server in ("python", "go"):
+        for proto in ("http", "grpc"):
+            addr = getattr(args, f"{server}_{proto}")
+            if addr:
+                targets.setdefault(server, {})[proto] = addr
+    for item in args.target:
+        name, _, url = item.partition("=")
+        proto, _, addr = url.partition("://")
+        if not name or proto not in config.PROTOCOLS or not addr:
+            raise config.ScenarioError(f"--target {item!r}: expected NAME=http://HOST:PORT or NAME=grpc://HOST:PORT")
+        targets.setdefault(name, {})[proto] = addr
+    pids = {}
+    for item in args.server_pid:
+        name, _, pid = item.partition("=")
+        if not pid.isdigit():
+            raise config.ScenarioError(f"--server-pid {item!r}: expected NAME=PID")
+        pids[name] = int(pid)
+    return targets, pids
+
+
+def overrides_from(args, targets: dict) -> dict:
+    out = {k: v for k, v in (("servers", args.servers), ("protocols", args.protocols), ("models", args.models),
+                             ("concurrency", args.concurrency), ("batch", args.batch),
+                             ("duration_s", args.duration), ("warmup_s", args.warmup),
+                             ("repeats", args.repeats)) if v is not None}
+    if targets and "servers" not in out:
+        out["servers"] = list(targets)
+    if args.no_seed:
+        out["seed"] = {"enabled": False}
+    if args.no_inproc:
+        out["inproc"] = {"enabled": False}
+    return out
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ui = Console()
+    try:
+        args = parse_args(argv)
+        targets, pids = targets_from(args)
+        settings = config.load(args.scenarios, args.profile, overrides_from(args, targets))
+        server_cpus = cpu_list(os.environ.get("BENCH_SERVER_CPUS", "0"))
+        client_cpus = cpu_list(os.environ.get("BENCH_CLIENT_CPUS", "1"))
+        available = os.sched_getaffinity(0)
+        for var, cpus in (("BENCH_SERVER_CPUS", server_cpus), ("BENCH_CLIENT_CPUS", client_cpus)):
+            if not set(cpus) <= available:
+                raise ValueError(f"{var}: CPUs {sorted(set(cpus) - available)} are not available "
+                                 f"(available: {sorted(available)})")
+    except (config.ScenarioError, ValueError) as exc:
+        ui.error(str(exc))
+        return 1
+    if set(server_cpus) & set(client_cpus):
+        ui.warn(f"server CPUs {server_cpus} and client CPUs {client_cpus} overlap: results will be unfair")
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{args.profile}"
+    tools = loadgen.Tools(hey=os.path.join(args.tools_dir, "hey"), ghz=os.path.join(args.tools_dir, "ghz"),
+                          proto=os.path.join(REPO, "proto", "predict", "v1", "predict.proto"),
+                          proto_root=os.path.join(REPO, "proto"))
+    plan = runner.Plan(settings=settings, profile=args.profile, repo=REPO, run_dir=os.path.join(args.out, run_id),
+                       models_dir=args.models_dir, server_cpus=server_cpus, client_cpus=client_cpus, tools=tools,
+                       go_bin=args.go_bin, toy_go_bin=args.toy_go_bin, targets=targets, server_pids=pids,
+                       only=args.only)
+    est = runner.estimate_s(plan)
+    ui.estimate(est)
+    if est["total_s"] > settings["budget_s"]:
+        ui.warn(f"estimate {est['total_s']:.0f}s exceeds the profile's budget of {settings['budget_s']:.0f}s")
+    if args.dry_run:
+        return 0
+    missing = [p for p in (tools.hey, tools.ghz) if not os.access(p, os.X_OK)]
+    if missing:
+        ui.error(f"load generator missing: {', '.join(missing)} (run `make tools`)")
+        return 1
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    os.sched_setaffinity(0, client_cpus)  # the bench's own work (sampling, parsing) stays off the server CPUs
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    try:
+        results = runner.run(plan, ui)
+    except KeyboardInterrupt:
+        ui.error(f"interrupted; every server and load generator was stopped; partial output in {plan.run_dir}")
+        return 130
+    except (servers.ServerError, loadgen.LoadError, payloads.ModelError, parity.GateFailed) as exc:
+        ui.error(str(exc))
+        return 1
+    pinning = {"server_cpus": server_cpus, "client_cpus": client_cpus, "python_workers": len(server_cpus),
+               "go_gomaxprocs": len(server_cpus), "tool_cpus": len(client_cpus)}
+    tool_paths = {"hey": tools.hey, "ghz": tools.ghz}
+    finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    doc = {"schema_version": 1, "run_id": run_id, "profile": args.profile, "command": sys.argv,
+           "started_at": started, "finished_at": finished, "estimate": est,
+           "environment": environment.collect(REPO, tool_paths, pinning, settings), **results}
+    with open(os.path.join(plan.run_dir, "results.json"), "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=1)
+    if results["parity"].get("ran") and not results["parity"]["passed"]:
+        failures = results["parity"]["failures"]
+        more = f"\n  … and more: parity.failures in {plan.run_dir}/results.json" if len(failures) > 8 else ""
+        ui.error("parity gate failed — the servers do not answer alike, so nothing was benchmarked:\n  "
+                 + "\n  ".join(failures[:8]) + more)
+        return 2
+    report.write(plan.run_dir, doc)
+    plots.write(plan.run_dir, doc)
+    _link_latest(args.out, run_id)
+    ui.summary(doc, os.path.relpath(plan.run_dir, os.getcwd()))
+    ui.info(f"done in {results['wall_s']:.0f}s (estimated {est['total_s']:.0f}s)")
+    return 0
+
+
+def _link_latest(root: str, run_id: str) -> None:
+    tmp = os.path.join(root, ".latest.tmp")
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    os.symlink(run_id, tmp)
+    os.replace(tmp, os.path.join(root, "latest"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Reading and validating bench/scenarios.yaml: defaults ← profile ← command-line overrides.
+
+Every key is declared once in SPEC (type and allowed values). A key that is not declared — a typo —
+is an error naming the key, where it was found, the closest allowed key and the allowed keys.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any, Callable
+
+import yaml
+
+PROTOCOLS = ("http", "grpc")
+_GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$|^\d+x$")
+
+
+class ScenarioError(ValueError):
+    """The scenario file, a profile or a command-line override is invalid."""
+
+
+# --- value checkers: each returns an error text, or None when the value is fine --------------
+def _int(minimum=None, maximum=None) -> Callable[[Any], str | None]:
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            return "expected an integer"
+        if minimum is not None and v < minimum:
+            return f"expected an integer >= {minimum}"
+        if maximum is not None and v > maximum:
+            return f"expected an integer <= {maximum}"
+        return None
+    return check
+
+
+def _number(minimum=0.0, maximum=None, strict=True) -> Callable[[Any], str | None]:
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return "expected a number"
+        if v < minimum or (strict and v == minimum):
+            return f"expected a number {'>' if strict else '>='} {minimum}"
+        if maximum is not None and v > maximum:
+            return f"expected a number <= {maximum}"
+        return None
+    return check
+
+
+def _list(item: Callable[[Any], str | None], allowed: tuple | None = None) -> Callable[[Any], str | None]:
+    def check(v):
+        if not isinstance(v, list) or not v:
+            return "expected a non-empty list"
+        for x in v:
+            if allowed is not None and x not in allowed:
+                return f"{x!r} is not one of {', '.join(allowed)}"
+            problem = item(x)
+            if problem:
+                return f"item {x!r}: {problem}"
+        if len(set(map(str, v))) != len(v):
+            return "expected no duplicates"
+        return None
+    return check
+
+
+def _str(v):
+    return None if isinstance(v, str) and v else "expected a non-empty string"
+
+
+def _bool(v):
+    return None if isinstance(v, bool) else "expected true or false"
+
+
+def _go_duration(v):
+    return None if isinstance(v, str) and _GO_DURATION.match(v) else "expected a Go duration such as 500ms, 1s or 100x"
+
+
+SPEC: dict[str, Any] = {
+    "servers": _list(_str),
+    "protocols": _list(_str, PROTOCOLS),
+    "models": _list(_str),
+    "batch": _list(_int(1, 1024)),
+    "concurrency": _list(_int(1, 10000)),
+    "warmup_s": _number(0.0, strict=False),
+    "duration_s": _number(0.0),
+    "repeats": _int(3),
+    "run_overhead_s": _number(0.0, strict=False),
+    "budget_s": _number(0.0),
+    "request_timeout_s": _int(1),
+    "ghz_connections": _int(1),
+    "startup_timeout_s": _number(0.0),
+    "stop_timeout_s": _number(0.0),
+    "rss_sample_interval_s": _number(0.0),
+    "client_bound_threshold": _number(0.0, 1.0),
+    "noise_threshold": _number(0.0, 1.0),
+    "reference_concurrency": _int(1),
+    "parity": {"rows": _int(1, 1024), "tolerance": _number(0.0)},
+    "inproc": {"enabled": _bool, "go_benchtime": _go_duration, "python_min_time_s": _number(0.0)},
+    "seed": {
+        "enabled": _bool,
+        "requests": _int(1),
+        "concurrency": _int(1),
+        "duration_s": _number(0.0),
+        "repeats": _int(3),
+        "claim": {"go_rps": _number(0.0), "python_rps": _number(0.0), "text": _str},
+    },
+}
+
+
+def _unknown(key: str, where: str, allowed) -> ScenarioError:
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ScenarioError(f"{where}: unknown key {key!r}{hint}; allowed keys: {', '.join(sorted(allowed))}")
+
+
+def validate(values: Any, spec: dict, where: str, complete: bool) -> None:
+    """Check a (possibly partial, when complete is False) mapping against spec; raise ScenarioError."""
+    if not isinstance(values, dict):
+        raise ScenarioError(f"{where}: expected a mapping of keys, got {type(values).__name__}")
+    for key, value in values.items():
+        if key not in spec:
+            raise _unknown(str(key), where, spec)
+        rule = spec[key]
+        if isinstance(rule, dict):
+            validate(value, rule, f"{where}.{key}", complete)
+        else:
+            problem = rule(value)
+            if problem:
+                raise ScenarioError(f"{where}.{key}: {problem}, got {value!r}")
+    if complete:
+        missing = sorted(set(spec) - set(values))
+        if missing:
+            raise ScenarioError(f"{where}: missing keys: {', '.join(missing)}")
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep merge: sections merge key by key, everything else is replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load(path: str, profile: str, overrides: dict | None = None) -> dict:
+    """The settings of `profile` in the scenario file at `path`, with validated overrides applied."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    return resolve(doc, profile, overrides or {}, path)
+
+
+def resolve(doc: Any, profile: str, overrides: dict, path: str = "scenarios.yaml") -> dict:
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{path}: expected a mapping with 'defaults' and 'profiles'")
+    for key in doc:
+        if key not in ("defaults", "profiles"):
+            raise _unknown(str(key), path, ("defaults", "profiles"))
+    validate(doc.get("defaults"), SPEC, f"{path}: defaults", complete=True)
+    profiles = doc.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise ScenarioError(f"{path}: profiles: expected a mapping of profile names")
+    for name, body in profiles.items():  # every profile, so that a typo is caught whichever one runs
+        validate(body or {}, SPEC, f"{path}: profiles.{name}", complete=False)
+    if profile not in profiles:
+        raise ScenarioError(f"{path}: no profile {profile!r}; profiles: {', '.join(sorted(profiles))}")
+    validate(overrides, SPEC, "command line", complete=False)
+    return merge(merge(doc["defaults"], profiles[profile] or {}), overrides)

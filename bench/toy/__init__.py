@@ -1,0 +1,1 @@
+"""The seed blog post's two toy servers (constant text, no inference), kept to replicate its numbers."""

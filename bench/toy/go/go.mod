@@ -1,0 +1,3 @@
+module servebench/bench/toy
+
+go 1.26.8

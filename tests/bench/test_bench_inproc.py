@@ -1,0 +1,30 @@
+"""Parsing the Go core benchmark's standard output (a real run kept in fixtures/go_bench.txt)."""
+import os
+import re
+
+import pytest
+
+from bench import inproc
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "go_bench.txt")
+
+
+def test_parse_go_bench_ns_to_us():
+    with open(FIXTURE, encoding="utf-8") as fh:
+        timings = inproc.parse_go_bench(fh.read())
+    assert set(timings) == {("iris-logreg", 1), ("iris-logreg", 64), ("breast-cancer-rf", 1),
+                            ("breast-cancer-rf", 64)}
+    assert timings[("iris-logreg", 1)] == pytest.approx(4.283)  # 4283 ns/op
+    assert timings[("breast-cancer-rf", 64)] == pytest.approx(124.377)
+
+
+def test_parse_go_bench_without_gomaxprocs_suffix():
+    line = "BenchmarkPredict/model=digits-mlp/batch=32   \t  1000\t  2500.5 ns/op"
+    assert inproc.parse_go_bench(line) == {("digits-mlp", 32): pytest.approx(2.5005)}
+
+
+def test_bench_pattern_selects_only_the_asked_sub_benchmarks():
+    levels = inproc.go_bench_pattern(["iris-logreg", "breast-cancer-rf"], [1, 32]).split("/")
+    assert re.search(levels[0], "BenchmarkPredict") and not re.search(levels[0], "BenchmarkPredictX")
+    assert re.search(levels[1], "model=breast-cancer-rf") and not re.search(levels[1], "model=digits-mlp")
+    assert re.search(levels[2], "batch=32") and not re.search(levels[2], "batch=320")

@@ -1,0 +1,101 @@
+"""Scenario file validation: typos and wrong values get a clear error naming the key."""
+import copy
+import os
+
+import pytest
+import yaml
+
+from bench import config, runner
+
+SCENARIOS = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "scenarios.yaml")
+
+
+@pytest.fixture()
+def doc():
+    with open(SCENARIOS, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_shipped_profiles_are_valid(profile):
+    settings = config.load(SCENARIOS, profile)
+    assert settings["repeats"] >= 3
+    assert set(settings["protocols"]) <= {"http", "grpc"}
+
+
+def test_full_profile_covers_the_issue_matrix():
+    s = config.load(SCENARIOS, "full")
+    assert {"python", "go"} <= set(s["servers"]) and {"http", "grpc"} <= set(s["protocols"])
+    assert {"iris-logreg", "breast-cancer-rf"} <= set(s["models"])
+    assert {1, 10, 50, 100} <= set(s["concurrency"]) and {1, 32} <= set(s["batch"])
+
+
+def test_typo_in_defaults_names_the_key_and_the_allowed_ones(doc):
+    doc["defaults"]["concurency"] = doc["defaults"].pop("concurrency")
+    with pytest.raises(config.ScenarioError) as err:
+        config.resolve(doc, "full", {})
+    text = str(err.value)
+    assert "'concurency'" in text and "did you mean 'concurrency'" in text
+    assert "defaults" in text and "allowed keys:" in text and "warmup_s" in text
+
+
+def test_typo_in_another_profile_is_caught_too(doc):
+    doc["profiles"]["quick"]["duraton_s"] = 1.0
+    with pytest.raises(config.ScenarioError, match=r"profiles\.quick: unknown key 'duraton_s'.*'duration_s'"):
+        config.resolve(doc, "full", {})
+
+
+def test_typo_in_a_nested_section(doc):
+    doc["defaults"]["parity"]["tolerence"] = 1e-6
+    with pytest.raises(config.ScenarioError, match=r"defaults\.parity: unknown key 'tolerence'"):
+        config.resolve(doc, "full", {})
+
+
+def test_unknown_top_level_key(doc):
+    doc["profile"] = {}
+    with pytest.raises(config.ScenarioError, match=r"unknown key 'profile'.*did you mean 'profiles'"):
+        config.resolve(doc, "full", {})
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("repeats", 2, r"defaults\.repeats: expected an integer >= 3"),
+    ("repeats", "3", r"defaults\.repeats: expected an integer"),
+    ("repeats", True, r"defaults\.repeats: expected an integer"),
+    ("duration_s", 0, r"defaults\.duration_s: expected a number > 0"),
+    ("protocols", ["http", "grpcc"], r"defaults\.protocols: 'grpcc' is not one of http, grpc"),
+    ("concurrency", [1, 0], r"defaults\.concurrency: item 0: expected an integer >= 1"),
+    ("concurrency", [], r"expected a non-empty list"),
+    ("batch", [1, 1], r"expected no duplicates"),
+    ("client_bound_threshold", 1.5, r"expected a number <= 1"),
+])
+def test_wrong_values(doc, key, value, message):
+    doc["defaults"][key] = value
+    with pytest.raises(config.ScenarioError, match=message):
+        config.resolve(doc, "full", {})
+
+
+def test_missing_default(doc):
+    del doc["defaults"]["warmup_s"]
+    with pytest.raises(config.ScenarioError, match=r"defaults: missing keys: warmup_s"):
+        config.resolve(doc, "full", {})
+
+
+def test_unknown_profile(doc):
+    with pytest.raises(config.ScenarioError, match=r"no profile 'fast'; profiles: full, quick"):
+        config.resolve(doc, "fast", {})
+
+
+def test_overrides_are_validated_and_merged(doc):
+    s = config.resolve(copy.deepcopy(doc), "quick", {"concurrency": [5], "seed": {"enabled": False}})
+    assert s["concurrency"] == [5]
+    assert s["seed"]["enabled"] is False and s["seed"]["requests"] == 1000  # section merged key by key
+    with pytest.raises(config.ScenarioError, match=r"command line: unknown key 'concurency'"):
+        config.resolve(doc, "quick", {"concurency": [5]})
+
+
+@pytest.mark.parametrize("profile,limit_s", [("quick", 120), ("full", 900)])
+def test_profile_estimate_fits_the_issue_time_budget(profile, limit_s):
+    s = config.load(SCENARIOS, profile)
+    plan = runner.Plan(settings=s, profile=profile, repo="", run_dir="", models_dir="", server_cpus=[0],
+                       client_cpus=[1], tools=None, go_bin="", toy_go_bin="")
+    assert runner.estimate_s(plan)["total_s"] <= min(limit_s, s["budget_s"])

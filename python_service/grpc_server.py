@@ -91,7 +91,14 @@ class GrpcServer:
 
     def start(self):
         self._server.start()
-        status = (health_pb2.HealthCheckResponse.SERVING if self._predictor.ready
+        self._set_health(self._predictor.ready)
+
+    def serving(self):
+        """Health SERVING (once the predictor is ready; ignored after `drain`)."""
+        self._set_health(True)
+
+    def _set_health(self, serving):
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
                   else health_pb2.HealthCheckResponse.NOT_SERVING)
         for name in ("", SERVICE_NAME):
             self._health.set(name, status)

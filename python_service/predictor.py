@@ -90,28 +90,47 @@ def _tensor(request, rows, model):
 class Predictor:
     """Every model of a repository, loaded once; thread-safe (ORT sessions allow concurrent run)."""
 
-    def __init__(self, entries, *, intra_op_threads=1, inter_op_threads=1, max_batch=1024):
-        options = session_options(intra_op_threads, inter_op_threads)
+    def __init__(self, entries=None, *, intra_op_threads=1, inter_op_threads=1, max_batch=1024):
+        """With `entries`, every model is loaded here; with None, the predictor starts empty and
+        not ready (answering UNAVAILABLE) until `load(entries)` — so a server can listen, and
+        say "not ready", while its models load."""
+        self._options = session_options(intra_op_threads, inter_op_threads)
         self.max_batch = max_batch
         self._models = {}
-        for entry in entries:
-            self._models[entry.name] = _Model(entry, options)
-        self._ready = True
+        self._ready = False
+        self._loaded = False
+        self._draining = False
+        if entries is not None:
+            self.load(entries)
 
-    # Readiness: true once constructed (every model loaded), false for good after drain().
+    def load(self, entries):
+        """Load every model (an ORT session each), then become ready unless already draining."""
+        models = {entry.name: _Model(entry, self._options) for entry in entries}
+        self._models = models
+        self._loaded = True
+        self._ready = not self._draining
+
+    # Readiness: true once every model is loaded, false for good after drain().
     @property
     def ready(self):
         return self._ready
 
     def drain(self):
         """Refuse new predictions with UNAVAILABLE from now on (shutting down)."""
+        self._draining = True
         self._ready = False
 
+    def _require_loaded(self):
+        if not self._loaded:
+            raise PredictError(grpc.StatusCode.UNAVAILABLE, "server is not ready (loading models)")
+
     def list_models(self):
+        self._require_loaded()
         return predict_pb2.ListModelsResponse(
             models=[self._models[name].info for name in sorted(self._models)])
 
     def get_model(self, name):
+        self._require_loaded()
         return self._model(name).info
 
     def _model(self, name):
@@ -126,7 +145,8 @@ class Predictor:
         """Answer one PredictRequest. `time_remaining`, when given, returns the seconds left
         before the caller's deadline (or None for no deadline), as grpc's context does."""
         if not self._ready:
-            raise PredictError(grpc.StatusCode.UNAVAILABLE, "server is not ready (shutting down)")
+            raise PredictError(grpc.StatusCode.UNAVAILABLE, "server is not ready (%s)" % (
+                "shutting down" if self._draining else "loading models"))
         model = self._model(request.model)
         rows = len(request.instances)
         if rows == 0:

@@ -4,11 +4,12 @@ Process model. The command's own process verifies the model repository (metadata
 clear line and exit 1 on a problem), then becomes the gunicorn master (`gunicorn.app.base`) that
 binds the HTTP socket and forks `--workers` worker processes. The master never creates an ONNX
 Runtime session or a gRPC server, so forking is safe. Each worker, after the fork, creates the
-`Predictor` (one ORT session per model), the Flask app and a grpcio server; the workers' gRPC
-servers share one port through SO_REUSEPORT, reserved by the master (bound, never listening) so
-that port 0 resolves once. Workers accept HTTP and gRPC only once every model is loaded (HTTP
-connections made earlier wait in the listen backlog), so /readyz and the health service never
-claim readiness early; they turn 503 / NOT_SERVING the moment draining starts.
+`Predictor`, the Flask app and a grpcio server; the workers' gRPC servers share one port through
+SO_REUSEPORT, reserved by the master (bound, never listening) so that port 0 resolves once. Each
+worker serves at once and loads its models (one ORT session each) in a background thread: until
+every model is loaded, /readyz and predictions answer 503 / UNAVAILABLE and the health service
+NOT_SERVING; they turn so again the moment draining starts. A model ONNX Runtime cannot load ends
+the whole tree with one line (exit status 4, gunicorn's "app failed to load").
 
 SIGTERM or SIGINT to the master: gunicorn closes the HTTP listener and sends SIGTERM to the
 workers; each worker at once drains its predictor (new predictions → UNAVAILABLE) and sets health
@@ -18,6 +19,7 @@ the gRPC server runs in this one process (so --workers must be 1).
 """
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
@@ -26,11 +28,11 @@ from dataclasses import dataclass
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
-from gunicorn.errors import AppImportError
 
 from python_service.repository import RepositoryError, load_repository
 
 GRACE_S = 25  # gRPC grace for in-flight RPCs on shutdown
+APP_LOAD_ERROR = Arbiter.APP_LOAD_ERROR  # a worker exiting so makes the gunicorn master stop
 # gunicorn worker: gthread keeps HTTP/1.1 connections alive (sync closes each one) for the same
 # server CPU per request as sync (measured with hey -c 10, one CPU); 2 threads gave the lowest
 # p99 (4 threads: about twice as high, 1 thread: more CPU per request).
@@ -122,9 +124,10 @@ class _Worker:
         from python_service.grpc_server import GrpcServer
         from python_service.http_app import create_app
         from python_service.predictor import Predictor
-        self.predictor = Predictor(entries, intra_op_threads=config.intra_op_threads,
+        self._entries = entries
+        self.predictor = Predictor(intra_op_threads=config.intra_op_threads,
                                    inter_op_threads=config.inter_op_threads,
-                                   max_batch=config.max_batch)
+                                   max_batch=config.max_batch)  # empty: not ready until loaded
         self.wsgi = create_app(self.predictor, max_body=config.max_body) if config.http_addr else None
         self.grpc = None
         self.grpc_sockname = grpc_sockname
@@ -134,10 +137,22 @@ class _Worker:
                                    max_message=config.max_body, reuse_port=True)
 
     def start(self, announce):
+        """Serve now (not ready), load the models in the background, then become ready."""
         if self.grpc:
             self.grpc.start()
             if announce:
                 _announce("grpc", self.grpc_sockname)
+        threading.Thread(target=self._load, name="load-models", daemon=True).start()
+
+    def _load(self):
+        try:
+            self.predictor.load(self._entries)
+        except Exception as e:  # noqa: BLE001 — one line, then the whole tree stops
+            sys.stderr.write("python_service: error: %s\n" % " ".join(str(e).split()))
+            sys.stderr.flush()
+            os._exit(APP_LOAD_ERROR)
+        if self.grpc and self.predictor.ready:
+            self.grpc.serving()
 
     def drain(self):
         """Not ready from now on: predictions get UNAVAILABLE, health says NOT_SERVING."""
@@ -179,10 +194,7 @@ class _GunicornApp(BaseApplication):
 
     def load(self):
         """Runs in each worker process, after the fork."""
-        try:
-            self.worker = _Worker(self._config, self._entries, self._grpc_sockname)
-        except Exception as e:
-            raise AppImportError("python_service: error: %s" % " ".join(str(e).split())) from e
+        self.worker = _Worker(self._config, self._entries, self._grpc_sockname)
         return self.worker.wsgi
 
     def run(self):

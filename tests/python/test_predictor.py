@@ -56,6 +56,24 @@ def test_error_table(predictor, request_, code, words):
     assert words in err.value.message
 
 
+def test_not_ready_while_loading(models_dir):
+    """A predictor made without entries answers UNAVAILABLE until load(); a drain during the
+    load keeps it not ready."""
+    loading = Predictor()
+    assert not loading.ready
+    for call in (lambda: loading.predict(iris(SETOSA)), loading.list_models,
+                 lambda: loading.get_model("iris-logreg")):
+        with pytest.raises(PredictError) as err:
+            call()
+        assert err.value.code == C.UNAVAILABLE and "loading" in err.value.message
+    loading.load(load_repository(models_dir))
+    assert loading.ready and loading.predict(iris(SETOSA)).predictions[0].label == "setosa"
+    drained_early = Predictor()
+    drained_early.drain()
+    drained_early.load(load_repository(models_dir))
+    assert not drained_early.ready
+
+
 def test_not_ready_comes_first(models_dir):
     drained = Predictor(load_repository(models_dir))
     assert drained.ready

@@ -9,6 +9,7 @@ import textwrap
 import time
 
 import psutil
+import yaml
 import pytest
 
 from bench import servers
@@ -96,8 +97,16 @@ def toy_go(tmp_path_factory):
 def test_interrupt_mid_run_leaves_no_process_behind(tmp_path, toy_go, sig):
     cpus = sorted(os.sched_getaffinity(0))
     env = {**os.environ, "BENCH_SERVER_CPUS": str(cpus[0]), "BENCH_CLIENT_CPUS": str(cpus[-1])}
+    # Long timed seed runs, so that the bench is surely mid-run (not writing its report, nor
+    # done) when the signal lands, however slow this machine is today.
+    with open(os.path.join(REPO, "bench", "scenarios.yaml")) as fh:
+        scenarios = yaml.safe_load(fh)
+    scenarios["defaults"]["seed"]["duration_s"] = 60.0
+    scenario_file = tmp_path / "scenarios.yaml"
+    scenario_file.write_text(yaml.safe_dump(scenarios))
     bench = subprocess.Popen([sys.executable, "-m", "bench", "--profile", "full", "--only", "seed",
-                              "--out", str(tmp_path), "--toy-go-bin", toy_go],
+                              "--scenarios", str(scenario_file),
+                              "--out", str(tmp_path / "results"), "--toy-go-bin", toy_go],
                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tracked, names = set(), set()
     try:
@@ -111,6 +120,7 @@ def test_interrupt_mid_run_leaves_no_process_behind(tmp_path, toy_go, sig):
                     pass
             time.sleep(0.02)
         assert {"hey", "toy"} <= names, f"bench never ran hey against both toys: {names}"
+        assert bench.poll() is None, "the bench ended before it could be interrupted"
         bench.send_signal(sig)  # SIGINT is what Ctrl-C delivers to the foreground process
         output, _ = bench.communicate(timeout=60)
     finally:

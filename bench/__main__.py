@@ -131,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         ui.error(f"load generator missing: {', '.join(missing)} (run `make tools`)")
         return 1
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    # SIGINT too, explicitly: a process started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler of its own.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     os.sched_setaffinity(0, client_cpus)  # the bench's own work (sampling, parsing) stays off the server CPUs
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     try:

@@ -22,13 +22,18 @@ GO_BENCH_LINE = re.compile(r"^BenchmarkPredict/model=(?P<model>[^/\s]+)/batch=(?
 GO_PACKAGE = "./internal/predictor"
 
 
+GO_BENCH_COUNT = 5  # -test.count: best of 5, as the Python timing takes the best of 5 repeats
+
+
 def parse_go_bench(text: str) -> dict[tuple[str, int], float]:
-    """(model, batch) → µs per op from `go test -bench` standard output."""
+    """(model, batch) → µs per op from `go test -bench` standard output; with several runs of
+    a benchmark (-test.count), the fastest: the floor, least disturbed by the rest of the machine."""
     out = {}
     for line in text.splitlines():
         m = GO_BENCH_LINE.match(line.strip())
         if m:
-            out[(m["model"], int(m["batch"]))] = float(m["ns"]) / 1e3
+            key, us = (m["model"], int(m["batch"])), float(m["ns"]) / 1e3
+            out[key] = min(us, out.get(key, us))
     return out
 
 
@@ -53,7 +58,7 @@ def go_timings(sup: Supervisor, go_dir: str, models: list[str], batches: list[in
     if build.returncode != 0:
         return {}, f"`go test -c {GO_PACKAGE}` failed (see {log})"
     argv = [binary, "-test.run", "^$", "-test.bench", go_bench_pattern(models, batches),
-            "-test.benchtime", benchtime]
+            "-test.benchtime", benchtime, "-test.count", str(GO_BENCH_COUNT)]
     pkg_dir = os.path.join(go_dir, GO_PACKAGE)
     with open(log, "ab") as out:
         run = sup.run_measured(argv, cpus, stdout=out, stderr=out, cwd=pkg_dir, env=env)

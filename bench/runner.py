@@ -50,7 +50,7 @@ def estimate_s(plan: Plan) -> dict[str, float]:
         out["seed_s"] = len(SEED_TOYS) * seed["repeats"] * per_toy + FIXED_S["servers"]
     if plan.only != "seed":
         n_inproc = len(s["models"]) * len(s["batch"])
-        out["inproc_s"] = (n_inproc * (3 * _seconds(s["inproc"]["go_benchtime"]) + 6 * s["inproc"]["python_min_time_s"])
+        out["inproc_s"] = (n_inproc * ((inproc.GO_BENCH_COUNT + 2) * _seconds(s["inproc"]["go_benchtime"]) + 6 * s["inproc"]["python_min_time_s"])
                            + FIXED_S["go_build"]) if s["inproc"]["enabled"] else 0.0
         out["setup_s"] = FIXED_S["servers"] + FIXED_S["parity"]
     else:

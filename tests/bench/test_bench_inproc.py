@@ -28,3 +28,10 @@ def test_bench_pattern_selects_only_the_asked_sub_benchmarks():
     assert re.search(levels[0], "BenchmarkPredict") and not re.search(levels[0], "BenchmarkPredictX")
     assert re.search(levels[1], "model=breast-cancer-rf") and not re.search(levels[1], "model=digits-mlp")
     assert re.search(levels[2], "batch=32") and not re.search(levels[2], "batch=320")
+
+
+def test_parse_go_bench_keeps_the_fastest_of_repeated_runs():
+    text = ("BenchmarkPredict/model=breast-cancer-rf/batch=32-2   10000   87100 ns/op\n"
+            "BenchmarkPredict/model=breast-cancer-rf/batch=32-2   17046   69417 ns/op\n"
+            "BenchmarkPredict/model=breast-cancer-rf/batch=32-2   12000   133700 ns/op\n")
+    assert inproc.parse_go_bench(text) == {("breast-cancer-rf", 32): pytest.approx(69.417)}

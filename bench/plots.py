@@ -78,14 +78,20 @@ def _finish(fig, axes, keys, ylabel: str, title: str, path: str, log_y=False, xs
     plt.close(fig)
 
 
+def _series_points(serve: list[dict], key: tuple, series: list[tuple]):
+    """(server, protocol, rows) of one panel (model, batch), for each series that has rows there."""
+    for server, protocol in series:
+        pts = [r for r in serve if (r["model"], r["batch"], r["server"], r["protocol"]) == (*key, server, protocol)]
+        if pts:
+            yield server, protocol, pts
+
+
 def throughput(rows: list[dict], path: str) -> None:
     serve, keys, series, xs = _panels(rows)
     fig, axes = _figure(len(keys))
     for ax, key in zip(axes, keys):
-        for server, protocol in series:
-            pts = [r for r in serve if (r["model"], r["batch"], r["server"], r["protocol"]) == (*key, server, protocol)]
-            if pts:
-                _line(ax, pts, server, protocol, "rps", errorbars=True)
+        for server, protocol, pts in _series_points(serve, key, series):
+            _line(ax, pts, server, protocol, "rps", errorbars=True)
     _finish(fig, axes, keys, "req/s (median, min–max)", "Throughput vs concurrency", path, xs=xs)
 
 
@@ -93,11 +99,9 @@ def latency(rows: list[dict], path: str) -> None:
     serve, keys, series, xs = _panels(rows)
     fig, axes = _figure(len(keys))
     for ax, key in zip(axes, keys):
-        for server, protocol in series:
-            pts = [r for r in serve if (r["model"], r["batch"], r["server"], r["protocol"]) == (*key, server, protocol)]
-            if pts:
-                _line(ax, pts, server, protocol, "p50_ms", label_suffix=" p50")
-                _line(ax, pts, server, protocol, "p99_ms", dashed=True, label_suffix=" p99")
+        for server, protocol, pts in _series_points(serve, key, series):
+            _line(ax, pts, server, protocol, "p50_ms", label_suffix=" p50")
+            _line(ax, pts, server, protocol, "p99_ms", dashed=True, label_suffix=" p99")
     _finish(fig, axes, keys, "latency ms (median of repeats)", "Latency p50 (solid) and p99 (dashed) vs concurrency",
             path, log_y=True, xs=xs)
 
@@ -106,10 +110,8 @@ def cpu_per_request(rows: list[dict], inproc: dict, path: str) -> None:
     serve, keys, series, xs = _panels(rows)
     fig, axes = _figure(len(keys))
     for ax, key in zip(axes, keys):
-        for server, protocol in series:
-            pts = [r for r in serve if (r["model"], r["batch"], r["server"], r["protocol"]) == (*key, server, protocol)]
-            if pts:
-                _line(ax, pts, server, protocol, "server_cpu_us_per_req")
+        for server, protocol, pts in _series_points(serve, key, series):
+            _line(ax, pts, server, protocol, "server_cpu_us_per_req")
         for impl, style in (("python", ":"), ("go", "-.")):
             floor = targets.inproc_us(inproc, impl, *key)
             if floor:

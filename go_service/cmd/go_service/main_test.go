@@ -31,6 +31,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// serverProcess skips a test that starts server processes under -short (make test-unit).
+func serverProcess(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts server processes; not in -short")
+	}
+}
+
 func command(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "GO_SERVICE_TEST_MAIN=1")
@@ -43,6 +51,7 @@ var listening = regexp.MustCompile(`(grpc|http) listening on (\S+:\d+)`)
 // protocols, then sends SIGTERM while an HTTP request is in flight and a health Watch is open:
 // health must turn NOT_SERVING, the in-flight request must still succeed, and the exit be 0.
 func TestServeAndGracefulShutdown(t *testing.T) {
+	serverProcess(t)
 	modeltest.InitORT(t)
 	modeltest.Models(t)
 	cmd := command("--models", modeltest.ModelsDir(t), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
@@ -166,6 +175,7 @@ func labelOf(t *testing.T, resp *http.Response) string {
 
 // TestStartupFailures: every refusal to start is one clear line on stderr and exit status 1.
 func TestStartupFailures(t *testing.T) {
+	serverProcess(t)
 	lib := modeltest.InitORT(t)
 	models := modeltest.ModelsDir(t)
 	modeltest.Models(t)

@@ -107,6 +107,29 @@ func TestErrorCodes(t *testing.T) {
 	})
 }
 
+// TestNotReady: before the models are loaded every RPC answers UNAVAILABLE.
+func TestNotReady(t *testing.T) {
+	modeltest.InitORT(t)
+	client := predictv1.NewPredictionServiceClient(dial(t, predictor.New(predictor.Options{MaxBatch: 1}), false))
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"Predict": func() error {
+			_, err := client.Predict(ctx, &predictv1.PredictRequest{Model: "iris-logreg", Instances: []*predictv1.Instance{{Features: []float32{1, 2, 3, 4}}}})
+			return err
+		},
+		"ListModels": func() error { _, err := client.ListModels(ctx, &predictv1.ListModelsRequest{}); return err },
+		"GetModel": func() error {
+			_, err := client.GetModel(ctx, &predictv1.GetModelRequest{Name: "iris-logreg"})
+			return err
+		},
+	}
+	for name, call := range calls {
+		if err := call(); status.Code(err) != codes.Unavailable {
+			t.Errorf("%s: %v; want UNAVAILABLE", name, err)
+		}
+	}
+}
+
 func TestListAndGetModel(t *testing.T) {
 	client := predictv1.NewPredictionServiceClient(dial(t, loadedCore(t), true))
 	list, err := client.ListModels(context.Background(), &predictv1.ListModelsRequest{})

@@ -9,10 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -34,12 +38,15 @@ var (
 	marshal   = protojson.MarshalOptions{UseProtoNames: true}
 )
 
+// discardFactor bounds how much of a refused body is read before answering, in units of maxBody.
+const discardFactor = 4
+
 type handler struct {
 	core    Core
 	maxBody int64
 }
 
-// New returns the routes of design.md §3 over core; maxBody caps a request body in bytes.
+// New returns the routes of proto/predict/v1/routes.json over core; maxBody caps a request body in bytes.
 func New(core Core, maxBody int64) http.Handler {
 	h := &handler{core: core, maxBody: maxBody}
 	mux := http.NewServeMux()
@@ -99,12 +106,14 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) {
 func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	tooLarge := status.Errorf(codes.ResourceExhausted, "request body exceeds the limit of %d bytes", h.maxBody)
 	if r.ContentLength > h.maxBody {
+		h.discard(w, r)
 		return nil, tooLarge
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
+		h.discard(w, r)
 		return nil, tooLarge
 	case err != nil:
 		return nil, status.Errorf(codes.InvalidArgument, "reading request body: %v", err)
@@ -112,6 +121,14 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		return nil, status.Error(codes.InvalidArgument, "empty request body")
 	}
 	return body, nil
+}
+
+// discard reads (and drops) up to discardFactor × maxBody more bytes of a refused body and marks
+// the connection to close after the answer: a client that sends its whole body before reading
+// the answer (Python's http.client, many SDKs) then reads the 413 instead of a connection reset.
+func (h *handler) discard(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close")
+	_, _ = io.CopyN(io.Discard, r.Body, discardFactor*h.maxBody)
 }
 
 func (h *handler) listModels(w http.ResponseWriter, _ *http.Request) {
@@ -153,31 +170,60 @@ func isJSON(contentType string) bool {
 	return strings.EqualFold(mediaType, "application/json")
 }
 
-// statusFor derives the HTTP status from a gRPC code (design.md's error table).
-func statusFor(c codes.Code) int {
-	switch c {
-	case codes.InvalidArgument:
-		return http.StatusBadRequest
-	case codes.NotFound:
-		return http.StatusNotFound
-	case codes.ResourceExhausted:
-		return http.StatusRequestEntityTooLarge
-	case codes.Unavailable:
-		return http.StatusServiceUnavailable
-	case codes.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	default:
-		return http.StatusInternalServerError
+// httpStatusForCode and httpStatusWhenRetryable are the error table's code → HTTP status rules
+// (proto/predict/v1/errors.json; contract_test.go checks them against it).
+var (
+	httpStatusForCode = map[codes.Code]int{
+		codes.InvalidArgument:   http.StatusBadRequest,
+		codes.NotFound:          http.StatusNotFound,
+		codes.ResourceExhausted: http.StatusRequestEntityTooLarge,
+		codes.Unavailable:       http.StatusServiceUnavailable,
+		codes.DeadlineExceeded:  http.StatusGatewayTimeout,
+		codes.Internal:          http.StatusInternalServerError,
 	}
+	httpStatusWhenRetryable = map[codes.Code]int{
+		codes.ResourceExhausted: http.StatusServiceUnavailable,
+		codes.Unavailable:       http.StatusServiceUnavailable,
+	}
+)
+
+// answer is how the HTTP adapter answers a core error.
+type answer struct {
+	status     int
+	code       codes.Code
+	message    string
+	retryAfter time.Duration // > 0: a Retry-After header
+}
+
+// answerFor maps a core error (a gRPC status, possibly carrying google.rpc.RetryInfo) to its HTTP
+// answer. A code outside the table is a bug: 500 INTERNAL with a generic message.
+func answerFor(err error) answer {
+	st := status.Convert(err)
+	a := answer{code: st.Code(), message: st.Message()}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.RetryInfo); ok {
+			a.retryAfter = info.GetRetryDelay().AsDuration()
+		}
+	}
+	var ok bool
+	if a.retryAfter > 0 {
+		a.status, ok = httpStatusWhenRetryable[a.code]
+	}
+	if !ok {
+		a.status, ok = httpStatusForCode[a.code]
+	}
+	if !ok || a.code == codes.Internal {
+		return answer{status: http.StatusInternalServerError, code: codes.Internal, message: "internal error"}
+	}
+	return a
 }
 
 func writeCoreError(w http.ResponseWriter, err error) {
-	st := status.Convert(err)
-	code, msg := st.Code(), st.Message()
-	if statusFor(code) == http.StatusInternalServerError {
-		code, msg = codes.Internal, "internal error"
+	a := answerFor(err)
+	if a.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(a.retryAfter.Seconds()))))
 	}
-	writeError(w, statusFor(code), code, msg)
+	writeError(w, a.status, a.code, a.message)
 }
 
 func writeError(w http.ResponseWriter, httpStatus int, code codes.Code, message string) {

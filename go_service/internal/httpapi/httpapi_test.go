@@ -1,19 +1,17 @@
 package httpapi_test
 
 import (
-	"context"
+	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
-	predictv1 "servebench/go_service/gen/predict/v1"
 	"servebench/go_service/internal/httpapi"
 	"servebench/go_service/internal/modeltest"
 	"servebench/go_service/internal/predictor"
@@ -198,29 +196,46 @@ func TestPredictErrors(t *testing.T) {
 	}
 }
 
-// TestCoreErrorsMapToStatus: each gRPC code the core can raise becomes the table's HTTP status.
-func TestCoreErrorsMapToStatus(t *testing.T) {
-	tests := []struct {
-		name    string
-		err     error
-		status  int
-		code    int
-		message string
-	}{
-		{"invalid argument", status.Error(codes.InvalidArgument, "bad row"), 400, 3, "bad row"},
-		{"not found", status.Error(codes.NotFound, "unknown model"), 404, 5, "unknown model"},
-		{"unavailable", status.Error(codes.Unavailable, "server is not ready"), 503, 14, "server is not ready"},
-		{"deadline", status.Error(codes.DeadlineExceeded, "deadline"), 504, 4, "deadline"},
-		{"internal", status.Error(codes.Internal, "internal error"), 500, 13, "internal error"},
-		{"plain error hides details", io.ErrUnexpectedEOF, 500, 13, "internal error"},
+// TestBodyTooLargeSentWhole: a client that writes its whole oversized body before reading (as
+// Python's http.client and many SDKs do) reads the 413 answer, not a connection reset.
+func TestBodyTooLargeSentWhole(t *testing.T) {
+	const limit = 1 << 20
+	modeltest.InitORT(t)
+	srv := httptest.NewServer(httpapi.New(predictor.New(predictor.Options{MaxBatch: 1}), limit))
+	defer srv.Close()
+	body := `{"model":"` + strings.Repeat("a", 3*limit+limit/2) + `"}`
+	chunked := func(b string) string {
+		var out strings.Builder
+		for len(b) > 0 {
+			n := min(len(b), 65536)
+			fmt.Fprintf(&out, "%x\r\n%s\r\n", n, b[:n])
+			b = b[n:]
+		}
+		return out.String() + "0\r\n\r\n"
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(httpapi.New(fakeCore{err: tc.err}, testMaxBody))
-			defer srv.Close()
-			a := do(t, srv, http.MethodPost, "/v1/predict", "application/json", strings.NewReader(irisSetosa))
-			if a.status != tc.status || a.body["code"] != float64(tc.code) || a.body["message"] != tc.message {
-				t.Fatalf("got %d %v; want %d code %d %q", a.status, a.body, tc.status, tc.code, tc.message)
+	for name, request := range map[string]string{
+		"content-length": "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+			fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body)) + body,
+		"chunked": "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+			"Transfer-Encoding: chunked\r\n\r\n" + chunked(body),
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.(*net.TCPConn).SetWriteBuffer(16384) // writes block until the server reads
+			if _, err := io.WriteString(conn, request); err != nil {
+				t.Fatalf("writing the whole body: %v", err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("reading the answer: %v", err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(raw), `"code":8`) {
+				t.Fatalf("got %d %s; want 413 with code 8", resp.StatusCode, raw)
 			}
 		})
 	}
@@ -249,28 +264,23 @@ func TestModelsAndProbes(t *testing.T) {
 	}
 }
 
-// TestNotReady: before models are loaded /readyz and predictions answer 503 with code 14,
+// TestNotReady: before models are loaded /readyz and every core route answer 503 with code 14,
 // while /healthz says the process is alive.
 func TestNotReady(t *testing.T) {
 	modeltest.InitORT(t)
 	srv := httptest.NewServer(httpapi.New(predictor.New(predictor.Options{MaxBatch: 1}), testMaxBody))
 	defer srv.Close()
-	if a := do(t, srv, "GET", "/readyz", "", nil); a.status != 503 || a.body["code"] != float64(14) {
-		t.Fatalf("/readyz: %d %v", a.status, a.body)
-	}
-	if a := do(t, srv, "POST", "/v1/predict", "application/json", strings.NewReader(irisSetosa)); a.status != 503 || a.body["code"] != float64(14) {
-		t.Fatalf("/v1/predict: %d %v", a.status, a.body)
+	for _, call := range []struct{ method, path, body string }{
+		{"GET", "/readyz", ""},
+		{"POST", "/v1/predict", irisSetosa},
+		{"GET", "/v1/models", ""},
+		{"GET", "/v1/models/iris-logreg", ""},
+	} {
+		if a := do(t, srv, call.method, call.path, "application/json", strings.NewReader(call.body)); a.status != 503 || a.body["code"] != float64(14) {
+			t.Errorf("%s %s: %d %v; want 503 code 14", call.method, call.path, a.status, a.body)
+		}
 	}
 	if a := do(t, srv, "GET", "/healthz", "", nil); a.status != 200 {
 		t.Fatalf("/healthz: %d %v", a.status, a.body)
 	}
 }
-
-type fakeCore struct{ err error }
-
-func (f fakeCore) Predict(context.Context, *predictv1.PredictRequest) (*predictv1.PredictResponse, error) {
-	return nil, f.err
-}
-func (f fakeCore) ListModels() (*predictv1.ListModelsResponse, error) { return nil, f.err }
-func (f fakeCore) GetModel(string) (*predictv1.ModelInfo, error)      { return nil, f.err }
-func (f fakeCore) Ready() bool                                        { return true }

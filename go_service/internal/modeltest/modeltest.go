@@ -54,18 +54,35 @@ func ModelsDir(tb testing.TB) string {
 	if dir := os.Getenv("SERVEBENCH_MODELS"); dir != "" {
 		return dir
 	}
+	return filepath.Join(RepoRoot(tb), "models")
+}
+
+// RepoRoot returns the repository root: the directory holding go_service/go.mod.
+func RepoRoot(tb testing.TB) string {
+	tb.Helper()
 	wd, err := os.Getwd()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for dir := wd; ; dir = filepath.Dir(dir) {
 		if _, err := os.Stat(filepath.Join(dir, "go_service", "go.mod")); err == nil {
-			return filepath.Join(dir, "models")
+			return dir
 		}
 		if filepath.Dir(dir) == dir {
-			tb.Fatalf("cannot find the repository root (a directory holding go_service/go.mod) above %s; set SERVEBENCH_MODELS", wd)
+			tb.Fatalf("cannot find the repository root (a directory holding go_service/go.mod) above %s", wd)
 		}
 	}
+}
+
+// ContractFile returns the contents of proto/predict/v1/<name>, the contract's data files that
+// the Go code is tested against.
+func ContractFile(tb testing.TB, name string) []byte {
+	tb.Helper()
+	raw, err := os.ReadFile(filepath.Join(RepoRoot(tb), "proto", "predict", "v1", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return raw
 }
 
 // Models loads the repository, requiring every default model to be present.

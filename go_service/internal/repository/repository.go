@@ -1,21 +1,22 @@
 // Package repository reads the model repository shared by both servers:
 // models/<name>/<version>/{model.onnx,metadata.json}. For every name the highest version is
-// served (numeric when both versions are numbers, else lexical); its model.onnx must match the
-// sha256 recorded in metadata.json.
+// served, by the version rule of proto/predict/v1/versions.json; its metadata.json must validate
+// against proto/predict/v1/metadata.schema.json and its model.onnx must match the sha256 recorded
+// there.
 package repository
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
+
+	"servebench/go_service/internal/contract"
 )
 
 // Task values in metadata.json.
@@ -24,19 +25,21 @@ const (
 	TaskRegression     = "regression"
 )
 
-// Metadata is metadata.json (fields as the team brief lists them).
+// Metadata is metadata.json (proto/predict/v1/metadata.schema.json), decoded once it validates.
 type Metadata struct {
 	Name                string            `json:"name"`
 	Version             string            `json:"version"`
 	Task                string            `json:"task"`
 	InputName           string            `json:"input_name"`
-	NFeatures           int               `json:"n_features"`
+	NFeatures           int               `json:"-"` // from RawNFeatures (JSON may write 4.0)
 	OutputNames         []string          `json:"output_names"`
 	ProbabilitiesOutput *string           `json:"probabilities_output"`
 	ValueOutput         *string           `json:"value_output"`
 	ClassLabels         []string          `json:"class_labels"`
 	SHA256              string            `json:"sha256"`
-	Opset               int               `json:"opset"`
+	Opset               int               `json:"-"` // from RawOpset
+	RawNFeatures        float64           `json:"n_features"`
+	RawOpset            float64           `json:"opset"`
 	Estimator           string            `json:"estimator"`
 	Dataset             *string           `json:"dataset"`
 	LibraryVersions     map[string]string `json:"library_versions"`
@@ -79,7 +82,7 @@ func Load(dir string) ([]*Model, error) {
 	for _, p := range paths {
 		version := filepath.Base(filepath.Dir(p))
 		name := filepath.Base(filepath.Dir(filepath.Dir(p)))
-		if cur, ok := latest[name]; !ok || versionLess(cur, version) {
+		if cur, ok := latest[name]; !ok || VersionLess(cur, version) {
 			latest[name] = version
 		}
 	}
@@ -109,9 +112,13 @@ func loadOne(dir string) (*Model, error) {
 		return nil, fmt.Errorf("model %s: %w", dir, err)
 	}
 	m := &Model{Dir: dir}
+	if err := contract.ValidateMetadata(raw); err != nil {
+		return nil, fmt.Errorf("model %s: metadata.json: %w", dir, err)
+	}
 	if err := json.Unmarshal(raw, &m.Metadata); err != nil {
 		return nil, fmt.Errorf("model %s: metadata.json: %w", dir, err)
 	}
+	m.NFeatures, m.Opset = int(m.RawNFeatures), int(m.RawOpset) // integers: the schema says so
 	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("model %s: metadata.json: %w", dir, err)
 	}
@@ -131,57 +138,44 @@ func loadOne(dir string) (*Model, error) {
 	return m, nil
 }
 
-// validate checks the fields the servers rely on.
+// validate checks the rule the schema cannot express: the fetched output is one of output_names.
 func (m *Model) validate() error {
-	var problems []string
-	if m.Name == "" {
-		problems = append(problems, "name is empty")
-	}
-	if m.InputName == "" {
-		problems = append(problems, "input_name is empty")
-	}
-	if m.NFeatures <= 0 {
-		problems = append(problems, "n_features must be positive")
-	}
-	if m.SHA256 == "" {
-		problems = append(problems, "sha256 is empty")
-	}
-	switch m.Task {
-	case TaskClassification:
-		if deref(m.ProbabilitiesOutput) == "" {
-			problems = append(problems, "classifier without probabilities_output")
-		}
-		if len(m.ClassLabels) == 0 {
-			problems = append(problems, "classifier without class_labels")
-		}
-	case TaskRegression:
-		if deref(m.ValueOutput) == "" {
-			problems = append(problems, "regressor without value_output")
-		}
-	default:
-		problems = append(problems, fmt.Sprintf("task %q is neither %q nor %q", m.Task, TaskClassification, TaskRegression))
-	}
-	if out := m.OutputName(); out != "" && !slices.Contains(m.OutputNames, out) {
-		problems = append(problems, fmt.Sprintf("output %q is not in output_names", out))
-	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
+	if out := m.OutputName(); !slices.Contains(m.OutputNames, out) {
+		return fmt.Errorf("output %q is not in output_names", out)
 	}
 	return nil
 }
 
-// versionLess orders versions as the Python service does: numeric versions compare as numbers
-// and rank above non-numeric ones, which compare as text.
-func versionLess(a, b string) bool {
-	na, errA := strconv.ParseUint(a, 10, 64)
-	nb, errB := strconv.ParseUint(b, 10, 64)
+// VersionLess orders versions by proto/predict/v1/versions.json: numeric versions (digits only)
+// compare by value (ties by string order) and rank above the others, which compare as strings.
+func VersionLess(a, b string) bool {
+	na, nb := isNumeric(a), isNumeric(b)
 	switch {
-	case errA == nil && errB == nil:
-		return na < nb
-	case errA == nil || errB == nil:
-		return errA != nil // the non-numeric one is lower
+	case na && nb:
+		ta, tb := strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+		if len(ta) != len(tb) {
+			return len(ta) < len(tb)
+		}
+		if ta != tb {
+			return ta < tb
+		}
+		return a < b
+	case na != nb:
+		return nb // the non-numeric one is lower
 	}
 	return a < b
+}
+
+func isNumeric(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func deref(s *string) string {

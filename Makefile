@@ -7,6 +7,8 @@ PY        := $(VENV)/bin/python
 TOOLS     := $(CURDIR)/.tools/bin
 MODELS    := models
 GO_BIN    := go_service/bin/go_service
+BENCH_TOY := bench/toy/go/bin/toy
+PROTO_DIR := proto/predict/v1
 export GOFLAGS := -buildvcs=false
 
 # Pinned tool versions (go install …@version into .tools/bin).
@@ -15,24 +17,30 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
 HEY_VERSION                := v0.1.4
 GHZ_VERSION                := v0.121.0
 GRPCURL_VERSION            := v1.9.3
+STATICCHECK_VERSION        := v0.8.2
 
-PROFILE ?= full
+PROFILE    ?= full
+BENCH_ARGS ?=
 
-.PHONY: help setup tools proto check-proto models build serve-python serve-go test test-python test-go bench bench-quick bench-toys clean
+.PHONY: help setup tools proto check-proto models build bench-toys serve-python serve-go \
+        test test-unit test-go test-python test-conformance vectors lint fmt \
+        bench bench-quick clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV)/.installed ## create .venv from requirements.txt (idempotent)
+# --- set-up -------------------------------------------------------------------------------------
+setup: $(VENV)/.installed ## create .venv from requirements.txt and install servebench into it (editable)
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $@
 
-tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/hey $(TOOLS)/ghz $(TOOLS)/grpcurl ## install pinned Go tools into .tools/bin
+tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/hey $(TOOLS)/ghz $(TOOLS)/grpcurl $(TOOLS)/staticcheck ## install the pinned Go tools (load generators, protoc plugins, staticcheck) into .tools/bin
 
 $(TOOLS)/protoc-gen-go:
 	GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
@@ -44,76 +52,94 @@ $(TOOLS)/ghz:
 	GOBIN=$(TOOLS) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 $(TOOLS)/grpcurl:
 	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-PROTO_SRC := proto/predict/v1/predict.proto
-
-proto: setup $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## regenerate Python and Go stubs from proto/
-	mkdir -p python_service/gen go_service/gen
+# --- the contract: generated stubs and the Go server's copy of the metadata schema -------------
+proto: setup $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## regenerate the Python and Go stubs (and the Go copy of the metadata schema) from proto/
+	mkdir -p python_service/gen/predict/v1 go_service/gen
 	$(PY) -m grpc_tools.protoc -I proto \
 	  --python_out=python_service/gen --pyi_out=python_service/gen --grpc_python_out=python_service/gen \
 	  --plugin=protoc-gen-go=$(TOOLS)/protoc-gen-go --plugin=protoc-gen-go-grpc=$(TOOLS)/protoc-gen-go-grpc \
 	  --go_out=go_service --go_opt=module=servebench/go_service \
 	  --go-grpc_out=go_service --go-grpc_opt=module=servebench/go_service \
-	  $(PROTO_SRC)
+	  $(PROTO_DIR)/predict.proto
+	# protoc writes `from predict.v1 import …`; make the stubs importable as python_service.gen.predict.v1
+	sed -i -E 's/^from (predict(\.[A-Za-z0-9_]+)*) import (.*_pb2)/from python_service.gen.\1 import \3/' \
+	  python_service/gen/predict/v1/*_pb2*.py
+	touch python_service/gen/__init__.py python_service/gen/predict/__init__.py python_service/gen/predict/v1/__init__.py
+	cp $(PROTO_DIR)/metadata.schema.json go_service/internal/contract/metadata.schema.json
 
-check-proto: proto ## regenerate stubs and fail if they differ from the committed ones
-	@git diff --exit-code -- python_service/gen go_service/gen \
-	  && test -z "$$(git status --porcelain -- python_service/gen go_service/gen)" \
-	  || { echo "check-proto: generated stubs drifted from proto/; run 'make proto' and commit" >&2; exit 1; }
-	@echo "check-proto: generated stubs match proto/"
+check-proto: proto ## regenerate and fail if the committed stubs or copies differ from proto/
+	@git diff --exit-code -- python_service/gen go_service/gen go_service/internal/contract \
+	  && test -z "$$(git status --porcelain -- python_service/gen go_service/gen go_service/internal/contract)" \
+	  || { echo "check-proto: generated files drifted from proto/; run 'make proto' and commit" >&2; exit 1; }
+	@echo "check-proto: generated stubs and copies match proto/"
 
+# --- models and servers -------------------------------------------------------------------------
 models: setup ## train + export the default ONNX models into models/ (skips up-to-date ones; FORCE=1 re-exports)
 	$(PY) -m python_service export --out $(MODELS) $(if $(FORCE),--force)
 
-serve-python: models ## run the Python server on models/ (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:5000; Ctrl-C stops)
-	$(PY) -m python_service serve --models $(MODELS)
-
-# --- Go service (issue 3) ----------------------------------------------------------------------
-GO_SRCS := $(shell find go_service -name '*.go' -not -path 'go_service/bin/*') go_service/go.mod go_service/go.sum
+GO_SRCS := $(shell find go_service -name '*.go' -not -path 'go_service/bin/*') $(shell find go_service -name '*.json') go_service/go.mod go_service/go.sum
 
 build: $(GO_BIN) ## build the Go server → go_service/bin/go_service
 
 $(GO_BIN): $(GO_SRCS)
 	cd go_service && go build -o bin/go_service ./cmd/go_service
 
-serve-go: build models ## run the Go server on models/ (gRPC 127.0.0.1:50052, HTTP 127.0.0.1:8080; Ctrl-C stops)
-	$(GO_BIN) --models $(MODELS)
-
-test-go: setup models ## Go tests with the race detector (real libonnxruntime from .venv, real models/)
-	cd go_service && go test -race ./...
-
-# --- bench (issue 5): hey + ghz against both servers, report in results/latest ------------------
-BENCH_TOY  := bench/toy/go/bin/toy
-BENCH_ARGS ?=
-
-bench-toys: $(BENCH_TOY) ## build the seed post's toy Go server (bench/toy/go → bench/toy/go/bin/toy)
+bench-toys: $(BENCH_TOY) ## build the seed post's toy Go server → bench/toy/go/bin/toy
 
 $(BENCH_TOY): bench/toy/go/main.go bench/toy/go/go.mod
 	cd bench/toy/go && go build -o bin/toy .
 
-bench: setup models build tools bench-toys ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick, BENCH_ARGS=…) → results/latest
-	$(PY) -m bench --profile $(PROFILE) $(BENCH_ARGS)
+serve-python: models ## run the Python server on models/ (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:5000; Ctrl-C stops)
+	$(PY) -m python_service serve --models $(MODELS)
 
-bench-quick: ## quick benchmark (< 2 min) and a smoke check of its results (what CI runs)
-	$(MAKE) --no-print-directory bench PROFILE=quick
-	$(PY) -m bench.smoke_check results/latest
+serve-go: build models ## run the Go server on models/ (gRPC 127.0.0.1:50052, HTTP 127.0.0.1:8080; Ctrl-C stops)
+	$(GO_BIN) --models $(MODELS)
 
-# --- conformance (issue 4): one set of vectors, four endpoints ---------------------------------
-.PHONY: vectors test-conformance
-
-vectors: models ## regenerate tests/vectors/*.json (expected answers from scikit-learn; deterministic)
-	$(PY) tests/vectors/generate.py --models $(MODELS)
-
-test-conformance: setup models build $(TOOLS)/grpcurl ## every vector on Python/Go × gRPC/HTTP, parity, grpcurl (tests/conformance)
-	$(PY) -m pytest tests/conformance
-
-# --- the README's test command ------------------------------------------------------------------
-test: setup models build tools ## all tests: Go (go test -race), Python service, bench, cross-language conformance
+# --- tests --------------------------------------------------------------------------------------
+test: setup models build tools ## every test: Go (go test -race), Python service, bench, cross-language conformance
 	cd go_service && go test -race ./...
 	$(PY) -m pytest
+
+test-unit: setup models ## the fast tier (< 30 s): Go and Python tests that start no server process
+	cd go_service && go test -short ./...
+	$(PY) -m pytest -q -m "not process"
+
+test-go: setup models ## Go tests with the race detector (real libonnxruntime from .venv, real models/)
+	cd go_service && go test -race ./...
 
 test-python: setup models build tools ## the pytest suites only (tests/: Python service, bench, conformance)
 	$(PY) -m pytest
 
+test-conformance: setup models build $(TOOLS)/grpcurl ## every vector on Python/Go × gRPC/HTTP, cross-endpoint parity, grpcurl
+	$(PY) -m pytest tests/conformance
+
+vectors: models ## regenerate tests/vectors/*.json (expected answers from scikit-learn; deterministic)
+	$(PY) -m tests.vectors.generate --models $(MODELS)
+
+# --- lint and format ----------------------------------------------------------------------------
+lint: setup $(TOOLS)/staticcheck ## ruff check + ruff format --check (Python); gofmt, go vet, staticcheck (Go)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@unformatted="$$(gofmt -l go_service bench/toy/go)"; \
+	  if [ -n "$$unformatted" ]; then echo "gofmt: not formatted (run make fmt):"; echo "$$unformatted"; exit 1; fi
+	cd go_service && go vet ./... && $(TOOLS)/staticcheck ./...
+	cd bench/toy/go && go vet ./... && $(TOOLS)/staticcheck ./...
+
+fmt: setup ## format and auto-fix: ruff format + ruff check --fix (Python), gofmt -w (Go)
+	$(VENV)/bin/ruff check --fix-only -q .
+	$(VENV)/bin/ruff format .
+	gofmt -w go_service bench/toy/go
+
+# --- bench --------------------------------------------------------------------------------------
+bench: setup models build tools bench-toys ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick, BENCH_ARGS=…) → results/latest
+	$(PY) -m bench --profile $(PROFILE) $(BENCH_ARGS)
+
+bench-quick: ## the quick profile (< 2 min) and a smoke check of its results (what CI runs)
+	$(MAKE) --no-print-directory bench PROFILE=quick
+	$(PY) -m bench.report.smoke_check results/latest
+
 clean: ## remove build outputs, models and results (keeps .venv and .tools)
-	rm -rf go_service/bin bench/toy/go/bin $(MODELS) results
+	rm -rf go_service/bin $(BENCH_TOY) $(MODELS) results

@@ -4,6 +4,7 @@ Configuration is read here only — bench/scenarios.yaml (a profile), command-li
 BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS environment variables — and passed on as values.
 Exit status: 0 done, 1 error, 2 parity gate failed (nothing benchmarked), 130 interrupted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,9 +14,10 @@ import os
 import signal
 import sys
 
-from bench import config, environment, loadgen, parity, payloads, plots, report, runner, servers
-from bench.console import Console
-from bench.procs import cpu_list
+from bench import config
+from bench.report import console, markdown, plots
+from bench.run import loadgen, parity, payloads, runner, servers
+from bench.run.procs import cpu_list
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,10 +46,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for server in ("python", "go"):
         for proto in ("http", "grpc"):
             p.add_argument(f"--{server}-{proto}", metavar="ADDR", help=f"use a running {server} {proto} server")
-    p.add_argument("--target", action="append", default=[], metavar="NAME=PROTO://ADDR",
-                   help="a running server to benchmark instead of starting one (repeatable), e.g. go=grpc://h:50052")
-    p.add_argument("--server-pid", action="append", default=[], metavar="NAME=PID",
-                   help="pid of a running (local) target, so that its CPU and RSS are measured")
+    p.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME=PROTO://ADDR",
+        help="a running server to benchmark instead of starting one (repeatable), e.g. go=grpc://h:50052",
+    )
+    p.add_argument(
+        "--server-pid",
+        action="append",
+        default=[],
+        metavar="NAME=PID",
+        help="pid of a running (local) target, so that its CPU and RSS are measured",
+    )
     p.add_argument("--go-bin", default=os.path.join(REPO, "go_service", "bin", "go_service"))
     p.add_argument("--toy-go-bin", default=os.path.join(REPO, "bench", "toy", "go", "bin", "toy"))
     p.add_argument("--tools-dir", default=os.path.join(REPO, ".tools", "bin"), help="where hey and ghz are")
@@ -78,10 +90,20 @@ def targets_from(args) -> tuple[dict, dict]:
 
 
 def overrides_from(args, targets: dict) -> dict:
-    out = {k: v for k, v in (("servers", args.servers), ("protocols", args.protocols), ("models", args.models),
-                             ("concurrency", args.concurrency), ("batch", args.batch),
-                             ("duration_s", args.duration), ("warmup_s", args.warmup),
-                             ("repeats", args.repeats)) if v is not None}
+    out = {
+        k: v
+        for k, v in (
+            ("servers", args.servers),
+            ("protocols", args.protocols),
+            ("models", args.models),
+            ("concurrency", args.concurrency),
+            ("batch", args.batch),
+            ("duration_s", args.duration),
+            ("warmup_s", args.warmup),
+            ("repeats", args.repeats),
+        )
+        if v is not None
+    }
     if targets and "servers" not in out:
         out["servers"] = list(targets)
     if args.no_seed:
@@ -96,7 +118,7 @@ def _interrupt(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ui = Console()
+    ui = console.Console()
     try:
         args = parse_args(argv)
         targets, pids = targets_from(args)
@@ -106,21 +128,37 @@ def main(argv: list[str] | None = None) -> int:
         available = os.sched_getaffinity(0)
         for var, cpus in (("BENCH_SERVER_CPUS", server_cpus), ("BENCH_CLIENT_CPUS", client_cpus)):
             if not set(cpus) <= available:
-                raise ValueError(f"{var}: CPUs {sorted(set(cpus) - available)} are not available "
-                                 f"(available: {sorted(available)})")
+                raise ValueError(
+                    f"{var}: CPUs {sorted(set(cpus) - available)} are not available (available: {sorted(available)})"
+                )
     except (config.ScenarioError, ValueError) as exc:
         ui.error(str(exc))
         return 1
     if set(server_cpus) & set(client_cpus):
         ui.warn(f"server CPUs {server_cpus} and client CPUs {client_cpus} overlap: results will be unfair")
-    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{args.profile}"
-    tools = loadgen.Tools(hey=os.path.join(args.tools_dir, "hey"), ghz=os.path.join(args.tools_dir, "ghz"),
-                          proto=os.path.join(REPO, "proto", "predict", "v1", "predict.proto"),
-                          proto_root=os.path.join(REPO, "proto"))
-    plan = runner.Plan(settings=settings, profile=args.profile, repo=REPO, run_dir=os.path.join(args.out, run_id),
-                       models_dir=args.models_dir, server_cpus=server_cpus, client_cpus=client_cpus, tools=tools,
-                       go_bin=args.go_bin, toy_go_bin=args.toy_go_bin, targets=targets, server_pids=pids,
-                       only=args.only)
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{args.profile}"
+    tools = loadgen.Tools(
+        hey=os.path.join(args.tools_dir, "hey"),
+        ghz=os.path.join(args.tools_dir, "ghz"),
+        proto=os.path.join(REPO, "proto", "predict", "v1", "predict.proto"),
+        proto_root=os.path.join(REPO, "proto"),
+    )
+    plan = runner.Plan(
+        settings=settings,
+        profile=args.profile,
+        repo=REPO,
+        run_dir=os.path.join(args.out, run_id),
+        models_dir=args.models_dir,
+        server_cpus=server_cpus,
+        client_cpus=client_cpus,
+        tools=tools,
+        go_bin=args.go_bin,
+        toy_go_bin=args.toy_go_bin,
+        run_id=run_id,
+        targets=targets,
+        server_pids=pids,
+        only=args.only,
+    )
     est = runner.estimate_s(plan)
     ui.estimate(est)
     if est["total_s"] > settings["budget_s"]:
@@ -136,7 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     os.sched_setaffinity(0, client_cpus)  # the bench's own work (sampling, parsing) stays off the server CPUs
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     try:
         results = runner.run(plan, ui)
     except KeyboardInterrupt:
@@ -145,26 +182,22 @@ def main(argv: list[str] | None = None) -> int:
     except (servers.ServerError, loadgen.LoadError, payloads.ModelError, parity.GateFailed) as exc:
         ui.error(str(exc))
         return 1
-    pinning = {"server_cpus": server_cpus, "client_cpus": client_cpus, "python_workers": len(server_cpus),
-               "go_gomaxprocs": len(server_cpus), "tool_cpus": len(client_cpus)}
-    tool_paths = {"hey": tools.hey, "ghz": tools.ghz}
-    finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    doc = {"schema_version": 1, "run_id": run_id, "profile": args.profile, "command": sys.argv,
-           "started_at": started, "finished_at": finished, "estimate": est,
-           "environment": environment.collect(REPO, tool_paths, pinning, settings), **results}
     with open(os.path.join(plan.run_dir, "results.json"), "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=1)
-    if results["parity"].get("ran") and not results["parity"]["passed"]:
-        failures = results["parity"]["failures"]
+        json.dump(results.to_json(), fh, indent=1)
+    if results.parity.ran and not results.parity.passed:
+        failures = results.parity.failures
         more = f"\n  … and more: parity.failures in {plan.run_dir}/results.json" if len(failures) > 8 else ""
-        ui.error("parity gate failed — the servers do not answer alike, so nothing was benchmarked:\n  "
-                 + "\n  ".join(failures[:8]) + more)
+        ui.error(
+            "parity gate failed — the servers do not answer alike, so nothing was benchmarked:\n  "
+            + "\n  ".join(failures[:8])
+            + more
+        )
         return 2
-    report.write(plan.run_dir, doc)
-    plots.write(plan.run_dir, doc)
+    markdown.write(plan.run_dir, results)
+    plots.write(plan.run_dir, results)
     _link_latest(args.out, run_id)
-    ui.summary(doc, os.path.relpath(plan.run_dir, os.getcwd()))
-    ui.info(f"done in {results['wall_s']:.0f}s (estimated {est['total_s']:.0f}s)")
+    ui.summary(results, os.path.relpath(plan.run_dir, os.getcwd()))
+    ui.info(f"done in {results.wall_s:.0f}s (estimated {est['total_s']:.0f}s)")
     return 0
 
 

@@ -3,11 +3,13 @@
 Every key is declared once in SPEC (type and allowed values). A key that is not declared — a typo —
 is an error naming the key, where it was found, the closest allowed key and the allowed keys.
 """
+
 from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import yaml
 
@@ -29,6 +31,7 @@ def _int(minimum=None, maximum=None) -> Callable[[Any], str | None]:
         if maximum is not None and v > maximum:
             return f"expected an integer <= {maximum}"
         return None
+
     return check
 
 
@@ -41,6 +44,7 @@ def _number(minimum=0.0, maximum=None, strict=True) -> Callable[[Any], str | Non
         if maximum is not None and v > maximum:
             return f"expected a number <= {maximum}"
         return None
+
     return check
 
 
@@ -57,6 +61,7 @@ def _list(item: Callable[[Any], str | None], allowed: tuple | None = None) -> Ca
         if len(set(map(str, v))) != len(v):
             return "expected no duplicates"
         return None
+
     return check
 
 
@@ -66,6 +71,53 @@ def _str(v):
 
 def _bool(v):
     return None if isinstance(v, bool) else "expected true or false"
+
+
+_GOAL_METRICS = ("server_cpu_us_per_req", "rps", "p50_ms", "p99_ms")
+_WHERE_KEYS = {"server": str, "protocol": str, "model": str, "batch": int}
+
+
+def _where(v, what):
+    if not isinstance(v, dict) or not v or set(v) - set(_WHERE_KEYS):
+        return f"{what}: expected a mapping of {', '.join(_WHERE_KEYS)}"
+    for key, value in v.items():
+        if not isinstance(value, _WHERE_KEYS[key]) or isinstance(value, bool):
+            return f"{what}.{key}: expected {_WHERE_KEYS[key].__name__}"
+    return None
+
+
+def _goal(v):
+    """One goal: {key, text, metric, subject, baseline: {seed|inproc|serve}, op, limit}."""
+    keys = {"key", "text", "metric", "subject", "baseline", "op", "limit"}
+    if not isinstance(v, dict) or set(v) != keys:
+        return f"expected a mapping with exactly the keys {', '.join(sorted(keys))}"
+    if _str(v["key"]) or _str(v["text"]):
+        return "key and text must be non-empty strings"
+    if v["metric"] not in _GOAL_METRICS:
+        return f"metric {v['metric']!r} is not one of {', '.join(_GOAL_METRICS)}"
+    if v["op"] not in ("<=", "<", ">=", ">"):
+        return f"op {v['op']!r} is not one of <=, <, >=, >"
+    problem = _where(v["subject"], "subject") or _number(0.0)(v["limit"])
+    if problem:
+        return problem
+    base = v["baseline"]
+    if not isinstance(base, dict) or len(base) != 1 or next(iter(base)) not in ("seed", "inproc", "serve"):
+        return "baseline: expected one of {seed: TOY}, {inproc: python|go}, {serve: {...}}"
+    if "serve" in base:
+        return _where(base["serve"], "baseline.serve")
+    return _str(next(iter(base.values())))
+
+
+def _goals(v):
+    if not isinstance(v, list):
+        return "expected a list of goals"
+    for i, goal in enumerate(v):
+        problem = _goal(goal)
+        if problem:
+            return f"goal {i} ({goal.get('key') if isinstance(goal, dict) else goal!r}): {problem}"
+    if len({g["key"] for g in v}) != len(v):
+        return "goal keys must be unique"
+    return None
 
 
 def _go_duration(v):
@@ -91,6 +143,7 @@ SPEC: dict[str, Any] = {
     "client_bound_threshold": _number(0.0, 1.0),
     "noise_threshold": _number(0.0, 1.0),
     "reference_concurrency": _int(1),
+    "goals": _goals,
     "parity": {"rows": _int(1, 1024), "tolerance": _number(0.0)},
     "inproc": {"enabled": _bool, "go_benchtime": _go_duration, "python_min_time_s": _number(0.0)},
     "seed": {

@@ -5,6 +5,7 @@ that its req/s can be replicated. Only the port is a flag, so that the bench can
 
     python -m bench.toy.flask_app --port 5000
 """
+
 import argparse
 
 from flask import Flask

@@ -1,10 +1,11 @@
 """Parsing the Go core benchmark's standard output (a real run kept in fixtures/go_bench.txt)."""
+
 import os
 import re
 
 import pytest
 
-from bench import inproc
+from bench.run import inproc
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "go_bench.txt")
 
@@ -12,8 +13,7 @@ FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "go_bench.txt")
 def test_parse_go_bench_ns_to_us():
     with open(FIXTURE, encoding="utf-8") as fh:
         timings = inproc.parse_go_bench(fh.read())
-    assert set(timings) == {("iris-logreg", 1), ("iris-logreg", 64), ("breast-cancer-rf", 1),
-                            ("breast-cancer-rf", 64)}
+    assert set(timings) == {("iris-logreg", 1), ("iris-logreg", 64), ("breast-cancer-rf", 1), ("breast-cancer-rf", 64)}
     assert timings[("iris-logreg", 1)] == pytest.approx(4.283)  # 4283 ns/op
     assert timings[("breast-cancer-rf", 64)] == pytest.approx(124.377)
 
@@ -31,7 +31,9 @@ def test_bench_pattern_selects_only_the_asked_sub_benchmarks():
 
 
 def test_parse_go_bench_keeps_the_fastest_of_repeated_runs():
-    text = ("BenchmarkPredict/model=breast-cancer-rf/batch=32-2   10000   87100 ns/op\n"
-            "BenchmarkPredict/model=breast-cancer-rf/batch=32-2   17046   69417 ns/op\n"
-            "BenchmarkPredict/model=breast-cancer-rf/batch=32-2   12000   133700 ns/op\n")
+    text = (
+        "BenchmarkPredict/model=breast-cancer-rf/batch=32-2   10000   87100 ns/op\n"
+        "BenchmarkPredict/model=breast-cancer-rf/batch=32-2   17046   69417 ns/op\n"
+        "BenchmarkPredict/model=breast-cancer-rf/batch=32-2   12000   133700 ns/op\n"
+    )
     assert inproc.parse_go_bench(text) == {("breast-cancer-rf", 32): pytest.approx(69.417)}

@@ -1,5 +1,6 @@
 """Process lifecycle: servers start pinned and ready, and nothing is left behind — on a normal stop, on
 Ctrl-C in the middle of a run, and when the bench itself is killed with SIGKILL."""
+
 import os
 import shutil
 import signal
@@ -9,11 +10,13 @@ import textwrap
 import time
 
 import psutil
-import yaml
 import pytest
+import yaml
 
-from bench import servers
-from bench.procs import Supervisor, cpu_list
+from bench.run import servers
+from bench.run.procs import Supervisor, cpu_list
+
+pytestmark = pytest.mark.process  # starts server processes
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CPU = [sorted(os.sched_getaffinity(0))[0]]
@@ -64,10 +67,10 @@ def test_start_failure_reports_the_log_tail(tmp_path):
 def test_sigkill_of_the_bench_takes_its_servers_along(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
-        from bench import servers
-        from bench.procs import Supervisor
+        from bench.run import servers
+        from bench.run.procs import Supervisor
         sup = Supervisor()
-        srv = servers.start(sup, servers.toy_spec("toy-flask", ""), {CPU!r}, {str(tmp_path / 'toy.log')!r}, 30)
+        srv = servers.start(sup, servers.toy_spec("toy-flask", ""), {CPU!r}, {str(tmp_path / "toy.log")!r}, 30)
         print(srv.pid, flush=True)
         time.sleep(120)
     """)
@@ -104,10 +107,28 @@ def test_interrupt_mid_run_leaves_no_process_behind(tmp_path, toy_go, sig):
     scenarios["defaults"]["seed"]["duration_s"] = 60.0
     scenario_file = tmp_path / "scenarios.yaml"
     scenario_file.write_text(yaml.safe_dump(scenarios))
-    bench = subprocess.Popen([sys.executable, "-m", "bench", "--profile", "full", "--only", "seed",
-                              "--scenarios", str(scenario_file),
-                              "--out", str(tmp_path / "results"), "--toy-go-bin", toy_go],
-                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    bench = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--profile",
+            "full",
+            "--only",
+            "seed",
+            "--scenarios",
+            str(scenario_file),
+            "--out",
+            str(tmp_path / "results"),
+            "--toy-go-bin",
+            toy_go,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     tracked, names = set(), set()
     try:
         deadline = time.monotonic() + 60

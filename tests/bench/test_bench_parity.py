@@ -1,4 +1,5 @@
 """Parity gate: identical answers pass; a differing label or probability blocks, naming endpoint and model."""
+
 import json
 import threading
 from concurrent import futures
@@ -8,12 +9,12 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-import python_service  # noqa: F401  (generated stubs on sys.path)
-from predict.v1 import predict_pb2, predict_pb2_grpc
+from bench.run import parity
+from python_service import answers
+from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
+from python_service.server.repository import ModelEntry
 
-from bench import parity
-
-META = {"toy-model": {"name": "toy-model", "n_features": 3, "dataset": None}}
+META = {"toy-model": ModelEntry("toy-model", "1", {"name": "toy-model", "n_features": 3, "dataset": None}, b"", "")}
 
 
 def answer(body: dict, skew: float = 0.0, flip: bool = False) -> dict:
@@ -21,7 +22,7 @@ def answer(body: dict, skew: float = 0.0, flip: bool = False) -> dict:
     preds = []
     for inst in body["instances"]:
         s = sum(inst.get("features", []))
-        p1 = 1 / (1 + 2.718281828 ** -s)
+        p1 = 1 / (1 + 2.718281828**-s)
         k = int(p1 > 0.5) ^ int(flip)
         preds.append({"label": ["a", "b"][k], "class_index": k, "probabilities": [1 - p1, p1 + skew]})
     return {"model": body["model"], "model_version": "1", "predictions": preds}
@@ -78,38 +79,40 @@ def grpc_server():
 
 
 def gate(endpoints):
-    return parity.run_gate(endpoints, META, None, batches=[1, 32], rows=3, tolerance=1e-6)
+    return parity.run_gate(endpoints, META, batches=[1, 32], rows=3, tolerance=1e-6, local_reference=False)
 
 
 def test_identical_answers_pass(http_server, grpc_server):
     out = gate([("a", "http", http_server()), ("a", "grpc", grpc_server()), ("b", "http", http_server())])
-    assert out["ran"] and out["passed"], out["failures"]
-    assert out["answers_checked"] == 3 * 4  # 3 endpoints × (3 single rows + 1 batch of 32)
-    assert out["max_abs_diff"] <= 1e-6
+    assert out.ran and out.passed, out.failures
+    assert out.answers_checked == 3 * 4  # 3 endpoints × (3 single rows + 1 batch of 32)
+    assert out.max_abs_diff <= 1e-6
 
 
 def test_probability_difference_blocks_and_names_endpoint(http_server, grpc_server):
     out = gate([("a", "http", http_server()), ("b", "grpc", grpc_server(skew=1e-5))])
-    assert not out["passed"]
-    assert all(f.startswith("b/grpc") and "model toy-model" in f for f in out["failures"])
-    assert "differs from a/http" in out["failures"][0] and "1e-06" in out["failures"][0]
+    assert not out.passed
+    assert all(f.startswith("b/grpc") and "model toy-model" in f for f in out.failures)
+    assert "differs from a/http" in out.failures[0] and "1e-06" in out.failures[0]
 
 
 def test_label_difference_blocks(http_server):
     out = gate([("a", "http", http_server()), ("b", "http", http_server(flip=True))])
-    assert not out["passed"]
-    assert any("label" in f for f in out["failures"])
+    assert not out.passed
+    assert any("label" in f for f in out.failures)
 
 
 def test_unreachable_endpoint_blocks(http_server):
     out = gate([("a", "http", http_server()), ("b", "http", "127.0.0.1:1")])
-    assert not out["passed"] and "no answer" in out["failures"][0]
+    assert not out.passed and "no answer" in out.failures[0]
 
 
 def test_differences_compare_as_float32():
     want = [{"label": "x", "class_index": 0, "probabilities": [0.1, 0.9], "value": None}]
     # JSON's shortest decimal of a float32 is not a difference once both sides are float32
-    got = parity.normalize({"predictions": [{"label": "x", "class_index": 0, "probabilities": [0.1, 0.9]}]})
-    assert parity.differences(got, parity.normalize({"predictions": want}), 1e-6) == ([], 0.0)
-    problems, _ = parity.differences(got, [{**want[0], "class_index": 1}], 1e-6)
-    assert problems == ["row 0: class_index 0 != 1"]
+    got = answers.as_float32(
+        answers.from_json({"predictions": [{"label": "x", "class_index": 0, "probabilities": [0.1, 0.9]}]})
+    )
+    assert answers.differences(got, answers.as_float32(want), 1e-6)[0] == []
+    problems, _ = answers.differences(got, [{**want[0], "class_index": 1}], 1e-6)
+    assert problems == ["predictions[0].class_index = 0 expected 1"]

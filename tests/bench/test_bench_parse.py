@@ -1,10 +1,11 @@
 """bench.parse on small real outputs of hey (-o csv) and ghz (-O json), kept in fixtures/."""
+
 import json
 import os
 
 import pytest
 
-from bench import parse
+from bench.analysis import parse
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 

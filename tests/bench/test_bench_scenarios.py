@@ -1,11 +1,13 @@
 """Scenario file validation: typos and wrong values get a clear error naming the key."""
+
 import copy
 import os
 
 import pytest
 import yaml
 
-from bench import config, runner
+from bench import config
+from bench.run import runner
 
 SCENARIOS = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "scenarios.yaml")
 
@@ -57,17 +59,20 @@ def test_unknown_top_level_key(doc):
         config.resolve(doc, "full", {})
 
 
-@pytest.mark.parametrize("key,value,message", [
-    ("repeats", 2, r"defaults\.repeats: expected an integer >= 3"),
-    ("repeats", "3", r"defaults\.repeats: expected an integer"),
-    ("repeats", True, r"defaults\.repeats: expected an integer"),
-    ("duration_s", 0, r"defaults\.duration_s: expected a number > 0"),
-    ("protocols", ["http", "grpcc"], r"defaults\.protocols: 'grpcc' is not one of http, grpc"),
-    ("concurrency", [1, 0], r"defaults\.concurrency: item 0: expected an integer >= 1"),
-    ("concurrency", [], r"expected a non-empty list"),
-    ("batch", [1, 1], r"expected no duplicates"),
-    ("client_bound_threshold", 1.5, r"expected a number <= 1"),
-])
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("repeats", 2, r"defaults\.repeats: expected an integer >= 3"),
+        ("repeats", "3", r"defaults\.repeats: expected an integer"),
+        ("repeats", True, r"defaults\.repeats: expected an integer"),
+        ("duration_s", 0, r"defaults\.duration_s: expected a number > 0"),
+        ("protocols", ["http", "grpcc"], r"defaults\.protocols: 'grpcc' is not one of http, grpc"),
+        ("concurrency", [1, 0], r"defaults\.concurrency: item 0: expected an integer >= 1"),
+        ("concurrency", [], r"expected a non-empty list"),
+        ("batch", [1, 1], r"expected no duplicates"),
+        ("client_bound_threshold", 1.5, r"expected a number <= 1"),
+    ],
+)
 def test_wrong_values(doc, key, value, message):
     doc["defaults"][key] = value
     with pytest.raises(config.ScenarioError, match=message):
@@ -96,6 +101,16 @@ def test_overrides_are_validated_and_merged(doc):
 @pytest.mark.parametrize("profile,limit_s", [("quick", 120), ("full", 900)])
 def test_profile_estimate_fits_the_issue_time_budget(profile, limit_s):
     s = config.load(SCENARIOS, profile)
-    plan = runner.Plan(settings=s, profile=profile, repo="", run_dir="", models_dir="", server_cpus=[0],
-                       client_cpus=[1], tools=None, go_bin="", toy_go_bin="")
+    plan = runner.Plan(
+        settings=s,
+        profile=profile,
+        repo="",
+        run_dir="",
+        models_dir="",
+        server_cpus=[0],
+        client_cpus=[1],
+        tools=None,
+        go_bin="",
+        toy_go_bin="",
+    )
     assert runner.estimate_s(plan)["total_s"] <= min(limit_s, s["budget_s"])

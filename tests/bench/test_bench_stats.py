@@ -1,15 +1,16 @@
 """Aggregation: percentiles, median and min–max over repeats, ratios, the client-bound flag."""
+
 import pytest
 
-from bench import stats
+from bench.analysis import stats
+from bench.results import Latency, Spread
+from tests.bench import synthetic
 
 
 def run(server="go", protocol="grpc", conc=10, repeat=1, rps=100.0, cpu=50.0, util=0.5, bound=False, **kw):
-    base = {"kind": "serve", "server": server, "protocol": protocol, "tool": "ghz", "model": "iris-logreg",
-            "batch": 1, "concurrency": conc, "repeat": repeat, "mode": None, "requests": 1000, "errors": 0,
-            "rps": rps, "latency_ms": {"p50": 1.0, "p90": 2.0, "p99": 3.0, "max": 4.0, "mean": 1.5},
-            "server_cpu_us_per_req": cpu, "server_rss_mb": 40.0, "client_cpu_util": util, "client_bound": bound}
-    return {**base, **kw}
+    return synthetic.run(
+        server=server, protocol=protocol, conc=conc, repeat=repeat, rps=rps, cpu=cpu, util=util, bound=bound, **kw
+    )
 
 
 def test_percentile_nearest_rank():
@@ -23,14 +24,14 @@ def test_percentile_nearest_rank():
 
 def test_latency_summary():
     s = stats.latency_summary([1.0, 2.0, 3.0, 10.0])
-    assert s == {"p50": 2.0, "p90": 10.0, "p99": 10.0, "max": 10.0, "mean": 4.0}
-    assert stats.latency_summary([])["p50"] is None
+    assert s == Latency(p50=2.0, p90=10.0, p99=10.0, p999=10.0, max=10.0, mean=4.0)
+    assert stats.latency_summary([]).p50 is None
 
 
 def test_spread_median_min_max_ignores_unknown():
-    assert stats.spread([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
-    assert stats.spread([4.0, None, 2.0])["median"] == 3.0
-    assert stats.spread([None])["median"] is None
+    assert stats.spread([3.0, 1.0, 2.0]) == Spread(median=2.0, min=1.0, max=3.0, n=3)
+    assert stats.spread([4.0, None, 2.0]).median == 3.0
+    assert stats.spread([None]).median is None
 
 
 @pytest.mark.parametrize("util,bound", [(0.9, True), (0.95, True), (0.8999, False), (None, False)])
@@ -46,36 +47,59 @@ def test_client_util_and_per_request():
 
 
 def test_aggregate_groups_repeats_and_flags_client_bound():
-    runs = [run(repeat=1, rps=100), run(repeat=2, rps=300, bound=True), run(repeat=3, rps=200),
-            run(server="python", repeat=1, rps=50), run(server="python", repeat=2, rps=60),
-            run(server="python", repeat=3, rps=40)]
+    runs = [
+        run(repeat=1, rps=100),
+        run(repeat=2, rps=300, bound=True),
+        run(repeat=3, rps=200),
+        run(server="python", repeat=1, rps=50),
+        run(server="python", repeat=2, rps=60),
+        run(server="python", repeat=3, rps=40),
+    ]
     rows = stats.aggregate(runs)
     assert len(rows) == 2
     go = stats.find(rows, server="go")
-    assert go["rps"] == {"median": 200, "min": 100, "max": 300, "n": 3}
-    assert go["client_bound"] and go["client_bound_repeats"] == 1 and go["repeats"] == 3
-    assert not stats.find(rows, server="python")["client_bound"]
+    assert go.rps == Spread(median=200, min=100, max=300, n=3)
+    assert go.client_bound and go.client_bound_repeats == 1 and go.repeats == 3
+    assert not stats.find(rows, server="python").client_bound
 
 
 def test_aggregate_counts_noisy_and_unanswered_repeats():
     runs = [run(repeat=1, noisy=True), run(repeat=2, no_answers=True, rps=None), run(repeat=3)]
     row = stats.aggregate(runs)[0]
-    assert (row["noisy_repeats"], row["no_answer_repeats"]) == (1, 1)
-    assert row["rps"]["median"] == 100.0  # a run without answers has no req/s; the others still count
+    assert (row.noisy_repeats, row.no_answer_repeats) == (1, 1)
+    assert row.rps.median == 100.0  # a run without answers has no req/s; the others still count
 
 
 def test_pair_ratios_go_over_python_and_grpc_over_http():
-    runs = [run(server="go", protocol="grpc", rps=300, cpu=20), run(server="python", protocol="grpc", rps=100, cpu=80),
-            run(server="go", protocol="http", rps=150, cpu=40, bound=True)]
+    runs = [
+        run(server="go", protocol="grpc", rps=300, cpu=20),
+        run(server="python", protocol="grpc", rps=100, cpu=80),
+        run(server="go", protocol="http", rps=150, cpu=40, bound=True),
+    ]
     rows = stats.aggregate(runs)
     go_py = stats.pair_ratios(rows, "server", "go", "python")
     assert len(go_py) == 1  # go/http has no python/http partner
     assert go_py[0]["rps_ratio"] == pytest.approx(3.0)
     assert go_py[0]["cpu_per_req_ratio"] == pytest.approx(0.25)
     g_h = stats.pair_ratios(rows, "protocol", "grpc", "http")
-    assert g_h == [{"server": "go", "model": "iris-logreg", "batch": 1, "concurrency": 10,
-                    "rps_ratio": pytest.approx(2.0), "cpu_per_req_ratio": pytest.approx(0.5), "client_bound": True}]
+    assert g_h == [
+        {
+            "server": "go",
+            "model": "iris-logreg",
+            "batch": 1,
+            "concurrency": 10,
+            "rps_ratio": pytest.approx(2.0),
+            "cpu_per_req_ratio": pytest.approx(0.5),
+            "client_bound": True,
+        }
+    ]
 
 
 def test_ratio_handles_missing():
     assert stats.ratio(None, 2.0) is None and stats.ratio(2.0, 0) is None and stats.ratio(3.0, 2.0) == 1.5
+
+
+def test_worker_shares_are_medians_over_repeats():
+    runs = [run(repeat=r, worker_cpu_s=[a, b]) for r, (a, b) in enumerate([(1.0, 1.0), (3.0, 1.0), (2.0, 2.0)])]
+    (row,) = stats.aggregate(runs)
+    assert row.worker_cpu_share == pytest.approx([0.5, 0.5])

@@ -3,15 +3,15 @@ Go HTTP. Each endpoint sends a vector (tests/vectors) and returns the normalized
 vectorspec.check compares with the expectation. HTTP uses the stdlib http.client (raw bodies,
 any content type or method); gRPC sends the exact wire bytes of the request through grpcio and
 decodes the answer with the committed stubs."""
+
 import http.client
 import json
 
 import grpc
-import numpy as np
-
-import python_service  # noqa: F401  (puts the generated stubs on sys.path)
 from google.protobuf import json_format
-from predict.v1 import predict_pb2, predict_pb2_grpc
+
+from python_service import answers
+from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 from tests.vectors import vectorspec
 
 ENDPOINTS = ("python-grpc", "python-http", "go-grpc", "go-http")
@@ -28,22 +28,28 @@ def normalize_json(doc, aliases=None):
     aliases = aliases or {}
     problems = []
     if not isinstance(doc, dict):
-        return {"ok": True, "model": None, "model_version": None, "predictions": [],
-                "problems": ["answer is not a JSON object: %r" % (doc,)]}
+        return {
+            "ok": True,
+            "model": None,
+            "model_version": None,
+            "predictions": [],
+            "problems": ["answer is not a JSON object: %r" % (doc,)],
+        }
     doc = {aliases.get(k, k): v for k, v in doc.items()}
     problems += ["unexpected field %r in the answer" % k for k in set(doc) - _RESPONSE_FIELDS]
     preds = []
     for i, p in enumerate(doc.get("predictions", [])):
         p = {aliases.get(k, k): v for k, v in p.items()}
-        problems += ["unexpected field %r in predictions[%d]" % (k, i)
-                     for k in set(p) - _PREDICTION_FIELDS]
+        problems += ["unexpected field %r in predictions[%d]" % (k, i) for k in set(p) - _PREDICTION_FIELDS]
         if "class_index" in p and not isinstance(p["class_index"], int):
-            problems.append("predictions[%d].class_index is %r, not a JSON number"
-                            % (i, p["class_index"]))
-        preds.append({"label": p.get("label") or None, "class_index": p.get("class_index"),
-                      "probabilities": p.get("probabilities", []), "value": p.get("value")})
-    out = {"ok": True, "model": doc.get("model"), "model_version": doc.get("model_version"),
-           "predictions": preds}
+            problems.append("predictions[%d].class_index is %r, not a JSON number" % (i, p["class_index"]))
+        preds.append(p)
+    out = {
+        "ok": True,
+        "model": doc.get("model"),
+        "model_version": doc.get("model_version"),
+        "predictions": answers.from_json({"predictions": preds}),
+    }
     if problems:
         out["problems"] = problems
     return out
@@ -64,8 +70,7 @@ class HttpEndpoint:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # refused mid-body (e.g. 413): the answer may already be readable
             response = conn.getresponse()
-            return (response.status, {k.lower(): v for k, v in response.getheaders()},
-                    response.read())
+            return (response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
         finally:
             conn.close()
 
@@ -75,16 +80,21 @@ class HttpEndpoint:
             status, headers, data = self.call(method, path, body, headers)
         except (OSError, http.client.HTTPException) as e:
             # A server may close the connection while a client still sends an oversize body.
-            return {"ok": False, "http_status": None, "grpc_code": None, "body_code": None,
-                    "message": "connection failed: %r" % e, "headers": {}}
+            return {
+                "ok": False,
+                "http_status": None,
+                "grpc_code": None,
+                "body_code": None,
+                "message": "connection failed: %r" % e,
+                "headers": {},
+            }
         return self._normalize(status, headers, data)
 
     @staticmethod
     def _normalize(status, headers, data):
         problems = []
         if headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            problems.append("Content-Type = %r expected application/json"
-                            % headers.get("content-type"))
+            problems.append("Content-Type = %r expected application/json" % headers.get("content-type"))
         try:
             doc = json.loads(data.decode("utf-8"))
         except ValueError:
@@ -96,15 +106,20 @@ class HttpEndpoint:
             return out
         body = doc if isinstance(doc, dict) else {}
         if doc is not None and (set(body) != {"code", "message"}):
-            problems.append("error body %r is not {\"code\", \"message\"}" % (doc,))
-        return {"ok": False, "http_status": status, "grpc_code": None,
-                "body_code": body.get("code"), "message": body.get("message"),
-                "headers": headers, "problems": problems}
+            problems.append('error body %r is not {"code", "message"}' % (doc,))
+        return {
+            "ok": False,
+            "http_status": status,
+            "grpc_code": None,
+            "body_code": body.get("code"),
+            "message": body.get("message"),
+            "headers": headers,
+            "problems": problems,
+        }
 
     def predict(self, model, rows):
         body = json.dumps({"model": model, "instances": [{"features": r} for r in rows]})
-        status, headers, data = self.call("POST", "/v1/predict", body.encode(),
-                                          {"Content-Type": "application/json"})
+        status, headers, data = self.call("POST", "/v1/predict", body.encode(), {"Content-Type": "application/json"})
         return self._normalize(status, headers, data)
 
     def list_models(self):
@@ -124,12 +139,14 @@ class GrpcEndpoint:
 
     def __init__(self, name, address):
         self.name, self.address = name, address
-        self.channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_send_message_length", -1),
-            ("grpc.max_receive_message_length", _MAX_ANSWER)])
+        self.channel = grpc.insecure_channel(
+            address, options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", _MAX_ANSWER)]
+        )
         self._predict = self.channel.unary_unary(
-            _PREDICT, request_serializer=None,   # requests are sent as exact wire bytes
-            response_deserializer=predict_pb2.PredictResponse.FromString)
+            _PREDICT,
+            request_serializer=None,  # requests are sent as exact wire bytes
+            response_deserializer=predict_pb2.PredictResponse.FromString,
+        )
 
     def close(self):
         self.channel.close()
@@ -137,20 +154,28 @@ class GrpcEndpoint:
     def list_models(self):
         """ListModels as a dict in the JSON mapping (proto field names, defaults omitted)."""
         answer = predict_pb2_grpc.PredictionServiceStub(self.channel).ListModels(
-            predict_pb2.ListModelsRequest(), timeout=30)
+            predict_pb2.ListModelsRequest(), timeout=30
+        )
         return json_format.MessageToDict(answer, preserving_proto_field_name=True)
 
     def get_model(self, name):
         answer = predict_pb2_grpc.PredictionServiceStub(self.channel).GetModel(
-            predict_pb2.GetModelRequest(name=name), timeout=30)
+            predict_pb2.GetModelRequest(name=name), timeout=30
+        )
         return json_format.MessageToDict(answer, preserving_proto_field_name=True)
 
     def _call(self, data, timeout=60):
         try:
             return vectorspec.normalize_response(self._predict(data, timeout=timeout))
         except grpc.RpcError as e:
-            return {"ok": False, "grpc_code": e.code().name, "http_status": None,
-                    "message": e.details(), "body_code": None, "headers": {}}
+            return {
+                "ok": False,
+                "grpc_code": e.code().name,
+                "http_status": None,
+                "message": e.details(),
+                "body_code": None,
+                "headers": {},
+            }
 
     def send(self, vector):
         deadline = vectorspec.deadline_seconds(vector)
@@ -158,17 +183,10 @@ class GrpcEndpoint:
         return self._call(data, 60 if deadline is None else deadline)
 
     def predict(self, model, rows):
-        request = predict_pb2.PredictRequest(
-            model=model, instances=[predict_pb2.Instance(features=r) for r in rows])
+        request = predict_pb2.PredictRequest(model=model, instances=[predict_pb2.Instance(features=r) for r in rows])
         return self._call(request.SerializeToString())
 
 
 def as_float32(answer):
-    """Answer numbers read back as the float32 the wire carries (JSON prints the shortest
-    decimal of the float32, gRPC carries it exactly: both become the same float32)."""
-    out = []
-    for p in answer["predictions"]:
-        out.append({"label": p["label"], "class_index": p["class_index"],
-                    "probabilities": np.float32(p["probabilities"] or []).tolist(),
-                    "value": None if p["value"] is None else float(np.float32(p["value"]))})
-    return out
+    """The answer's predictions as the float32 the wire carries."""
+    return answers.as_float32(answer["predictions"])

@@ -2,10 +2,12 @@
 feature's dataset min and max, sent in batches), the four endpoints return identical labels and
 class indices, and probabilities / values within 1e-6 of each other. Answers are read back as the
 float32 the wire carries (HTTP prints its shortest decimal, gRPC carries it exactly)."""
+
 import numpy as np
 import pytest
 
-from python_service.export_defaults import DEFAULT_RECIPES
+from python_service import answers as compare
+from python_service.export.defaults import DEFAULT_RECIPES
 from tests.conformance.endpoints import ENDPOINTS, as_float32
 
 ROWS = 1000
@@ -17,51 +19,37 @@ SEED = 4
 def random_rows(recipe, seed):
     X, _, _ = recipe.load()
     rng = np.random.RandomState(seed)
-    return np.float32(rng.uniform(X.min(axis=0), X.max(axis=0),
-                                  size=(ROWS, X.shape[1]))).tolist()
+    return np.float32(rng.uniform(X.min(axis=0), X.max(axis=0), size=(ROWS, X.shape[1]))).tolist()
 
 
-def _differences(model, ref, name, a, b):
-    out = []
-    for i, (p, q) in enumerate(zip(a, b)):
-        where = "parity %s row %d: %s vs %s:" % (model, i, name, ref)
-        for key in ("label", "class_index"):
-            if p[key] != q[key]:
-                out.append("%s %s %r vs %r" % (where, key, p[key], q[key]))
-        if len(p["probabilities"]) != len(q["probabilities"]):
-            out.append("%s %d vs %d probabilities" % (where, len(p["probabilities"]),
-                                                      len(q["probabilities"])))
-        for j, (x, y) in enumerate(zip(p["probabilities"], q["probabilities"])):
-            if abs(x - y) > TOLERANCE:
-                out.append("%s probabilities[%d] %.9g vs %.9g" % (where, j, x, y))
-        if (p["value"] is None) != (q["value"] is None) or (
-                p["value"] is not None and abs(p["value"] - q["value"]) > TOLERANCE):
-            out.append("%s value %r vs %r" % (where, p["value"], q["value"]))
-    return out
-
-
-@pytest.mark.parametrize("index,recipe", list(enumerate(DEFAULT_RECIPES)),
-                         ids=[r.name for r in DEFAULT_RECIPES])
+@pytest.mark.parametrize("index,recipe", list(enumerate(DEFAULT_RECIPES)), ids=[r.name for r in DEFAULT_RECIPES])
 def test_parity(index, recipe, endpoints):
     rows = random_rows(recipe, SEED + index)
     answers = {}
     for name in ENDPOINTS:
         preds = []
         for start in range(0, ROWS, BATCH):
-            got = endpoints[name].predict(recipe.name, rows[start:start + BATCH])
-            assert got["ok"] and not got.get("problems"), (
-                "parity %s on %s, rows %d..%d: %r" % (recipe.name, name, start,
-                                                       start + BATCH - 1, got))
+            got = endpoints[name].predict(recipe.name, rows[start : start + BATCH])
+            assert got["ok"] and not got.get("problems"), "parity %s on %s, rows %d..%d: %r" % (
+                recipe.name,
+                name,
+                start,
+                start + BATCH - 1,
+                got,
+            )
             preds += as_float32(got)
         assert len(preds) == ROWS, "parity %s on %s: %d answers" % (recipe.name, name, len(preds))
         answers[name] = preds
     ref = ENDPOINTS[0]
     diffs = []
     for name in ENDPOINTS[1:]:
-        diffs += _differences(recipe.name, ref, name, answers[name], answers[ref])
+        found, _ = compare.differences(answers[name], answers[ref], TOLERANCE)
+        diffs += ["parity %s: %s vs %s: %s" % (recipe.name, name, ref, d) for d in found]
     if diffs:
-        pytest.fail("\n".join(diffs[:20] + (["... %d differences in all" % len(diffs)]
-                                            if len(diffs) > 20 else [])), pytrace=False)
+        pytest.fail(
+            "\n".join(diffs[:20] + (["... %d differences in all" % len(diffs)] if len(diffs) > 20 else [])),
+            pytrace=False,
+        )
 
 
 def test_model_listing_identical(endpoints):
@@ -70,10 +58,8 @@ def test_model_listing_identical(endpoints):
     ref = listings[ENDPOINTS[0]]
     assert sorted(m["name"] for m in ref["models"]) == sorted(r.name for r in DEFAULT_RECIPES)
     for name, listing in listings.items():
-        assert listing == ref, "ListModels on %s:\n%r\nvs on %s:\n%r" % (name, listing,
-                                                                        ENDPOINTS[0], ref)
+        assert listing == ref, "ListModels on %s:\n%r\nvs on %s:\n%r" % (name, listing, ENDPOINTS[0], ref)
     for info in ref["models"]:
         for name in ENDPOINTS:
             got = endpoints[name].get_model(info["name"])
-            assert got == info, "GetModel %s on %s: %r expected %r" % (info["name"], name,
-                                                                      got, info)
+            assert got == info, "GetModel %s on %s: %r expected %r" % (info["name"], name, got, info)

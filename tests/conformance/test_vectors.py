@@ -1,17 +1,21 @@
 """Every vector of tests/vectors against every endpoint it applies to (Python gRPC, Python HTTP,
 Go gRPC, Go HTTP). A failure names the vector, the endpoint and each difference."""
+
 import pytest
 
 from tests.conformance.endpoints import ENDPOINTS
 from tests.vectors import vectorspec
 
 VECTORS = vectorspec.load()
-CASES = [(vector, endpoint) for vector in VECTORS for endpoint in ENDPOINTS
-         if vectorspec.applies(vector, endpoint.rsplit("-", 1)[1])]
+CASES = [
+    (vector, endpoint)
+    for vector in VECTORS
+    for endpoint in ENDPOINTS
+    if vectorspec.applies(vector, endpoint.rsplit("-", 1)[1])
+]
 
 
-@pytest.mark.parametrize("vector,endpoint", CASES,
-                         ids=["%s@%s" % (v["name"], e) for v, e in CASES])
+@pytest.mark.parametrize("vector,endpoint", CASES, ids=["%s@%s" % (v["name"], e) for v, e in CASES])
 def test_vector(vector, endpoint, endpoints):
     target = endpoints[endpoint]
     got = target.send(vector)

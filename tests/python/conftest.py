@@ -1,20 +1,9 @@
-"""Fixtures for the Python service tests: a model repository exported into a temporary folder
-and real servers started on free ports (see pyservice_harness.py)."""
-import subprocess
-import sys
+"""Fixtures for the Python service tests: real servers started on free ports over the repository's
+models (see pyservice_harness.py; `models_dir` comes from tests/conftest.py)."""
 
 import pytest
 
-from pyservice_harness import ROOT, Server
-
-
-@pytest.fixture(scope="session")
-def models_dir(tmp_path_factory):
-    """The default models, exported by the export CLI (independent of the repo's models/)."""
-    out = tmp_path_factory.mktemp("models")
-    subprocess.run([sys.executable, "-m", "python_service", "export", "--out", str(out)],
-                   cwd=ROOT, check=True, capture_output=True)
-    return str(out)
+from tests.python.pyservice_harness import Server
 
 
 @pytest.fixture

@@ -1,70 +1,65 @@
 """Test harness for the Python service: real `python -m python_service serve` processes on free
-ports (the listening lines on stderr tell the addresses) and small HTTP / gRPC client helpers."""
+ports, started by the bench's server harness (bench.run.servers), and small HTTP / gRPC client
+helpers."""
+
 import http.client
 import json
 import os
-import re
 import signal
-import subprocess
 import sys
-import time
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-import python_service  # noqa: F401  (puts the generated stubs on sys.path)
-from predict.v1 import predict_pb2, predict_pb2_grpc
+from bench.run import servers
+from bench.run.procs import Supervisor
+from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LISTENING = re.compile(r"(grpc|http) listening on (\S+:\d+)")
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 
 
 class Server:
-    """A `python -m python_service serve` process started on free ports."""
+    """A `python -m python_service serve` process, started by the bench's server harness."""
 
-    def __init__(self, models, *extra, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0",
-                 log_path):
+    def __init__(self, models, *extra, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0", log_path):
         self.log_path = log_path
-        self._log = open(log_path, "w+b")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "python_service", "serve", "--models", str(models),
-             "--grpc-addr", grpc_addr, "--http-addr", http_addr, *extra],
-            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.addresses = {}
+        argv = [
+            sys.executable,
+            "-m",
+            "python_service",
+            "serve",
+            "--models",
+            str(models),
+            "--grpc-addr",
+            grpc_addr,
+            "--http-addr",
+            http_addr,
+            *extra,
+        ]
+        protocols = tuple(p for p, a in (("grpc", grpc_addr), ("http", http_addr)) if a)
+        self._sup = Supervisor(stop_timeout_s=40)
+        self._server = servers.launch(self._sup, servers.ServerSpec("python", argv, protocols), None, log_path)
+        self.proc = self._server.proc
+        self.addresses = self._server.endpoints
         self._channel = None
 
     def log(self):
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        return self._server.log()
 
     def wait_listening(self, protocols, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.addresses = dict(LISTENING.findall(self.log()))
-            if set(protocols) <= set(self.addresses):
-                return self
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError("server did not report %s listening:\n%s" % (protocols, self.log()))
+        self._server.spec.protocols = tuple(protocols)
+        try:
+            self._server.wait_listening(timeout)
+        except servers.ServerError as e:
+            raise AssertionError(str(e)) from None
+        return self
 
     def wait_ready(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if "http" in self.addresses:
-                    if http_call(self.http, "GET", "/readyz")[0] != 200:
-                        raise OSError("not ready")
-                if "grpc" in self.addresses:
-                    check = health_pb2_grpc.HealthStub(self.channel).Check(
-                        health_pb2.HealthCheckRequest(), timeout=2)
-                    if check.status != health_pb2.HealthCheckResponse.SERVING:
-                        raise OSError("not serving")
-                return self
-            except (OSError, grpc.RpcError):
-                time.sleep(0.05)
-        raise AssertionError("server never became ready:\n%s" % self.log())
+        try:
+            self._server.wait_ready(timeout)
+        except servers.ServerError as e:
+            raise AssertionError("%s\n%s" % (e, self.log())) from None
+        return self
 
     @property
     def http(self):
@@ -85,22 +80,15 @@ class Server:
         return predict_pb2_grpc.PredictionServiceStub(self.channel)
 
     def stop(self, sig=signal.SIGTERM, timeout=40):
-        """Signal the top process; return its exit status."""
+        """Signal the top process; its exit status (SIGKILL of what is left after `timeout`)."""
         if self._channel is not None:
             self._channel.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self.kill()
+        self._sup.stop_timeout_s = timeout
+        return self._server.stop(self._sup, sig)
 
     def kill(self):
-        """Last resort for a failed test: the process group this fixture started."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self._log.close()
+        """Last resort for a failed test: everything this harness started."""
+        self._sup.stop_all()
 
 
 def http_call(address, method, path, body=None, headers=None, timeout=30):
@@ -122,5 +110,4 @@ def post_predict(address, body, content_type="application/json"):
 
 
 def predict_request(model, rows):
-    return predict_pb2.PredictRequest(
-        model=model, instances=[predict_pb2.Instance(features=row) for row in rows])
+    return predict_pb2.PredictRequest(model=model, instances=[predict_pb2.Instance(features=row) for row in rows])

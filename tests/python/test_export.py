@@ -1,7 +1,9 @@
 """`python -m python_service export`: default models, idempotence, bring-your-own-model, failures."""
+
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -17,14 +19,31 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from python_service import export_defaults, export_model
 from python_service.__main__ import main
+from python_service.export import defaults as export_defaults
+from python_service.export import model as export_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_NAMES = [r.name for r in export_defaults.DEFAULT_RECIPES]
-METADATA_KEYS = {"name", "version", "task", "input_name", "n_features", "output_names",
-                 "probabilities_output", "value_output", "class_labels", "sha256", "opset",
-                 "estimator", "dataset", "library_versions", "parity", "created_at", "recipe"}
+METADATA_KEYS = {
+    "name",
+    "version",
+    "task",
+    "input_name",
+    "n_features",
+    "output_names",
+    "probabilities_output",
+    "value_output",
+    "class_labels",
+    "sha256",
+    "opset",
+    "estimator",
+    "dataset",
+    "library_versions",
+    "parity",
+    "created_at",
+    "recipe",
+}
 
 
 def run_export(capsys, *args):
@@ -46,9 +65,11 @@ def load(folder):
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
+def repo(models_dir, tmp_path_factory):
+    """A copy of the default models that `make models` exported (the test run exports them once)."""
     out = tmp_path_factory.mktemp("models")
-    assert main(["export", "--out", str(out)]) == 0
+    for name in DEFAULT_NAMES:
+        shutil.copytree(os.path.join(models_dir, name), out / name)
     return out
 
 
@@ -73,7 +94,8 @@ def test_default_model_metadata_and_parity(repo, name):
     recipe = export_defaults.RECIPES_BY_NAME[name]
     X, y, names = recipe.load()
     X_train, X_test, y_train, _ = train_test_split(
-        X, y, test_size=export_defaults.TEST_SIZE, random_state=export_defaults.SPLIT_SEED)
+        X, y, test_size=export_defaults.TEST_SIZE, random_state=export_defaults.SPLIT_SEED
+    )
     est = recipe.build().fit(X_train, y_train)
     X_test = X_test.astype(np.float32)
     if meta["task"] == "classification":
@@ -102,8 +124,9 @@ def test_default_set_details(repo):
 
 def test_seed_example_predicts_setosa(repo):
     meta, session = load(repo / "iris-logreg" / "1")
-    probs = session.run([meta["probabilities_output"]],
-                        {meta["input_name"]: np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32)})[0]
+    probs = session.run(
+        [meta["probabilities_output"]], {meta["input_name"]: np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32)}
+    )[0]
     assert meta["class_labels"][int(np.argmax(probs[0]))] == "setosa"
 
 
@@ -114,10 +137,9 @@ def test_second_run_skips_and_force_is_byte_identical(repo, capsys):
     assert rc == 0 and err == ""
     assert [line.endswith(": up to date") for line in out.splitlines()] == [True] * 4
     assert load(repo / "iris-logreg" / "1")[0]["created_at"] == created
-    rc, out, _ = run_export(capsys, "--out", repo, "--force", "--only", "iris-logreg",
-                            "--only", "diabetes-gbr")
+    rc, out, _ = run_export(capsys, "--out", repo, "--force", "--only", "iris-logreg", "--only", "diabetes-gbr")
     assert rc == 0 and "up to date" not in out
-    for name in DEFAULT_NAMES:   # a fresh export gives the same bytes
+    for name in DEFAULT_NAMES:  # a fresh export gives the same bytes
         assert sha256(repo / name / "1" / "model.onnx") == before[name]
 
 
@@ -136,17 +158,20 @@ def test_failed_write_keeps_previous_export(tmp_path, capsys, monkeypatch):
 
     def broken(path, data):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(export_model, "_write_synced", broken)
     rc, _, err = run_export(capsys, "--out", tmp_path, "--only", "iris-logreg", "--force")
     assert rc != 0 and err.startswith("export: error: cannot write") and err.count("\n") == 1
     assert sorted(p.name for p in (tmp_path / "iris-logreg" / "1").iterdir()) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris-logreg"]   # no temp folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris-logreg"]  # no temp folder left
 
 
 # ---- bring your own model -------------------------------------------------------------------
 
+
 class Constant(ClassifierMixin, BaseEstimator):
     """A fitted classifier skl2onnx has no converter for."""
+
     def fit(self, X, y):
         self.classes_ = np.unique(y)
         self.n_features_in_ = X.shape[1]
@@ -167,13 +192,12 @@ def iris_pipeline_file(tmp_path_factory):
 @pytest.mark.parametrize("with_csv", [False, True])
 def test_from_pickle_happy_path(tmp_path, capsys, iris_pipeline_file, with_csv):
     X, _ = load_iris(return_X_y=True)
-    args = ["--from-pickle", iris_pipeline_file, "--name", "my-iris", "--version", "3",
-            "--out", tmp_path / "models"]
+    args = ["--from-pickle", iris_pipeline_file, "--name", "my-iris", "--version", "3", "--out", tmp_path / "models"]
     if with_csv:
         csv = tmp_path / "rows.csv"
         np.savetxt(csv, X[::3], delimiter=",", header="a,b,c,d", comments="")
         args += ["--sample-csv", csv]
-    rc, out, err = run_export(capsys, *args)
+    rc, _out, err = run_export(capsys, *args)
     assert rc == 0, err
     meta, session = load(tmp_path / "models" / "my-iris" / "3")
     assert set(meta) == METADATA_KEYS
@@ -188,8 +212,19 @@ def test_from_pickle_happy_path(tmp_path, capsys, iris_pipeline_file, with_csv):
 
 
 def test_from_pickle_class_labels(tmp_path, capsys, iris_pipeline_file):
-    rc, _, err = run_export(capsys, "--from-pickle", iris_pipeline_file, "--name", "named",
-                            "--out", tmp_path, "--class-labels", "setosa", "versicolor", "virginica")
+    rc, _, err = run_export(
+        capsys,
+        "--from-pickle",
+        iris_pipeline_file,
+        "--name",
+        "named",
+        "--out",
+        tmp_path,
+        "--class-labels",
+        "setosa",
+        "versicolor",
+        "virginica",
+    )
     assert rc == 0, err
     assert load(tmp_path / "named" / "1")[0]["class_labels"] == ["setosa", "versicolor", "virginica"]
 
@@ -219,16 +254,24 @@ def _write_failure_case(case, folder, pipeline_file):
     return ["--from-pickle", target]
 
 
-FAILURES = ["missing file", "garbage file", "not a model", "unfitted",
-            "unconvertible HistGradientBoosting", "unconvertible custom class",
-            "wrong-width csv", "non-numeric csv", "wrong class label count"]
+FAILURES = [
+    "missing file",
+    "garbage file",
+    "not a model",
+    "unfitted",
+    "unconvertible HistGradientBoosting",
+    "unconvertible custom class",
+    "wrong-width csv",
+    "non-numeric csv",
+    "wrong class label count",
+]
 
 
 @pytest.mark.parametrize("case", FAILURES)
 def test_from_pickle_failure_is_one_line(tmp_path, capsys, iris_pipeline_file, case):
     extra = _write_failure_case(case, tmp_path, iris_pipeline_file)
     out_dir = tmp_path / "models"
-    rc, out, err = run_export(capsys, *extra, "--name", "bad", "--out", out_dir)
+    rc, _out, err = run_export(capsys, *extra, "--name", "bad", "--out", out_dir)
     assert rc != 0
     assert err.startswith("export: error: ") and err.count("\n") == 1, err
     assert not out_dir.exists()
@@ -236,35 +279,56 @@ def test_from_pickle_failure_is_one_line(tmp_path, capsys, iris_pipeline_file, c
 
 def test_parity_failure_writes_nothing(tmp_path, capsys, iris_pipeline_file, monkeypatch):
     monkeypatch.setattr(export_model, "TOLERANCE", 0.0)
-    rc, _, err = run_export(capsys, "--from-pickle", iris_pipeline_file, "--name", "strict",
-                            "--out", tmp_path / "models")
+    rc, _, err = run_export(
+        capsys, "--from-pickle", iris_pipeline_file, "--name", "strict", "--out", tmp_path / "models"
+    )
     assert rc != 0 and err.startswith("export: error: parity failed") and err.count("\n") == 1
     assert not (tmp_path / "models").exists()
 
 
 def test_label_mismatch_fails_parity(iris_pipeline_file):
     est = joblib.load(iris_pipeline_file)
-    est.predict = lambda X: np.zeros(len(X), dtype=int)   # disagrees with predict_proba's argmax
+    est.predict = lambda X: np.zeros(len(X), dtype=int)  # disagrees with predict_proba's argmax
     X = load_iris().data.astype(np.float32)
     with pytest.raises(export_model.ExportError, match="different label"):
-        export_model.build(est, name="x", version="1", X_check=X, class_labels=None,
-                           dataset=None, recipe="r")
+        export_model.build(est, name="x", version="1", X_check=X, class_labels=None, dataset=None, recipe="r")
 
 
+@pytest.mark.process
 def test_cli_process_reports_unconvertible_without_traceback(tmp_path):
     X, y = load_iris(return_X_y=True)
     joblib.dump(HistGradientBoostingClassifier(max_iter=3).fit(X, y), tmp_path / "hgb.joblib")
     proc = subprocess.run(
-        [sys.executable, "-m", "python_service", "export", "--from-pickle", str(tmp_path / "hgb.joblib"),
-         "--name", "hgb", "--out", str(tmp_path / "models")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "python_service",
+            "export",
+            "--from-pickle",
+            str(tmp_path / "hgb.joblib"),
+            "--name",
+            "hgb",
+            "--out",
+            str(tmp_path / "models"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert proc.stderr.startswith("export: error: skl2onnx cannot convert HistGradientBoostingClassifier")
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert not (tmp_path / "models").exists()
 
 
+@pytest.mark.process
 def test_help_warns_about_pickles():
-    proc = subprocess.run([sys.executable, "-m", "python_service", "export", "--help"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "python_service", "export", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0 and "runs code" in proc.stdout

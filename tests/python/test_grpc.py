@@ -1,6 +1,7 @@
 """The gRPC adapter: a real server process for the contract, errors, health and reflection; an
 in-process grpcio server (port 0) for the rows a live process cannot be made to show on demand
 (not ready, inference failure)."""
+
 import math
 
 import grpc
@@ -8,11 +9,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from predict.v1 import predict_pb2, predict_pb2_grpc
-from pyservice_harness import SETOSA, predict_request
-from python_service.grpc_server import SERVICE_NAME, GrpcServer, PredictionServicer
-from python_service.predictor import Predictor
-from python_service.repository import load_repository
+from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
+from python_service.server.grpc_server import SERVICE_NAME, GrpcServer, PredictionServicer
+from python_service.server.predictor import Predictor
+from python_service.server.repository import load_repository
+from tests.python.pyservice_harness import SETOSA, predict_request
 
 C = grpc.StatusCode
 NAN, INF = math.nan, math.inf
@@ -31,8 +32,7 @@ def test_seed_example_is_setosa(server):
 
 
 def test_regressor_value(server):
-    response = server.stub.Predict(predict_request("diabetes-gbr", [[0.0] * 10, [0.05] * 10]),
-                                   timeout=10)
+    response = server.stub.Predict(predict_request("diabetes-gbr", [[0.0] * 10, [0.05] * 10]), timeout=10)
     assert [p.HasField("value") for p in response.predictions] == [True, True]
     assert not any(p.label or p.probabilities for p in response.predictions)
 
@@ -52,8 +52,7 @@ ERROR_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("request_, code, words", [c[1:] for c in ERROR_TABLE],
-                         ids=[c[0] for c in ERROR_TABLE])
+@pytest.mark.parametrize("request_, code, words", [c[1:] for c in ERROR_TABLE], ids=[c[0] for c in ERROR_TABLE])
 def test_error_table(server, request_, code, words):
     with pytest.raises(grpc.RpcError) as err:
         server.stub.Predict(request_, timeout=30)
@@ -103,30 +102,31 @@ def test_list_and_get_model(server):
 @pytest.mark.parametrize("service", ["", SERVICE_NAME])
 def test_health_serving(server, service):
     response = health_pb2_grpc.HealthStub(server.channel).Check(
-        health_pb2.HealthCheckRequest(service=service), timeout=5)
+        health_pb2.HealthCheckRequest(service=service), timeout=5
+    )
     assert response.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def test_reflection_lists_the_service(server):
     stub = reflection_pb2_grpc.ServerReflectionStub(server.channel)
-    (answer,) = stub.ServerReflectionInfo(
-        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+    (answer,) = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
     names = {s.name for s in answer.list_services_response.service}
     assert {SERVICE_NAME, "grpc.health.v1.Health"} <= names
     # ghz asks for the method's full name, grpcurl for the service's.
     for symbol in (SERVICE_NAME, SERVICE_NAME + ".Predict", "predict.v1.PredictRequest"):
         (answer,) = stub.ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol)]),
-            timeout=5)
+            iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol)]), timeout=5
+        )
         assert answer.file_descriptor_response.file_descriptor_proto, symbol
     for symbol in (SERVICE_NAME + ".Nope", "nope.Service.Method", "Predict"):
         (answer,) = stub.ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol)]),
-            timeout=5)
+            iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol)]), timeout=5
+        )
         assert answer.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0], symbol
 
 
 # ---- in-process server: rows that need a predictor in a given state ----------------------
+
 
 @pytest.fixture
 def in_process(models_dir):
@@ -148,6 +148,27 @@ def test_not_ready_is_unavailable(in_process):
     assert err.value.code() == C.UNAVAILABLE
 
 
+@pytest.mark.parametrize(
+    "rpc, request_",
+    [
+        ("Predict", iris(SETOSA)),
+        ("ListModels", predict_pb2.ListModelsRequest()),
+        ("GetModel", predict_pb2.GetModelRequest(name="iris-logreg")),
+    ],
+)
+def test_every_rpc_is_unavailable_while_loading(rpc, request_):
+    server = GrpcServer(Predictor(), "127.0.0.1:0", max_message=4194304)  # no models loaded yet
+    server.start()
+    try:
+        with grpc.insecure_channel("127.0.0.1:%d" % server.port) as channel:
+            stub = predict_pb2_grpc.PredictionServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as err:
+                getattr(stub, rpc)(request_, timeout=10)
+        assert err.value.code() == C.UNAVAILABLE, err.value.details()
+    finally:
+        server.stop(0).wait(5)
+
+
 class _BrokenSession:
     def run(self, *args, **kwargs):
         raise RuntimeError("secret detail")
@@ -167,7 +188,8 @@ def test_health_not_serving_while_draining(models_dir):
     server.start()
     with grpc.insecure_channel("127.0.0.1:%d" % server.port) as channel:
         watch = health_pb2_grpc.HealthStub(channel).Watch(
-            health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=10)
+            health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=10
+        )
         assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
         predictor.drain()
         server.drain()

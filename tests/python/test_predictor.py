@@ -1,5 +1,6 @@
 """The core Predictor and the model repository, in process: every row of the error table, the
 validation order, prediction shapes, and the repository's refusals (sha256 mismatch first)."""
+
 import json
 import math
 import shutil
@@ -9,10 +10,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from predict.v1 import predict_pb2
-from pyservice_harness import SETOSA, predict_request
-from python_service.predictor import PredictError, Predictor, session_options
-from python_service.repository import RepositoryError, load_repository
+from python_service.gen.predict.v1 import predict_pb2
+from python_service.server.predictor import PredictError, Predictor, session_options
+from python_service.server.repository import RepositoryError, load_repository
+from tests.python.pyservice_harness import SETOSA, predict_request
 
 C = grpc.StatusCode
 NAN, INF = math.nan, math.inf
@@ -41,14 +42,12 @@ ERROR_TABLE = [
     ("NaN", iris(SETOSA, [1.0, 2.0, NAN, 4.0]), C.INVALID_ARGUMENT, "instance 1 feature 2"),
     ("+Inf", iris([INF, 1.0, 1.0, 1.0]), C.INVALID_ARGUMENT, "instance 0 feature 0"),
     ("-Inf", iris([1.0, 1.0, 1.0, -INF]), C.INVALID_ARGUMENT, "instance 0 feature 3"),
-    ("NaN in a wide batch", iris(*[SETOSA] * 30, [1.0, NAN, 1.0, 1.0]), C.INVALID_ARGUMENT,
-     "instance 30 feature 1"),
+    ("NaN in a wide batch", iris(*[SETOSA] * 30, [1.0, NAN, 1.0, 1.0]), C.INVALID_ARGUMENT, "instance 30 feature 1"),
     ("float32 overflow", iris([1e39, 1.0, 1.0, 1.0]), C.INVALID_ARGUMENT, "instance 0 feature 0"),
 ]
 
 
-@pytest.mark.parametrize("request_, code, words", [c[1:] for c in ERROR_TABLE],
-                         ids=[c[0] for c in ERROR_TABLE])
+@pytest.mark.parametrize("request_, code, words", [c[1:] for c in ERROR_TABLE], ids=[c[0] for c in ERROR_TABLE])
 def test_error_table(predictor, request_, code, words):
     with pytest.raises(PredictError) as err:
         predictor.predict(request_)
@@ -61,8 +60,7 @@ def test_not_ready_while_loading(models_dir):
     load keeps it not ready."""
     loading = Predictor()
     assert not loading.ready
-    for call in (lambda: loading.predict(iris(SETOSA)), loading.list_models,
-                 lambda: loading.get_model("iris-logreg")):
+    for call in (lambda: loading.predict(iris(SETOSA)), loading.list_models, lambda: loading.get_model("iris-logreg")):
         with pytest.raises(PredictError) as err:
             call()
         assert err.value.code == C.UNAVAILABLE and "loading" in err.value.message
@@ -85,11 +83,15 @@ def test_not_ready_comes_first(models_dir):
         assert err.value.code == C.UNAVAILABLE
 
 
-@pytest.mark.parametrize("request_, code, words", [
-    (predict_request("nope", []), C.NOT_FOUND, "nope"),                     # model before rows
-    (iris(*[[1.0]] * 1025), C.INVALID_ARGUMENT, "1024"),                   # size before widths
-    (iris([NAN, 1.0, 1.0, 1.0], [1.0]), C.INVALID_ARGUMENT, "instance 1"),  # widths before NaN
-], ids=["model before instances", "batch size before widths", "widths before values"])
+@pytest.mark.parametrize(
+    "request_, code, words",
+    [
+        (predict_request("nope", []), C.NOT_FOUND, "nope"),  # model before rows
+        (iris(*[[1.0]] * 1025), C.INVALID_ARGUMENT, "1024"),  # size before widths
+        (iris([NAN, 1.0, 1.0, 1.0], [1.0]), C.INVALID_ARGUMENT, "instance 1"),  # widths before NaN
+    ],
+    ids=["model before instances", "batch size before widths", "widths before values"],
+)
 def test_validation_order(predictor, request_, code, words):
     with pytest.raises(PredictError) as err:
         predictor.predict(request_, time_remaining=lambda: -1.0)
@@ -145,10 +147,13 @@ def test_seed_example_is_setosa(predictor):
 def test_matches_onnxruntime_directly(predictor, models_dir, name, rows):
     """Same numbers as a plain ORT session on the same file and options (a tree ensemble's sums
     depend on the thread count), through both tensor paths."""
-    meta = json.load(open("%s/%s/1/metadata.json" % (models_dir, name)))
-    session = ort.InferenceSession("%s/%s/1/model.onnx" % (models_dir, name),
-                                   sess_options=session_options(1, 1),
-                                   providers=["CPUExecutionProvider"])
+    with open("%s/%s/1/metadata.json" % (models_dir, name)) as f:
+        meta = json.load(f)
+    session = ort.InferenceSession(
+        "%s/%s/1/model.onnx" % (models_dir, name),
+        sess_options=session_options(1, 1),
+        providers=["CPUExecutionProvider"],
+    )
     x = np.random.default_rng(rows).normal(size=(rows, meta["n_features"])).astype(np.float32)
     x[0, 0] = -0.0
     response = predictor.predict(predict_request(name, x.tolist()))
@@ -194,6 +199,7 @@ def test_list_and_get_model(predictor):
 
 # ---- repository -------------------------------------------------------------------------
 
+
 @pytest.fixture
 def iris_repo(models_dir, tmp_path):
     shutil.copytree("%s/iris-logreg" % models_dir, tmp_path / "iris-logreg")
@@ -208,25 +214,14 @@ def test_sha256_mismatch_is_refused(iris_repo):
     assert "\n" not in str(err.value)
 
 
-def test_highest_version_is_served(iris_repo):
-    for version in ("2", "10", "beta"):
-        shutil.copytree(iris_repo / "iris-logreg/1", iris_repo / "iris-logreg" / version)
-        meta_path = iris_repo / "iris-logreg" / version / "metadata.json"
-        meta = json.loads(meta_path.read_text())
-        meta["version"] = version
-        meta_path.write_text(json.dumps(meta))
-    (entry,) = load_repository(str(iris_repo))
-    assert entry.version == "10"
-    assert Predictor([entry]).predict(iris(SETOSA)).model_version == "10"
-
-
-@pytest.mark.parametrize("edit, words", [
-    (lambda m: m.pop("n_features"), "n_features"),
-    (lambda m: m.update(task="clustering"), "task"),
-    (lambda m: m.update(name="other"), "lies in"),
-    (lambda m: m.update(probabilities_output="nope"), "output_names"),
-    (lambda m: m.update(class_labels=[]), "class_labels"),
-])
+# The version rule and schema validation are checked against the contract in test_contract.py.
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda m: m.update(name="other"), "lies in"),
+        (lambda m: m.update(probabilities_output="nope"), "output_names"),
+    ],
+)
 def test_bad_metadata_is_refused(iris_repo, edit, words):
     meta_path = iris_repo / "iris-logreg/1/metadata.json"
     meta = json.loads(meta_path.read_text())

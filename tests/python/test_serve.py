@@ -1,5 +1,6 @@
 """`python -m python_service serve` as a process tree: identical answers on both protocols,
 startup refusals, the flags that change the tree, and graceful shutdown on SIGTERM / SIGINT."""
+
 import hashlib
 import json
 import shutil
@@ -16,9 +17,11 @@ import pytest
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from predict.v1 import predict_pb2, predict_pb2_grpc
-from pyservice_harness import ROOT, SETOSA, http_call, post_predict, predict_request
-from python_service.grpc_server import SERVICE_NAME
+from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
+from python_service.server.grpc_server import SERVICE_NAME
+from tests.python.pyservice_harness import ROOT, SETOSA, http_call, post_predict, predict_request
+
+pytestmark = pytest.mark.process  # starts server processes
 
 WIDTHS = {"iris-logreg": 4, "breast-cancer-rf": 30, "digits-mlp": 64, "diabetes-gbr": 10}
 
@@ -64,19 +67,21 @@ def test_drain_answers_in_flight_work_and_refuses_new_work(start_server):
     a whole answer (the contract's 503: the predictor is draining), and the tree exits 0."""
     server = start_server()
     watch = health_pb2_grpc.HealthStub(server.channel).Watch(
-        health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=30)
+        health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=30
+    )
     assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
     host, port = server.http.rsplit(":", 1)
     body = json.dumps({"model": "iris-logreg", "instances": [{"features": SETOSA}]}).encode()
-    head = (b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n" % len(body))
+    head = (
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(head + body)  # a whole first request: the worker now holds the connection
         reader = sock.makefile("rb")
         assert reader.readline().startswith(b"HTTP/1.1 200")
         headers = list(iter(reader.readline, b"\r\n"))
-        reader.read(next(int(h.split(b":")[1]) for h in headers
-                         if h.lower().startswith(b"content-length:")))
+        reader.read(next(int(h.split(b":")[1]) for h in headers if h.lower().startswith(b"content-length:")))
         sock.sendall(head + body[:10])
         time.sleep(0.2)
         server.proc.send_signal(signal.SIGTERM)
@@ -99,8 +104,7 @@ def test_two_workers_share_both_ports(start_server):
     log = server.log()
     assert log.count("grpc listening on") == 1 and log.count("http listening on") == 1
     for _ in range(10):  # new connections land on either worker
-        assert post_predict(server.http, {"model": "iris-logreg",
-                                          "instances": [{"features": SETOSA}]})[0] == 200
+        assert post_predict(server.http, {"model": "iris-logreg", "instances": [{"features": SETOSA}]})[0] == 200
         with grpc.insecure_channel(server.grpc) as channel:
             stub = predict_pb2_grpc.PredictionServiceStub(channel)
             assert stub.Predict(predict_request("iris-logreg", [SETOSA]), timeout=10).predictions
@@ -122,16 +126,20 @@ def test_http_only(start_server):
 
 
 def run_serve(*args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "python_service", "serve", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "python_service", "serve", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_sha256_mismatch_refuses_to_start(models_dir, tmp_path):
     shutil.copytree("%s/iris-logreg" % models_dir, tmp_path / "iris-logreg")
     with open(tmp_path / "iris-logreg/1/model.onnx", "ab") as f:
         f.write(b"tampered")
-    result = run_serve("--models", str(tmp_path), "--grpc-addr", "127.0.0.1:0",
-                       "--http-addr", "127.0.0.1:0")
+    result = run_serve("--models", str(tmp_path), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("python_service: error: ")
@@ -139,12 +147,15 @@ def test_sha256_mismatch_refuses_to_start(models_dir, tmp_path):
     assert "listening" not in result.stderr
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--models", "/nonexistent"], "does not exist"),
-    (["--grpc-addr", "", "--http-addr", ""], "nothing to serve"),
-    (["--http-addr", "", "--workers", "2"], "--workers 2"),
-    (["--grpc-addr", "nonsense"], "HOST:PORT"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--models", "/nonexistent"], "does not exist"),
+        (["--grpc-addr", "", "--http-addr", ""], "nothing to serve"),
+        (["--http-addr", "", "--workers", "2"], "--workers 2"),
+        (["--grpc-addr", "nonsense"], "HOST:PORT"),
+    ],
+)
 def test_bad_configuration_is_one_line(args, words):
     result = run_serve(*args)
     assert result.returncode == 1
@@ -153,8 +164,7 @@ def test_bad_configuration_is_one_line(args, words):
 
 
 def test_busy_grpc_port_is_refused_not_shared(server, models_dir):
-    result = run_serve("--models", models_dir, "--grpc-addr", server.grpc,
-                       "--http-addr", "127.0.0.1:0")
+    result = run_serve("--models", models_dir, "--grpc-addr", server.grpc, "--http-addr", "127.0.0.1:0")
     assert result.returncode == 1
     assert "in use" in result.stderr and "listening" not in result.stderr
 
@@ -168,8 +178,7 @@ def test_model_onnx_refuses_to_load(models_dir, tmp_path):
     meta = json.loads(meta_path.read_text())
     meta["sha256"] = hashlib.sha256(b"not an onnx model").hexdigest()
     meta_path.write_text(json.dumps(meta))
-    result = run_serve("--models", str(tmp_path), "--grpc-addr", "127.0.0.1:0",
-                       "--http-addr", "127.0.0.1:0")
+    result = run_serve("--models", str(tmp_path), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if "python_service: error:" in line]
     assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr

@@ -1,14 +1,14 @@
-"""The Python core (`python_service.predictor.Predictor`) against the shared test vectors
+"""The Python core (`python_service.server.predictor.Predictor`) against the shared test vectors
 (tests/vectors): every vector marked "core" — the predictions and the core's own validation
 (error table rows 2–7: model, instances, batch size, widths, finite values, deadline). Requests
 are the exact wire bytes the gRPC endpoints get, decoded as a gRPC server would."""
+
 import grpc
 import pytest
 
-import python_service  # noqa: F401  (puts the generated stubs on sys.path)
-from predict.v1 import predict_pb2
-from python_service.predictor import PredictError, Predictor
-from python_service.repository import load_repository
+from python_service.gen.predict.v1 import predict_pb2
+from python_service.server.predictor import PredictError, Predictor
+from python_service.server.repository import load_repository
 from tests.vectors import vectorspec
 
 VECTORS = [v for v in vectorspec.load() if v["core"]]

@@ -44,18 +44,16 @@ File format (tests/vectors/*.json; README.md here says the same with examples):
                    HTTP errors must also carry the body {"code": <grpc_code's number>,
                    "message": non-empty}.
 """
+
 import argparse
 import json
 import os
-import sys
+
+from tests.vectors import gen_edges, gen_predict
+from tests.vectors.vectorspec import FORMAT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, ROOT)
-
-import gen_edges  # noqa: E402
-import gen_predict  # noqa: E402
-from vectorspec import FORMAT  # noqa: E402
 
 SEEDS = {"iris-logreg": 11, "breast-cancer-rf": 12, "digits-mlp": 13, "diabetes-gbr": 14}
 
@@ -69,17 +67,19 @@ def _format(value, indent=0):
         return flat
     pad, inner = " " * indent, " " * (indent + 1)
     if isinstance(value, dict):
-        items = ["%s%s: %s" % (inner, json.dumps(k), _format(v, indent + 1))
-                 for k, v in value.items()]
+        items = ["%s%s: %s" % (inner, json.dumps(k), _format(v, indent + 1)) for k, v in value.items()]
         return "{\n%s\n%s}" % (",\n".join(items), pad)
     items = ["%s%s" % (inner, _format(v, indent + 1)) for v in value]
     return "[\n%s\n%s]" % (",\n".join(items), pad)
 
 
 def document(description, vectors):
-    return {"format": FORMAT, "description": description,
-            "server": {"max_batch": gen_edges.MAX_BATCH, "max_body": gen_edges.MAX_BODY},
-            "vectors": vectors}
+    return {
+        "format": FORMAT,
+        "description": description,
+        "server": {"max_batch": gen_edges.MAX_BATCH, "max_body": gen_edges.MAX_BODY},
+        "vectors": vectors,
+    }
 
 
 def build(models_dir):
@@ -88,19 +88,24 @@ def build(models_dir):
     for name, model in fitted.items():
         files["predict-%s.json" % name] = document(
             "%s: held-out rows, points near decision boundaries, batches of 1, 64%s; expected "
-            "answers from the re-trained scikit-learn estimator" % (
-                name, " and 1024" if model.X.shape[1] <= 10 else ""),
-            gen_predict.model_vectors(model, SEEDS[name]))
+            "answers from the re-trained scikit-learn estimator"
+            % (name, " and 1024" if model.X.shape[1] <= 10 else ""),
+            gen_predict.model_vectors(model, SEEDS[name]),
+        )
     iris = fitted["iris-logreg"]
-    files["errors.json"] = document("every row of design.md's error table that a client can "
-                                    "cause, on both protocols", gen_edges.error_table())
-    files["limits.json"] = document("request size limits (--max-body), bodies built at test time",
-                                    gen_edges.limits(iris))
-    files["json-mapping.json"] = document("edges of the proto3 JSON mapping and of the HTTP "
-                                          "routes (media type, methods, unknown routes)",
-                                          gen_edges.json_mapping(iris))
-    files["grpc-only.json"] = document("gRPC-only edges: non-finite binary floats",
-                                       gen_edges.grpc_only())
+    files["errors.json"] = document(
+        "every row of the contract's error table (proto/predict/v1/errors.json) that a client can cause, "
+        "on both protocols",
+        gen_edges.error_table(),
+    )
+    files["limits.json"] = document(
+        "request size limits (--max-body), bodies built at test time", gen_edges.limits(iris)
+    )
+    files["json-mapping.json"] = document(
+        "edges of the proto3 JSON mapping and of the HTTP routes (media type, methods, unknown routes)",
+        gen_edges.json_mapping(iris),
+    )
+    files["grpc-only.json"] = document("gRPC-only edges: non-finite binary floats", gen_edges.grpc_only())
     return files
 
 

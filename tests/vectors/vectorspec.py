@@ -7,24 +7,24 @@ returning human-readable differences. It is shared by the conformance suite (tes
 and the Python core's vector test (tests/python/test_vectors_core.py); the Go core reads the same
 files in go_service/internal/predictor/vectors_test.go.
 """
+
 import base64
 import glob
 import json
-import math
 import os
 import re
 import struct
 
+import grpc
+
+from python_service import answers
+
 FORMAT = "servebench-vectors/1"
 VECTORS_DIR = os.path.dirname(os.path.abspath(__file__))
 # google.rpc.Code numbers, keyed by the canonical names the vectors use.
-GRPC_CODES = {
-    "OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3, "DEADLINE_EXCEEDED": 4,
-    "NOT_FOUND": 5, "ALREADY_EXISTS": 6, "PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8,
-    "FAILED_PRECONDITION": 9, "ABORTED": 10, "OUT_OF_RANGE": 11, "UNIMPLEMENTED": 12,
-    "INTERNAL": 13, "UNAVAILABLE": 14, "DATA_LOSS": 15, "UNAUTHENTICATED": 16}
-PAD_FIELD = 1000      # unknown field number that pads a binary PredictRequest to an exact size
-MAX_DIFFS = 8         # differences listed per failure
+GRPC_CODES = {c.name: c.value[0] for c in grpc.StatusCode}
+PAD_FIELD = 1000  # unknown field number that pads a binary PredictRequest to an exact size
+MAX_DIFFS = 8  # differences listed per failure
 
 
 def load(directory=VECTORS_DIR):
@@ -88,9 +88,10 @@ def http_request(vector):
         pad = vector.get("generate", {}).get("pad_to_bytes")
         if pad is not None:
             if len(body) > pad:
-                raise ValueError("vector %r: body of %d bytes exceeds pad_to_bytes %d"
-                                 % (vector["name"], len(body), pad))
-            body += b" " * (pad - len(body))      # trailing JSON whitespace
+                raise ValueError(
+                    "vector %r: body of %d bytes exceeds pad_to_bytes %d" % (vector["name"], len(body), pad)
+                )
+            body += b" " * (pad - len(body))  # trailing JSON whitespace
     else:
         body = b""
     return spec.get("method", "POST"), spec.get("path", "/v1/predict"), headers, body
@@ -133,8 +134,8 @@ def parse_json_mapping(text):
     google.protobuf.json_format with the committed stubs."""
     from google.protobuf import json_format
 
-    import python_service  # noqa: F401  (puts the generated stubs on sys.path)
-    from predict.v1 import predict_pb2
+    from python_service.gen.predict.v1 import predict_pb2
+
     message = json_format.Parse(text, predict_pb2.PredictRequest())
     return message.model, [list(i.features) for i in message.instances]
 
@@ -173,14 +174,15 @@ def deadline_seconds(vector):
 # or {"ok": False, "grpc_code": "NAME"|None, "http_status": int|None, "message": str,
 #     "body_code": int|None (HTTP error body's code), "headers": {lowercase name: value}}
 
+
 def normalize_response(response):
     """A predict.v1.PredictResponse message as the normalized answer."""
-    return {"ok": True, "model": response.model, "model_version": response.model_version,
-            "predictions": [{"label": p.label or None,
-                             "class_index": p.class_index if p.HasField("class_index") else None,
-                             "probabilities": list(p.probabilities),
-                             "value": p.value if p.HasField("value") else None}
-                            for p in response.predictions]}
+    return {
+        "ok": True,
+        "model": response.model,
+        "model_version": response.model_version,
+        "predictions": answers.from_message(response),
+    }
 
 
 def _fmt(x):
@@ -190,8 +192,11 @@ def _fmt(x):
 def _summary(p):
     if p.get("value") is not None:
         return "value %s" % _fmt(p["value"])
-    return "%s/%s [%s]" % (p.get("label"), p.get("class_index"),
-                           ", ".join(_fmt(float(x)) for x in p.get("probabilities") or []))
+    return "%s/%s [%s]" % (
+        p.get("label"),
+        p.get("class_index"),
+        ", ".join(_fmt(float(x)) for x in p.get("probabilities") or []),
+    )
 
 
 def _describe(got):
@@ -220,26 +225,26 @@ def check(vector, got, transport):
 
 def _check_error(want, got, transport):
     if got["ok"]:
-        return ["expected %s / HTTP %s, got %s" % (want["grpc_code"], want.get("http_status"),
-                                                   _describe(got))]
+        return ["expected %s / HTTP %s, got %s" % (want["grpc_code"], want.get("http_status"), _describe(got))]
     diffs = []
     if transport == "grpc" and got["grpc_code"] != want["grpc_code"]:
-        diffs.append("gRPC code = %s expected %s (message %r)"
-                     % (got["grpc_code"], want["grpc_code"], got["message"]))
+        diffs.append("gRPC code = %s expected %s (message %r)" % (got["grpc_code"], want["grpc_code"], got["message"]))
     if transport == "http":
         if got["http_status"] != want["http_status"]:
-            diffs.append("HTTP status = %s expected %s (message %r)"
-                         % (got["http_status"], want["http_status"], got["message"]))
+            diffs.append(
+                "HTTP status = %s expected %s (message %r)" % (got["http_status"], want["http_status"], got["message"])
+            )
         if got["body_code"] != GRPC_CODES[want["grpc_code"]]:
-            diffs.append("error body code = %r expected %d (%s)"
-                         % (got["body_code"], GRPC_CODES[want["grpc_code"]], want["grpc_code"]))
+            diffs.append(
+                "error body code = %r expected %d (%s)"
+                % (got["body_code"], GRPC_CODES[want["grpc_code"]], want["grpc_code"])
+            )
         for name, token in want.get("http_headers", {}).items():
             value = got["headers"].get(name.lower())
             if value is None or token not in [t.strip() for t in value.split(",")]:
                 diffs.append("header %s = %r, expected it to list %r" % (name, value, token))
     if transport == "core" and got["grpc_code"] != want["grpc_code"]:
-        diffs.append("code = %s expected %s (message %r)"
-                     % (got["grpc_code"], want["grpc_code"], got["message"]))
+        diffs.append("code = %s expected %s (message %r)" % (got["grpc_code"], want["grpc_code"], got["message"]))
     if not isinstance(got.get("message"), str) or not got["message"]:
         diffs.append("error message is empty")
     for pattern in want.get("message_matches", []):
@@ -253,45 +258,14 @@ def _check_predictions(expect, got):
     for key in ("model", "model_version"):
         if got.get(key) != expect[key]:
             diffs.append("%s = %r expected %r" % (key, got.get(key), expect[key]))
-    want_preds, got_preds = expect["predictions"], got["predictions"]
-    if len(got_preds) != len(want_preds):
-        return diffs + ["%d predictions, expected %d" % (len(got_preds), len(want_preds))]
-    tol = expect["tolerance"]
-    for i, (w, g) in enumerate(zip(want_preds, got_preds)):
-        where = "predictions[%d]" % i
-        if "value" in w:
-            diffs += _close("%s.value" % where, g.get("value"), w["value"], tol["value"])
-            if g.get("label") or g.get("class_index") is not None or g.get("probabilities"):
-                diffs.append("%s: a regressor's answer carries label/class_index/probabilities "
-                             "(%r)" % (where, g))
-            continue
-        for key in ("label", "class_index"):
-            if g.get(key) != w[key]:
-                diffs.append("%s.%s = %r expected %r" % (where, key, g.get(key), w[key]))
-        if g.get("value") is not None:
-            diffs.append("%s: a classifier's answer carries a value (%r)" % (where, g["value"]))
-        probs = g.get("probabilities") or []
-        if len(probs) != len(w["probabilities"]):
-            diffs.append("%s.probabilities has %d entries, expected %d"
-                         % (where, len(probs), len(w["probabilities"])))
-            continue
-        for j, (p, q) in enumerate(zip(probs, w["probabilities"])):
-            diffs += _close("%s.probabilities[%d]" % (where, j), p, q, tol["probabilities"])
-    return diffs
-
-
-def _close(where, got, want, tol):
-    if not isinstance(got, (int, float)) or isinstance(got, bool):
-        return ["%s = %r expected %s ± %g" % (where, got, _fmt(want), tol)]
-    if math.isfinite(got) and abs(got - want) <= tol:
-        return []
-    return ["%s = %s expected %s ± %g" % (where, _fmt(float(got)), _fmt(want), tol)]
+    return diffs + answers.differences(got["predictions"], expect["predictions"], expect["tolerance"])[0]
 
 
 def failure(vector, endpoint, diffs):
     """The one-line-per-difference message a failing test prints."""
     lines = ["vector %r on %s: %s" % (vector["name"], endpoint, d) for d in diffs[:MAX_DIFFS]]
     if len(diffs) > MAX_DIFFS:
-        lines.append("vector %r on %s: ... and %d more differences"
-                     % (vector["name"], endpoint, len(diffs) - MAX_DIFFS))
+        lines.append(
+            "vector %r on %s: ... and %d more differences" % (vector["name"], endpoint, len(diffs) - MAX_DIFFS)
+        )
     return "\n".join(lines) + "\n(%s: %s)" % (vector["_file"], vector["description"])

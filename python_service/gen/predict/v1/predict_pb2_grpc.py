@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from predict.v1 import predict_pb2 as predict_dot_v1_dot_predict__pb2
+from python_service.gen.predict.v1 import predict_pb2 as predict_dot_v1_dot_predict__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

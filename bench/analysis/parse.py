@@ -1,0 +1,119 @@
+"""The one place that reads load-generator output: hey `-o csv` and ghz `-O json`.
+
+Only machine output is parsed, never a human summary. hey writes seconds (4 decimals, so its
+latencies have 0.1 ms resolution); ghz writes nanoseconds. Both are converted to milliseconds here,
+once, and nowhere else.
+
+Both parsers return a ToolRun with the same meaning for every field:
+- ok / errors: answers that were / were not a success (HTTP 200, gRPC OK);
+- error_kinds: count per HTTP status or gRPC status name of the errors;
+- latencies_ms: sorted latencies of the successful answers;
+- elapsed_s: from the start of the first request to the end of the last one.
+
+Known limit of hey's CSV: a request that got no HTTP answer at all (connection refused, timeout)
+is not written to the CSV, so such transport errors cannot be counted from it; they show up only as
+fewer requests. ghz reports them (status "Unavailable", "DeadlineExceeded", ...).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+HEY_SECONDS_TO_MS = 1e3  # hey's CSV columns are seconds
+GHZ_NS_TO_MS = 1e-6  # ghz's JSON durations are nanoseconds
+HEY_COLUMNS = ("response-time", "status-code", "offset")
+_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+class ParseError(ValueError):
+    """The tool's output is not what this module knows how to read."""
+
+
+@dataclass
+class ToolRun:
+    ok: int
+    errors: int
+    elapsed_s: float
+    latencies_ms: list[float] = field(default_factory=list)
+    error_kinds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def requests(self) -> int:
+        return self.ok + self.errors
+
+
+def parse_hey_csv(text: str) -> ToolRun:
+    """hey -o csv: one row per answered request: response-time (s), ..., status-code, offset (s)."""
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or not set(HEY_COLUMNS) <= set(reader.fieldnames):
+        raise ParseError(f"hey CSV: header {reader.fieldnames!r} lacks columns {HEY_COLUMNS}")
+    latencies, kinds = [], {}
+    start, end = None, None
+    for row in reader:
+        try:
+            rt_s, status, offset_s = float(row["response-time"]), int(row["status-code"]), float(row["offset"])
+        except (TypeError, ValueError) as exc:
+            raise ParseError(f"hey CSV line {reader.line_num}: {exc}") from None
+        start = offset_s if start is None else min(start, offset_s)
+        end = offset_s + rt_s if end is None else max(end, offset_s + rt_s)
+        if status == 200:
+            latencies.append(rt_s * HEY_SECONDS_TO_MS)
+        else:
+            key = f"HTTP {status}"
+            kinds[key] = kinds.get(key, 0) + 1
+    errors = sum(kinds.values())
+    latencies.sort()
+    return ToolRun(
+        ok=len(latencies), errors=errors, elapsed_s=_window(start, end), latencies_ms=latencies, error_kinds=kinds
+    )
+
+
+def parse_ghz_json(text: str) -> ToolRun:
+    """ghz -O json: `details` holds one entry per call: timestamp (end of the call), latency (ns), status."""
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"ghz JSON: {exc}") from None
+    if not isinstance(report, dict) or "count" not in report:
+        raise ParseError("ghz JSON: not a ghz report (no 'count')")
+    details = report.get("details") or []
+    if len(details) != report["count"]:
+        raise ParseError(f"ghz JSON: {len(details)} details for count {report['count']} (over ghz's 1e6 cap?)")
+    latencies, kinds = [], {}
+    start, end = None, None
+    for item in details:
+        latency_ns = int(item["latency"])
+        end_ns = _timestamp_ns(item["timestamp"])
+        start = end_ns - latency_ns if start is None else min(start, end_ns - latency_ns)
+        end = end_ns if end is None else max(end, end_ns)
+        if item.get("status") == "OK" and not item.get("error"):
+            latencies.append(latency_ns * GHZ_NS_TO_MS)
+        else:
+            key = item.get("status") or "error"
+            kinds[key] = kinds.get(key, 0) + 1
+    latencies.sort()
+    window_ns = _window(start, end) if details else int(report.get("total", 0))
+    elapsed_s = window_ns * GHZ_NS_TO_MS / 1e3
+    return ToolRun(
+        ok=len(latencies), errors=sum(kinds.values()), elapsed_s=elapsed_s, latencies_ms=latencies, error_kinds=kinds
+    )
+
+
+def _window(start, end) -> float:
+    return 0.0 if start is None else max(end - start, 0)
+
+
+def _timestamp_ns(text: str) -> int:
+    """RFC 3339 with up to nanosecond fractions (Go's time.Time JSON) → integer ns since the epoch."""
+    match = _TIMESTAMP.match(text)
+    if not match:
+        raise ParseError(f"ghz JSON: timestamp {text!r} is not RFC 3339")
+    base, fraction, zone = match.groups()
+    seconds = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone)).timestamp()
+    nanos = int((fraction or "0")[:9].ljust(9, "0"))
+    return int(seconds) * 1_000_000_000 + nanos

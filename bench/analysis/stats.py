@@ -1,0 +1,157 @@
+"""Statistics: latency percentiles of one run, median and min–max over repeats, ratios, client-bound.
+
+Pure functions over the results model, unit-tested, so that the report, the console and the plots
+read the very same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+
+from bench.results import Latency, Run, Scenario, Spread
+
+# Fields of a run aggregated over its repeats (median, min, max).
+METRICS = (
+    "rps",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "server_cpu_us_per_req",
+    "server_rss_mb",
+    "client_cpu_util",
+    "foreign_cpu_share",
+)
+SCENARIO_KEY = ("kind", "server", "protocol", "model", "batch", "concurrency", "mode")
+
+
+def percentile(sorted_values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile (the smallest value with at least pct% of values at or below it)."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def latency_summary(sorted_ms: list[float]) -> Latency:
+    """p50, p90, p99, p99.9, max and mean (ms) of a sorted latency list (None when it is empty)."""
+    return Latency(
+        p50=percentile(sorted_ms, 50),
+        p90=percentile(sorted_ms, 90),
+        p99=percentile(sorted_ms, 99),
+        p999=percentile(sorted_ms, 99.9),
+        max=sorted_ms[-1] if sorted_ms else None,
+        mean=statistics.fmean(sorted_ms) if sorted_ms else None,
+    )
+
+
+def client_util(cpu_s: float, wall_s: float, n_cpus: int) -> float | None:
+    """Share of its CPUs a load generator kept busy: CPU seconds ÷ (wall seconds × CPUs)."""
+    if wall_s <= 0 or n_cpus <= 0:
+        return None
+    return cpu_s / (wall_s * n_cpus)
+
+
+def is_client_bound(util: float | None, threshold: float) -> bool:
+    """A run is client-bound when its load generator used at least `threshold` of its CPUs."""
+    return util is not None and util >= threshold
+
+
+def per_request_us(cpu_s: float | None, requests: int) -> float | None:
+    if cpu_s is None or requests <= 0:
+        return None
+    return cpu_s / requests * 1e6
+
+
+def spread(values: Iterable[float | None]) -> Spread:
+    """Median, min and max of the known values."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return Spread()
+    return Spread(median=statistics.median(known), min=min(known), max=max(known), n=len(known))
+
+
+def metric(run: Run, name: str) -> float | None:
+    """One of METRICS of a run (latency keys flattened: p50_ms, ...)."""
+    if name.endswith("_ms") and name[:-3] in ("p50", "p90", "p99"):
+        return getattr(run.latency_ms, name[:-3])
+    return getattr(run, name)
+
+
+def worker_shares(run: Run) -> list[float] | None:
+    """Each worker process's share of the run's server CPU."""
+    total = sum(run.worker_cpu_s or ())
+    if not run.worker_cpu_s or total <= 0:
+        return None
+    return [cpu / total for cpu in run.worker_cpu_s]
+
+
+def aggregate(runs: list[Run]) -> list[Scenario]:
+    """One Scenario per (kind, server, protocol, model, batch, concurrency, mode), in first-seen order."""
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(tuple(getattr(run, k) for k in SCENARIO_KEY), []).append(run)
+    out = []
+    for key, members in groups.items():
+        shares = [s for s in (worker_shares(m) for m in members) if s]
+        out.append(
+            Scenario(
+                **dict(zip(SCENARIO_KEY, key)),
+                tool=members[0].tool,
+                repeats=len(members),
+                requests=sum(m.requests for m in members),
+                errors=sum(m.errors for m in members),
+                client_bound=any(m.client_bound for m in members),
+                client_bound_repeats=sum(m.client_bound for m in members),
+                noisy_repeats=sum(m.noisy for m in members),
+                no_answer_repeats=sum(m.no_answers for m in members),
+                worker_cpu_share=[statistics.median(col) for col in zip(*shares)] if shares else None,
+                **{name: spread(metric(m, name) for m in members) for name in METRICS},
+            )
+        )
+    return out
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or denominator in (None, 0):
+        return None
+    return numerator / denominator
+
+
+def find(rows: list[Scenario], **where) -> Scenario | None:
+    """The scenario matching every given field, or None."""
+    for row in rows:
+        if all(getattr(row, k) == v for k, v in where.items()):
+            return row
+    return None
+
+
+def median_of(row: Scenario | None, name: str) -> float | None:
+    return None if row is None else getattr(row, name).median
+
+
+def pair_ratios(rows: list[Scenario], axis: str, num: str, den: str) -> list[dict]:
+    """Ratios num/den of median req/s and of median CPU per request, pairing serve scenarios that
+    differ only in `axis` (e.g. axis "server", "go" over "python", for every protocol, model, batch
+    and concurrency measured for both). A pair is client-bound if either side is."""
+    out = []
+    for row in rows:
+        if row.kind != "serve" or getattr(row, axis) != num:
+            continue
+        match = {k: getattr(row, k) for k in ("kind", "server", "protocol", "model", "batch", "concurrency")}
+        match[axis] = den
+        other = find(rows, **match)
+        if other is None:
+            continue
+        out.append(
+            {
+                **{k: getattr(row, k) for k in ("server", "protocol", "model", "batch", "concurrency") if k != axis},
+                "rps_ratio": ratio(median_of(row, "rps"), median_of(other, "rps")),
+                "cpu_per_req_ratio": ratio(
+                    median_of(row, "server_cpu_us_per_req"), median_of(other, "server_cpu_us_per_req")
+                ),
+                "client_bound": row.client_bound or other.client_bound,
+            }
+        )
+    return out

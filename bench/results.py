@@ -1,0 +1,211 @@
+"""The results model: the one thing the run hands to the printers, and results.json's schema.
+
+`bench.run` fills a `Results`; `bench.analysis` derives figures from it; `bench.report` prints it.
+`Results.to_json()` is results.json; `Results.from_json()` reads one back (the report can be
+re-rendered from a results directory: `python -m bench.report DIR`). Settings and environment
+stay plain mappings: they are recorded, not computed with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 2
+
+
+@dataclass
+class Latency:
+    """Latency percentiles of one timed run, in ms (nearest rank over successful answers)."""
+
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    p999: float | None = None
+    max: float | None = None
+    mean: float | None = None
+
+
+@dataclass
+class Spread:
+    """Median, min and max of one metric over the repeats of a scenario."""
+
+    median: float | None = None
+    min: float | None = None
+    max: float | None = None
+    n: int = 0
+
+
+@dataclass
+class Run:
+    """One timed run of a load generator against one endpoint (closed loop: hey / ghz)."""
+
+    kind: str  # "serve" (a server under test) or "seed" (the seed post's toy servers)
+    server: str
+    protocol: str
+    model: str | None
+    batch: int | None
+    concurrency: int
+    repeat: int
+    mode: str | None  # seed runs: "exact" (hey -n) or "timed" (hey -z)
+    duration_s: float | None
+    tool: str
+    requests: int
+    ok: int
+    errors: int
+    error_kinds: dict[str, int]
+    elapsed_s: float
+    rps: float | None
+    rows_per_s: float | None
+    latency_ms: Latency
+    server_cpu_s: float | None
+    server_cpu_us_per_req: float | None
+    server_rss_mb: float | None
+    worker_cpu_s: list[float] | None  # CPU seconds of each server worker process, in pid order
+    background_cpu_s: float | None
+    client_cpu_s: float
+    client_wall_s: float
+    client_cpu_util: float | None
+    client_bound: bool
+    foreign_cpu_share: float | None
+    noisy: bool
+    no_answers: bool
+    raw: str
+    command: list[str]
+    variant: str | None = None  # the server's stack variant, e.g. "python[gunicorn]"
+
+
+@dataclass
+class Scenario:
+    """The repeats of one scenario aggregated (kind, server, protocol, model, batch, concurrency, mode)."""
+
+    kind: str
+    server: str
+    protocol: str
+    model: str | None
+    batch: int | None
+    concurrency: int
+    mode: str | None
+    tool: str
+    repeats: int
+    requests: int
+    errors: int
+    client_bound: bool
+    client_bound_repeats: int
+    noisy_repeats: int
+    no_answer_repeats: int
+    rps: Spread
+    p50_ms: Spread
+    p90_ms: Spread
+    p99_ms: Spread
+    server_cpu_us_per_req: Spread
+    server_rss_mb: Spread
+    client_cpu_util: Spread
+    foreign_cpu_share: Spread
+    worker_cpu_share: list[float] | None = None  # each worker's share of the server CPU (medians)
+
+
+@dataclass
+class Parity:
+    ran: bool = False
+    passed: bool = False
+    answers_checked: int = 0
+    tolerance: float | None = None
+    max_abs_diff: float | None = None
+    endpoints: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    reference: str | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class InprocTiming:
+    impl: str  # "python" (onnxruntime session.run) or "go" (the Go core's BenchmarkPredict)
+    model: str
+    batch: int
+    us_per_run: float
+
+
+@dataclass
+class Inproc:
+    timings: list[InprocTiming] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ServerInfo:
+    endpoints: dict[str, str]
+    managed: bool
+    pid: int | None
+    argv: list[str]
+    log: str | None
+    exit_code: int | None
+
+
+@dataclass
+class GoalResult:
+    """One goal of scenarios.yaml, read from this run: a measured ratio against its limit."""
+
+    key: str
+    text: str
+    measured_ratio: float | None
+    limit: float
+    op: str
+    met: bool | None
+    client_bound: bool
+    detail: str
+
+
+@dataclass
+class Results:
+    run_id: str
+    profile: str
+    command: list[str]
+    started_at: str
+    finished_at: str
+    estimate: dict[str, Any]
+    environment: dict[str, Any]
+    settings: dict[str, Any]
+    wall_s: float = 0.0
+    parity: Parity = field(default_factory=Parity)
+    inproc: Inproc = field(default_factory=Inproc)
+    servers: dict[str, ServerInfo] = field(default_factory=dict)
+    runs: list[Run] = field(default_factory=list)
+    scenarios: list[Scenario] = field(default_factory=list)
+    goals: list[GoalResult] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: dict) -> Results:
+        if doc.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(
+                f"results.json schema_version {doc.get('schema_version')!r}; this bench reads {SCHEMA_VERSION}"
+            )
+        return _build(cls, doc)
+
+
+def _build(tp, value):
+    """`value` (parsed JSON) as an instance of the type hint `tp`."""
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _build(options[0], value) if len(options) == 1 else value
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        known = {f.name for f in dataclasses.fields(tp)}
+        return tp(**{k: _build(hints[k], v) for k, v in value.items() if k in known})
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return [_build(item, v) for v in value]
+    if origin is dict:
+        _, item = typing.get_args(tp)
+        return {k: _build(item, v) for k, v in value.items()}
+    return value

@@ -1,0 +1,124 @@
+"""Load generators: hey for HTTP, ghz for gRPC. Command lines, a measured run, the raw output kept.
+
+Each run's stdout (hey CSV / ghz JSON) is written to raw/, parsed by bench.parse, then gzipped in
+place so that every figure of the report can be traced back to it. The tool's own CPU time comes
+from wait4's rusage of its process.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from dataclasses import dataclass
+
+from bench.analysis import parse
+from bench.run.procs import Supervisor, Usage
+
+PREDICT_CALL = "predict.v1.PredictionService.Predict"
+
+
+class LoadError(RuntimeError):
+    """The load generator failed (non-zero exit, unreadable output)."""
+
+
+@dataclass
+class Tools:
+    hey: str
+    ghz: str
+    proto: str  # proto/predict/v1/predict.proto
+    proto_root: str  # proto/
+
+
+def _go_duration(seconds: float) -> str:
+    return f"{seconds:g}s"
+
+
+def hey_argv(
+    hey: str,
+    url: str,
+    *,
+    concurrency: int,
+    n_cpus: int,
+    timeout_s: int,
+    duration_s: float | None = None,
+    requests: int | None = None,
+    body: str | None = None,
+) -> list[str]:
+    """hey with CSV output; a POST of the JSON body file when given, else the post's plain GET."""
+    argv = [hey, "-c", str(concurrency), "-cpus", str(n_cpus), "-t", str(timeout_s), "-o", "csv"]
+    argv += ["-z", _go_duration(duration_s)] if duration_s is not None else ["-n", str(requests)]
+    if body is not None:
+        argv += ["-m", "POST", "-T", "application/json", "-D", body]
+    return [*argv, url]
+
+
+def ghz_argv(
+    tools: Tools,
+    address: str,
+    *,
+    concurrency: int,
+    n_cpus: int,
+    timeout_s: int,
+    duration_s: float,
+    body: str,
+    connections: int,
+) -> list[str]:
+    """ghz calling Predict with the body file, over plaintext, JSON report with per-call details."""
+    return [
+        tools.ghz,
+        "--insecure",
+        "--proto",
+        tools.proto,
+        "--import-paths",
+        tools.proto_root,
+        "--call",
+        PREDICT_CALL,
+        "--data-file",
+        body,
+        "--concurrency",
+        str(concurrency),
+        "--connections",
+        str(connections),
+        "--cpus",
+        str(n_cpus),
+        "--timeout",
+        _go_duration(timeout_s),
+        "--duration",
+        _go_duration(duration_s),
+        "--duration-stop",
+        "wait",
+        "--format",
+        "json",
+        address,
+    ]
+
+
+PARSERS = {"hey": parse.parse_hey_csv, "ghz": parse.parse_ghz_json}
+
+
+def measure(
+    sup: Supervisor, tool: str, argv: list[str], cpus: list[int], raw_path: str, keep: bool = True
+) -> tuple[parse.ToolRun, Usage]:
+    """Run the tool pinned to `cpus`, parse its stdout; keep it gzipped at raw_path + '.gz' (or drop it)."""
+    err_path = raw_path + ".stderr"
+    with open(raw_path, "wb") as out, open(err_path, "wb") as err:
+        usage = sup.run_measured(argv, cpus, stdout=out, stderr=err)
+    with open(err_path, encoding="utf-8", errors="replace") as fh:
+        stderr = fh.read().strip()
+    if usage.returncode != 0:
+        raise LoadError(f"{tool} exited with status {usage.returncode}: {stderr[-800:]}\n  command: {' '.join(argv)}")
+    with open(raw_path, encoding="utf-8", errors="replace") as fh:
+        try:
+            result = PARSERS[tool](fh.read())
+        except parse.ParseError as exc:
+            raise LoadError(f"{exc} (raw output: {raw_path})") from None
+    if not stderr:
+        os.remove(err_path)
+    if keep:
+        with open(raw_path, "rb") as src, gzip.open(raw_path + ".gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    os.remove(raw_path)
+    if not keep and os.path.exists(err_path):
+        os.remove(err_path)
+    return result, usage

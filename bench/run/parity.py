@@ -1,0 +1,125 @@
+"""Parity gate: the same inputs to every endpoint under test; no benchmark when any answer differs.
+
+For each model: `rows` single-row requests plus one request per batch size of the matrix (the very
+bodies the load generators send). Every endpoint's answer is compared with onnxruntime run here on
+the same model file (when the model repository is local) and with the first endpoint's answer:
+labels and class indices must be equal, probabilities and values within `tolerance`. Numbers are
+compared as float32 (what the contract carries), so JSON's shortest decimal does not count as a
+difference.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import grpc
+import numpy as np
+from google.protobuf import json_format
+
+from bench.results import Parity
+from bench.run import payloads
+from python_service import answers
+from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
+from python_service.server.predictor import session_options
+from python_service.server.repository import ModelEntry
+
+
+class GateFailed(RuntimeError):
+    """An endpoint answered differently (or not at all); the message says which and where."""
+
+
+def ask_http(address: str, body: dict, timeout_s: float = 10) -> list[dict]:
+    req = urllib.request.Request(
+        f"http://{address}/v1/predict",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return answers.from_json(json.loads(resp.read()))
+    except urllib.error.HTTPError as exc:
+        raise GateFailed(f"HTTP {exc.code}: {exc.read()[:200]!r}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise GateFailed(f"no answer: {exc}") from None
+
+
+def ask_grpc(address: str, body: dict, timeout_s: float = 10) -> list[dict]:
+    with grpc.insecure_channel(address) as channel:
+        stub = predict_pb2_grpc.PredictionServiceStub(channel)
+        try:
+            resp = stub.Predict(json_format.ParseDict(body, predict_pb2.PredictRequest()), timeout=timeout_s)
+        except grpc.RpcError as exc:
+            raise GateFailed(f"gRPC {exc.code().name}: {exc.details()}") from None
+    return answers.from_message(resp)
+
+
+ASK = {"http": ask_http, "grpc": ask_grpc}
+
+
+def reference(entry: ModelEntry, rows: np.ndarray) -> list[dict]:
+    """What the contract says the answer is: onnxruntime here, same model bytes, same session options."""
+    import onnxruntime as ort
+
+    meta = entry.metadata
+    session = ort.InferenceSession(entry.model_bytes, session_options(), providers=["CPUExecutionProvider"])
+    output = meta.get("probabilities_output") or meta["value_output"]
+    result = session.run([output], {meta["input_name"]: rows.astype(np.float32)})[0]
+    if meta["task"] == "classification":
+        return [
+            {
+                "label": meta["class_labels"][int(np.argmax(r))],
+                "class_index": int(np.argmax(r)),
+                "probabilities": [float(x) for x in r],
+                "value": None,
+            }
+            for r in result
+        ]
+    return [{"label": None, "class_index": None, "probabilities": [], "value": float(r[0])} for r in result]
+
+
+def run_gate(
+    endpoints: list[tuple[str, str, str]],
+    models: dict[str, ModelEntry],
+    batches: list[int],
+    rows: int,
+    tolerance: float,
+    local_reference: bool = True,
+) -> Parity:
+    """Check every (server, protocol, address) on every model; the outcome (failures listed)."""
+    checked, worst, failures = 0, 0.0, []
+    for name, entry in models.items():
+        data = payloads.rows_for(entry.metadata, max(rows, *batches))
+        requests = [data[i : i + 1] for i in range(rows)] + [data[:b] for b in batches if b > 1]
+        for req_rows in requests:
+            body = payloads.request_body(name, req_rows)
+            want = answers.as_float32(reference(entry, req_rows)) if local_reference else None
+            first = None
+            for server, protocol, address in endpoints:
+                where = f"{server}/{protocol} ({address}) model {name} batch {len(req_rows)}"
+                try:
+                    got = answers.as_float32(ASK[protocol](address, body))
+                except GateFailed as exc:
+                    failures.append(f"{where}: {exc}")
+                    continue
+                checked += 1
+                refs = ([("onnxruntime here", want)] if want is not None else []) + ([first] if first else [])
+                for label, expected in refs:
+                    problems, diff = answers.differences(got, expected, tolerance)
+                    worst = max(worst, diff)
+                    failures.extend(f"{where}: differs from {label}: {p}" for p in problems[:3])
+                if first is None:
+                    first = (f"{server}/{protocol}", got)
+    return Parity(
+        ran=True,
+        passed=not failures,
+        answers_checked=checked,
+        tolerance=tolerance,
+        max_abs_diff=worst,
+        endpoints=[f"{s}/{p}" for s, p, _ in endpoints],
+        models=sorted(models),
+        reference="onnxruntime in the bench process" if local_reference else None,
+        failures=failures[:50],
+    )

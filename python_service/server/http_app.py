@@ -1,0 +1,176 @@
+"""HTTP adapter: a Flask app over the core `Predictor` (decode → core → encode → map errors).
+
+JSON is the proto3 JSON mapping of the contract's messages (google.protobuf.json_format): requests
+accept both field spellings and refuse unknown fields; answers use the proto field names and omit
+defaults. Every error answer is `{"code": <grpc code>, "message": ...}` (application/json), built in
+`_error`; the status comes from `errors.http_answer` for the core's refusals and is the framework's
+own for routing, body-size and media-type refusals (whose gRPC code is `_CODE_FOR_STATUS`).
+
+"""
+
+import json
+import re
+
+import grpc
+from flask import Flask, Response, request
+from google.protobuf import json_format
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
+
+from python_service.gen.predict.v1 import predict_pb2
+from python_service.server.errors import PredictError, http_answer
+
+_C = grpc.StatusCode
+# The gRPC code of the refusals the framework makes itself (routing, body limit, media type).
+_CODE_FOR_STATUS = {
+    400: _C.INVALID_ARGUMENT,
+    404: _C.NOT_FOUND,
+    405: _C.UNIMPLEMENTED,
+    413: _C.RESOURCE_EXHAUSTED,
+    415: _C.UNIMPLEMENTED,
+    503: _C.UNAVAILABLE,
+    504: _C.DEADLINE_EXCEEDED,
+}
+_JSON = "application/json"
+
+
+def _error(code, message, status, headers=None):
+    """The one place an error answer is built."""
+    body = json.dumps({"code": code.value[0], "message": message})
+    return Response(body, status, headers, mimetype=_JSON)
+
+
+def _json(message):
+    return json_format.MessageToJson(message, preserving_proto_field_name=True, indent=None)
+
+
+def _encode(message):
+    return Response(_json(message), mimetype=_JSON)
+
+
+def _object(pairs):
+    """json.loads hook: as in the proto3 JSON mapping, a key may appear once per object."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate key in an object")
+    return obj
+
+
+def _decode(body, message):
+    """Parse a request body (bytes) into `message`, or raise INVALID_ARGUMENT."""
+    try:
+        tree = json.loads(body.decode("utf-8"), object_pairs_hook=_object)
+        if not isinstance(tree, dict):
+            raise ValueError("the body must be a JSON object")
+        json_format.ParseDict(tree, message)
+    except Exception as e:  # as json_format.Parse does: a failure on the client's JSON is theirs
+        raise PredictError(_C.INVALID_ARGUMENT, "invalid request JSON: %s" % e) from None
+    _check_features(tree)
+    return message
+
+
+_PLAIN_NUMBERS = {int, float}
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_NUMBER_WORDS = ("NaN", "Infinity", "-Infinity")
+
+
+def _check_features(tree):
+    """json_format also takes, where a float belongs, a boolean and any string float() reads
+    ("5_1", " 5", ".5"); the proto3 JSON mapping (and Go's protojson) take a JSON number or a
+    string holding exactly one, or NaN / Infinity / -Infinity."""
+    for i, instance in enumerate(tree.get("instances") or ()):
+        features = instance.get("features") or ()
+        if _PLAIN_NUMBERS.issuperset(map(type, features)):
+            continue
+        for j, value in enumerate(features):
+            if isinstance(value, bool) or (
+                isinstance(value, str) and value not in _NUMBER_WORDS and not _NUMBER.fullmatch(value)
+            ):
+                raise PredictError(
+                    _C.INVALID_ARGUMENT,
+                    "invalid request JSON: instance %d feature %d: %s is not a number" % (i, j, json.dumps(value)),
+                )
+
+
+def _read_body(max_body):
+    """The request body, read once. Werkzeug refuses a Content-Length over MAX_CONTENT_LENGTH
+    before reading; a chunked body (no Content-Length, terminated by gunicorn) it would silently
+    cut at the limit, so that one is read here with one byte to spare."""
+    if request.content_length is not None or "wsgi.input_terminated" not in request.environ:
+        return request.get_data(cache=False)
+    body = request.environ["wsgi.input"].read(max_body + 1)
+    if len(body) > max_body:
+        raise RequestEntityTooLarge()
+    return body
+
+
+def _discard_body(stream, limit):
+    """Read (at most `limit` bytes of) what is left of a refused body, so that a client that
+    sends the whole body before reading the answer (Python's http.client) gets the 413 rather
+    than a connection reset when the server closes with unread data."""
+    while limit > 0:
+        chunk = stream.read(min(65536, limit))
+        if not chunk:
+            return
+        limit -= len(chunk)
+
+
+def create_app(predictor, *, max_body):
+    """The Flask app answering the contract's routes (proto/predict/v1/routes.json) for `predictor`;
+    bodies over `max_body` bytes are refused with 413."""
+    app = Flask("python_service")
+    app.config.update(MAX_CONTENT_LENGTH=max_body, PROVIDE_AUTOMATIC_OPTIONS=False)
+
+    @app.post("/v1/predict")
+    def predict():
+        if request.mimetype != _JSON:
+            raise UnsupportedMediaType()
+        message = _decode(_read_body(max_body), predict_pb2.PredictRequest())
+        return _encode(predictor.predict(message))
+
+    @app.get("/v1/models")
+    def list_models():
+        return _encode(predictor.list_models())
+
+    @app.get("/v1/models/<name>")
+    def get_model(name):
+        return _encode(predictor.get_model(name))
+
+    @app.get("/healthz")
+    def healthz():
+        return Response('{"status": "ok"}', mimetype=_JSON)
+
+    @app.get("/readyz")
+    def readyz():
+        if not predictor.ready:
+            raise PredictError(_C.UNAVAILABLE, "not ready")
+        return Response('{"status": "ready"}', mimetype=_JSON)
+
+    @app.errorhandler(PredictError)
+    def on_predict_error(e):
+        status, code, message = http_answer(e.code, e.message, e.retry_after_s is not None)
+        headers = None if e.retry_after_s is None else {"Retry-After": str(max(1, round(e.retry_after_s)))}
+        return _error(code, message, status, headers)
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(e):
+        """Refusals by routing, the body limit or the media-type check (and 500 for a bug:
+        Flask has logged the exception; the answer stays generic)."""
+        code = _CODE_FOR_STATUS.get(e.code, _C.INTERNAL if e.code >= 500 else _C.UNKNOWN)
+        headers = None
+        if e.code == 404:
+            message = "no route %s %s" % (request.method, request.path)
+        elif e.code == 405:
+            message = "method %s not allowed on %s" % (request.method, request.path)
+            headers = {"Allow": ", ".join(sorted(e.valid_methods or ()))}
+        elif e.code == 413:
+            message = "request body larger than %d bytes" % max_body
+            _discard_body(request.environ["wsgi.input"], 4 * max_body)
+        elif e.code == 415:
+            message = "Content-Type must be application/json"
+        elif e.code >= 500:
+            message = "internal error"
+        else:
+            message = e.description
+        return _error(code, message, status=e.code, headers=headers)
+
+    return app

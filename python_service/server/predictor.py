@@ -1,0 +1,199 @@
+"""The core predict path, shared by the gRPC and HTTP adapters.
+
+`Predictor` holds one ONNX Runtime session per model, created once at start from verified
+repository entries. `predict(request)` takes a `predict.v1.PredictRequest` message, validates it
+in the order the brief fixes (ready → model → instances → batch size → row widths → finite values
+→ deadline), builds one float32 tensor, fetches only the output it needs and shapes a
+`PredictResponse`. Every refusal is a `PredictError` carrying a gRPC status code; each adapter maps
+that code to its protocol once.
+"""
+
+import logging
+
+import grpc
+import numpy as np
+import onnxruntime as ort
+
+from python_service.gen.predict.v1 import predict_pb2
+from python_service.server.errors import PredictError, quote
+
+log = logging.getLogger("python_service.server.predictor")
+
+
+class _Model:
+    """One loaded model: its session and what the predict path needs from its metadata."""
+
+    def __init__(self, entry, options):
+        meta = entry.metadata
+        self.name = entry.name
+        self.version = entry.version
+        self.n_features = meta["n_features"]
+        self.input_name = meta["input_name"]
+        self.classifier = meta["task"] == "classification"
+        self.output_name = meta["probabilities_output" if self.classifier else "value_output"]
+        self.class_labels = tuple(meta["class_labels"])
+        self.fetch = [self.output_name]
+        try:
+            self.session = ort.InferenceSession(
+                entry.model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:
+            raise ValueError("%s/model.onnx: %s" % (entry.directory, e)) from e
+        self._check_signature(entry)
+        self.info = predict_pb2.ModelInfo(
+            name=self.name,
+            version=self.version,
+            task=meta["task"],
+            input_name=self.input_name,
+            n_features=self.n_features,
+            class_labels=self.class_labels,
+            output_names=meta["output_names"],
+            sha256=meta["sha256"].lower(),
+            opset=meta["opset"],
+        )
+
+    def _check_signature(self, entry):
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        where = "%s/model.onnx" % entry.directory
+        if self.input_name not in inputs or inputs[self.input_name].type != "tensor(float)":
+            raise ValueError("%s: no float tensor input named %r" % (where, self.input_name))
+        out = outputs.get(self.output_name)
+        if out is None or out.type != "tensor(float)":
+            raise ValueError("%s: no float tensor output named %r" % (where, self.output_name))
+        width = out.shape[-1] if len(out.shape) == 2 else None
+        expected = len(self.class_labels) if self.classifier else 1
+        if isinstance(width, int) and width != expected:
+            raise ValueError(
+                "%s: output %r has %d columns, metadata implies %d" % (where, self.output_name, width, expected)
+            )
+
+
+def session_options(intra_op_threads=1, inter_op_threads=1):
+    """The ONNX Runtime session options every Python user of a model shares (the server, the
+    export parity check, the bench's parity reference and in-process timing)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = inter_op_threads
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
+def _tensor(request, rows, model):
+    """Validation step 5 (every row has n_features values) and the float32 input tensor."""
+    width = model.n_features
+    for i, instance in enumerate(request.instances):
+        if len(instance.features) != width:
+            raise PredictError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "instance %d has %d features; model %s expects %d"
+                % (i, len(instance.features), quote(model.name), width),
+            )
+    return np.array([list(instance.features) for instance in request.instances], dtype=np.float32)
+
+
+class Predictor:
+    """Every model of a repository, loaded once; thread-safe (ORT sessions allow concurrent run)."""
+
+    def __init__(self, entries=None, *, intra_op_threads=1, inter_op_threads=1, max_batch=1024):
+        """With `entries`, every model is loaded here; with None, the predictor starts empty and
+        not ready (answering UNAVAILABLE) until `load(entries)` — so a server can listen, and
+        say "not ready", while its models load."""
+        self._options = session_options(intra_op_threads, inter_op_threads)
+        self.max_batch = max_batch
+        self._models = {}
+        self._ready = False
+        self._loaded = False
+        self._draining = False
+        if entries is not None:
+            self.load(entries)
+
+    def load(self, entries):
+        """Load every model (an ORT session each), then become ready unless already draining."""
+        models = {entry.name: _Model(entry, self._options) for entry in entries}
+        self._models = models
+        self._loaded = True
+        self._ready = not self._draining
+
+    # Readiness: true once every model is loaded, false for good after drain().
+    @property
+    def ready(self):
+        return self._ready
+
+    def drain(self):
+        """Refuse new predictions with UNAVAILABLE from now on (shutting down)."""
+        self._draining = True
+        self._ready = False
+
+    def _require_loaded(self):
+        if not self._loaded:
+            raise PredictError(grpc.StatusCode.UNAVAILABLE, "server is not ready (loading models)")
+
+    def list_models(self):
+        self._require_loaded()
+        return predict_pb2.ListModelsResponse(models=[self._models[name].info for name in sorted(self._models)])
+
+    def get_model(self, name):
+        self._require_loaded()
+        return self._model(name).info
+
+    def _model(self, name):
+        if not name:
+            raise PredictError(grpc.StatusCode.INVALID_ARGUMENT, "model name is required")
+        model = self._models.get(name)
+        if model is None:
+            raise PredictError(grpc.StatusCode.NOT_FOUND, "unknown model %s" % quote(name))
+        return model
+
+    def predict(self, request, time_remaining=None):
+        """Answer one PredictRequest. `time_remaining`, when given, returns the seconds left
+        before the caller's deadline (or None for no deadline), as grpc's context does."""
+        if not self._ready:
+            raise PredictError(
+                grpc.StatusCode.UNAVAILABLE,
+                "server is not ready (%s)" % ("shutting down" if self._draining else "loading models"),
+            )
+        model = self._model(request.model)
+        rows = len(request.instances)
+        if rows == 0:
+            raise PredictError(grpc.StatusCode.INVALID_ARGUMENT, "no instances")
+        if rows > self.max_batch:
+            raise PredictError(
+                grpc.StatusCode.INVALID_ARGUMENT, "%d instances exceed the maximum batch of %d" % (rows, self.max_batch)
+            )
+        tensor = _tensor(request, rows, model)
+        if not np.isfinite(tensor).all():
+            row, col = np.argwhere(~np.isfinite(tensor))[0]
+            raise PredictError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "instance %d feature %d is not a finite number (%s)" % (row, col, tensor[row, col]),
+            )
+        if time_remaining is not None:
+            left = time_remaining()
+            if left is not None and left <= 0:
+                raise PredictError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
+        try:
+            output = model.session.run(model.fetch, {model.input_name: tensor})[0]
+            return self._shape(model, output, rows)
+        except Exception:
+            log.exception("inference failed for model %r (batch %d)", model.name, rows)
+            raise PredictError(grpc.StatusCode.INTERNAL, "internal error") from None
+
+    @staticmethod
+    def _shape(model, output, rows):
+        if output.shape[0] != rows:
+            raise ValueError("output %r has %d rows for %d instances" % (model.output_name, output.shape[0], rows))
+        response = predict_pb2.PredictResponse(model=model.name, model_version=model.version)
+        add = response.predictions.add
+        if model.classifier:
+            labels = model.class_labels
+            if output.ndim != 2 or output.shape[1] != len(labels):
+                raise ValueError(
+                    "output %r has shape %s for %d classes" % (model.output_name, output.shape, len(labels))
+                )
+            for probabilities, index in zip(output.tolist(), output.argmax(axis=1).tolist()):
+                add(label=labels[index], class_index=index, probabilities=probabilities)
+        else:
+            for value in output.reshape(rows, -1)[:, 0].tolist():
+                add(value=value)
+        return response

@@ -1,12 +1,14 @@
 // Command go_service serves the models/ repository over gRPC and HTTP with ONNX Runtime.
 //
 //	go_service --models DIR --grpc-addr HOST:PORT --http-addr HOST:PORT [--ort-lib PATH]
+//	           [--max-inflight N] [--metrics=false | --metrics-addr HOST:PORT] [--http-*-timeout D]
 //
-// It loads libonnxruntime from --ort-lib (default $ONNXRUNTIME_LIB); when neither is set it looks
-// for .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* under the working
-// directory, the executable's directory, and their parents (see internal/ortlib). It prints one
-// "<proto> listening on HOST:PORT" line per protocol once bound, becomes ready once every model
-// is loaded, and on SIGTERM/SIGINT turns not ready, finishes in-flight requests and exits 0.
+// (--help lists every flag.) It loads libonnxruntime from --ort-lib (default $ONNXRUNTIME_LIB);
+// when neither is set it looks for .venv/lib/python3*/site-packages/onnxruntime/capi/
+// libonnxruntime.so.* under the working directory, the executable's directory, and their parents
+// (see internal/ortlib). It prints one "<proto> listening on HOST:PORT" line per listener (grpc,
+// http, metrics) once bound, becomes ready once every model is loaded, and on SIGTERM/SIGINT
+// turns not ready, finishes in-flight requests and exits 0.
 package main
 
 import (
@@ -17,7 +19,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -26,8 +27,10 @@ import (
 
 	"google.golang.org/grpc"
 
+	"servebench/go_service/internal/admission"
 	"servebench/go_service/internal/grpcapi"
 	"servebench/go_service/internal/httpapi"
+	"servebench/go_service/internal/metrics"
 	"servebench/go_service/internal/ortlib"
 	"servebench/go_service/internal/predictor"
 	"servebench/go_service/internal/repository"
@@ -39,8 +42,16 @@ const (
 )
 
 type config struct {
-	models, grpcAddr, httpAddr, ortLib, logLevel string
-	intraOp, interOp, maxBatch, maxBody          int
+	models, grpcAddr, httpAddr, metricsAddr, ortLib, logLevel string
+	intraOp, interOp, maxBatch, maxBody, maxInflight          int
+	metrics                                                   bool
+	http                                                      httpapi.ServerOptions
+}
+
+// endpoint is one listener: what it serves and where (empty: not served).
+type endpoint struct {
+	proto, addr string
+	serve       func(net.Listener) error
 }
 
 func main() {
@@ -58,6 +69,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.interOp, "inter-op-threads", 1, "ONNX Runtime inter-op threads per session")
 	fs.IntVar(&c.maxBatch, "max-batch", 1024, "most instances per request")
 	fs.IntVar(&c.maxBody, "max-body", 4194304, "largest HTTP body / gRPC message in bytes")
+	fs.IntVar(&c.maxInflight, "max-inflight", 0, fmt.Sprintf("most predict requests in progress or queued (HTTP, gRPC Predict, each PredictStream message); "+
+		"more are refused at once with RESOURCE_EXHAUSTED (HTTP 503 + Retry-After). 0 = auto: %d × GOMAXPROCS (here %d)",
+		admission.AutoPerProc, admission.Resolve(0)))
+	fs.BoolVar(&c.metrics, "metrics", true, "record Prometheus metrics and serve them at GET /metrics (false: no recording, /metrics is 404)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "also serve /metrics on this HOST:PORT (needed when --http-addr is empty)")
+	fs.DurationVar(&c.http.ReadHeaderTimeout, "http-read-header-timeout", 5*time.Second, "HTTP: longest time to read a request head")
+	fs.DurationVar(&c.http.ReadTimeout, "http-read-timeout", 30*time.Second, "HTTP: longest time to read a whole request, body included")
+	fs.DurationVar(&c.http.WriteTimeout, "http-write-timeout", 30*time.Second, "HTTP: longest time from the end of a request head to the end of its answer")
+	fs.DurationVar(&c.http.IdleTimeout, "http-idle-timeout", 60*time.Second, "HTTP: how long a keep-alive connection waits for its next request")
+	fs.IntVar(&c.http.MaxHeaderBytes, "http-max-header-bytes", 16384, "HTTP: largest request head in bytes (net/http allows 4096 more); larger gets 431 and a closed connection")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warning, error or critical")
 	fs.StringVar(&c.ortLib, "ort-lib", os.Getenv(ortlib.EnvVar), "path to libonnxruntime (env "+ortlib.EnvVar+"; default: the .venv onnxruntime wheel's)")
 	if err := fs.Parse(args); err != nil {
@@ -68,10 +89,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	case c.grpcAddr == "" && c.httpAddr == "":
 		return c, errors.New("--grpc-addr and --http-addr are both empty: nothing to serve")
-	case c.maxBatch < 1 || c.maxBody < 1:
-		return c, errors.New("--max-batch and --max-body must be positive")
+	case c.maxBatch < 1 || c.maxBody < 1 || c.http.MaxHeaderBytes < 1:
+		return c, errors.New("--max-batch, --max-body and --http-max-header-bytes must be positive")
+	case c.maxInflight < 0:
+		return c, errors.New("--max-inflight must be >= 0 (0 is auto)")
 	case c.intraOp < 0 || c.interOp < 0:
 		return c, errors.New("thread counts must be >= 0 (0 lets ONNX Runtime choose)")
+	case c.http.ReadHeaderTimeout < 0 || c.http.ReadTimeout < 0 || c.http.WriteTimeout < 0 || c.http.IdleTimeout < 0:
+		return c, errors.New("--http-*-timeout must be >= 0 (0 is no limit)")
+	case c.metricsAddr != "" && !c.metrics:
+		return c, errors.New("--metrics-addr needs --metrics")
 	}
 	return c, nil
 }
@@ -93,7 +120,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	models, err := repository.Load(cfg.models)
+	models, err := repository.Load(cfg.models, logger)
 	if err != nil {
 		return fail(err)
 	}
@@ -105,49 +132,60 @@ func run(args []string, stderr io.Writer) int {
 		return fail(err)
 	}
 	core := predictor.New(predictor.Options{
-		IntraOpThreads: cfg.intraOp, InterOpThreads: cfg.interOp, MaxBatch: cfg.maxBatch, Logger: logger,
+		IntraOpThreads: cfg.intraOp, InterOpThreads: cfg.interOp, MaxBatch: cfg.maxBatch, MaxInflight: cfg.maxInflight, Logger: logger,
 	})
-
-	grpcSrv, health := grpcapi.New(core, cfg.maxBody)
-	httpSrv := &http.Server{Handler: httpapi.New(core, int64(cfg.maxBody)), ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 2)
-	if cfg.grpcAddr != "" {
-		ln, err := listen(stderr, "grpc", cfg.grpcAddr)
-		if err != nil {
-			return fail(err)
-		}
-		go func() { serveErr <- grpcSrv.Serve(ln) }()
+	var m *metrics.Metrics
+	if cfg.metrics {
+		m = metrics.New()
 	}
-	if cfg.httpAddr != "" {
-		ln, err := listen(stderr, "http", cfg.httpAddr)
+
+	grpcSrv, health := grpcapi.New(core, grpcapi.Options{MaxRecv: cfg.maxBody, Metrics: m})
+	httpSrv := httpapi.NewServer(httpapi.New(core, httpapi.Options{MaxBody: int64(cfg.maxBody), Metrics: m}), cfg.http)
+	httpSrvs := []*httpapi.Server{httpSrv}
+	endpoints := []endpoint{{"grpc", cfg.grpcAddr, grpcSrv.Serve}, {"http", cfg.httpAddr, httpSrv.Serve}}
+	if cfg.metricsAddr != "" {
+		metricsSrv := httpapi.NewServer(httpapi.MetricsHandler(m), cfg.http)
+		httpSrvs = append(httpSrvs, metricsSrv)
+		endpoints = append(endpoints, endpoint{"metrics", cfg.metricsAddr, metricsSrv.Serve})
+	}
+	stopAll := func() {
+		grpcSrv.Stop()
+		for _, s := range httpSrvs {
+			s.Close()
+		}
+	}
+	serveErr := make(chan error, len(endpoints))
+	for _, e := range endpoints {
+		if e.addr == "" {
+			continue
+		}
+		ln, err := listen(stderr, e.proto, e.addr)
 		if err != nil {
-			grpcSrv.Stop()
+			stopAll()
 			return fail(err)
 		}
-		go func() { serveErr <- httpSrv.Serve(ln) }()
+		go func() { serveErr <- e.serve(ln) }()
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := core.Load(models); err != nil {
-		grpcSrv.Stop()
-		httpSrv.Close()
+		stopAll()
 		return fail(err)
 	}
 	grpcapi.SetServing(health, true)
-	logger.Info("ready", "models", len(core.Names()), "lib", lib)
+	logger.Info("ready", "models", len(core.Names()), "lib", lib, "max_inflight", core.MaxInflight(), "metrics", cfg.metrics)
 
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down: finishing in-flight requests")
 	case err := <-serveErr:
-		grpcSrv.Stop()
-		httpSrv.Close()
+		stopAll()
 		return fail(fmt.Errorf("server stopped: %w", err))
 	}
 	core.Drain()
 	health.Shutdown() // every service NOT_SERVING
-	if shutdown(grpcSrv, httpSrv) {
+	if shutdown(grpcSrv, httpSrvs) {
 		// Every handler has returned, so no Run can still use a session.
 		core.Close()
 		ortlib.Close()
@@ -181,17 +219,19 @@ func listen(stderr io.Writer, proto, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// shutdown stops accepting and waits up to drainTimeout for in-flight requests on both servers;
+// shutdown stops accepting and waits up to drainTimeout for in-flight requests on every server;
 // it reports whether they all finished (false: connections were cut after the timeout).
-func shutdown(grpcSrv *grpc.Server, httpSrv *http.Server) bool {
+func shutdown(grpcSrv *grpc.Server, httpSrvs []*httpapi.Server) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	grpcDone := make(chan struct{})
 	go func() { grpcSrv.GracefulStop(); close(grpcDone) }()
 	clean := true
-	if err := httpSrv.Shutdown(ctx); err != nil {
-		httpSrv.Close()
-		clean = false
+	for _, s := range httpSrvs {
+		if err := s.Shutdown(ctx); err != nil {
+			s.Close()
+			clean = false
+		}
 	}
 	select {
 	case <-grpcDone:

@@ -45,16 +45,13 @@ func command(args ...string) *exec.Cmd {
 	return cmd
 }
 
-var listening = regexp.MustCompile(`(grpc|http) listening on (\S+:\d+)`)
+var listening = regexp.MustCompile(`(grpc|http|metrics) listening on (\S+:\d+)`)
 
-// TestServeAndGracefulShutdown starts the real server on free ports, predicts over both
-// protocols, then sends SIGTERM while an HTTP request is in flight and a health Watch is open:
-// health must turn NOT_SERVING, the in-flight request must still succeed, and the exit be 0.
-func TestServeAndGracefulShutdown(t *testing.T) {
-	serverProcess(t)
-	modeltest.InitORT(t)
-	modeltest.Models(t)
-	cmd := command("--models", modeltest.ModelsDir(t), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+// start runs the server with args and returns its process and the address of each
+// "<proto> listening on" line, once want lines have come.
+func start(t *testing.T, want int, args ...string) (*exec.Cmd, map[string]string) {
+	t.Helper()
+	cmd := command(args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -62,10 +59,10 @@ func TestServeAndGracefulShutdown(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	t.Cleanup(func() { cmd.Process.Kill() })
 	addrs := map[string]string{}
 	lines := bufio.NewScanner(stderr)
-	for len(addrs) < 2 && lines.Scan() {
+	for len(addrs) < want && lines.Scan() {
 		if m := listening.FindStringSubmatch(lines.Text()); m != nil {
 			if _, dup := addrs[m[1]]; dup {
 				t.Fatalf("second %s listening line: %q", m[1], lines.Text())
@@ -74,9 +71,20 @@ func TestServeAndGracefulShutdown(t *testing.T) {
 		}
 	}
 	go io.Copy(io.Discard, stderr)
-	if len(addrs) < 2 {
+	if len(addrs) < want {
 		t.Fatalf("listening lines missing; got %v", addrs)
 	}
+	return cmd, addrs
+}
+
+// TestServeAndGracefulShutdown starts the real server on free ports, predicts over both
+// protocols, then sends SIGTERM while an HTTP request is in flight and a health Watch is open:
+// health must turn NOT_SERVING, the in-flight request must still succeed, and the exit be 0.
+func TestServeAndGracefulShutdown(t *testing.T) {
+	serverProcess(t)
+	modeltest.InitORT(t)
+	modeltest.Models(t)
+	cmd, addrs := start(t, 2, "--models", modeltest.ModelsDir(t), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	base := "http://" + addrs["http"]
 	waitReady(t, base)
 
@@ -98,6 +106,14 @@ func TestServeAndGracefulShutdown(t *testing.T) {
 		Model: "iris-logreg", Instances: []*predictv1.Instance{{Features: []float32{5.1, 3.5, 1.4, 0.2}}}})
 	if err != nil || gresp.GetPredictions()[0].GetLabel() != "setosa" {
 		t.Fatalf("gRPC Predict = %v, %v", gresp, err)
+	}
+	for _, want := range []string{
+		`servebench_requests_total{code="OK",method="Predict",protocol="http"} 1`,
+		`servebench_requests_total{code="OK",method="Predict",protocol="grpc"} 1`,
+	} {
+		if status, text := get(t, base+"/metrics"); status != http.StatusOK || !strings.Contains(text, want) {
+			t.Fatalf("GET /metrics: %d, lacks %s", status, want)
+		}
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watch, err := healthpb.NewHealthClient(conn).Watch(watchCtx, &healthpb.HealthCheckRequest{Service: "predict.v1.PredictionService"})
@@ -195,9 +211,12 @@ func TestStartupFailures(t *testing.T) {
 		{"not a library", append([]string{"--models", models, "--ort-lib", notALib}, serve...), []string{notALib, "make setup"}},
 		{"library without ORT API 24", append([]string{"--models", models, "--ort-lib", fakeOldLibrary(t)}, serve...), []string{"1.20.0-fake", "API version 24", "make setup"}},
 		{"sha256 mismatch", append([]string{"--models", badSHA, "--ort-lib", lib}, serve...), []string{"sha256 mismatch", "model.onnx"}},
-		{"no models", append([]string{"--models", tmp, "--ort-lib", lib}, serve...), []string{"no models", "make models"}},
+		{"no models", append([]string{"--models", t.TempDir(), "--ort-lib", lib}, serve...), []string{"no models", "make models"}},
 		{"nothing to serve", []string{"--models", models, "--grpc-addr", "", "--http-addr", ""}, []string{"nothing to serve"}},
 		{"bad max-batch", append([]string{"--models", models, "--max-batch", "0"}, serve...), []string{"--max-batch"}},
+		{"negative max-inflight", append([]string{"--models", models, "--max-inflight", "-1"}, serve...), []string{"--max-inflight"}},
+		{"negative timeout", append([]string{"--models", models, "--http-idle-timeout", "-1s"}, serve...), []string{"timeout"}},
+		{"metrics-addr without metrics", append([]string{"--models", models, "--metrics=false", "--metrics-addr", "127.0.0.1:0"}, serve...), []string{"--metrics-addr"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,54 +1,125 @@
-// Package grpcapi is the gRPC adapter: it hands requests to the core and returns its answers
-// and status errors unchanged. It also wires the standard health and reflection services.
+// Package grpcapi is the gRPC adapter: it admits predict requests, hands them to the core and
+// returns its answers and status errors unchanged (messages capped), recording metrics. It also
+// wires the standard health and reflection services.
 package grpcapi
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/clip"
+	"servebench/go_service/internal/metrics"
+	"servebench/go_service/internal/predictor"
 )
 
 // Core is what the adapter needs from the predictor.
 type Core interface {
-	Predict(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, error)
+	Admit() error
+	Release()
+	PredictTimed(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, predictor.Timings, error)
 	ListModels() (*predictv1.ListModelsResponse, error)
 	GetModel(name string) (*predictv1.ModelInfo, error)
+}
+
+// Options are the adapter's settings.
+type Options struct {
+	MaxRecv int              // largest incoming message; larger ones fail with RESOURCE_EXHAUSTED
+	Metrics *metrics.Metrics // nil: record nothing
 }
 
 // Server implements predict.v1.PredictionService over a Core.
 type Server struct {
 	predictv1.UnimplementedPredictionServiceServer
-	core Core
+	core  Core
+	rec   metrics.Recorder
+	codec *timingCodec // nil without metrics
 }
 
-// Predict runs the core's predict path.
+// Predict admits the request and runs the core's predict path.
 func (s *Server) Predict(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, error) {
-	return s.core.Predict(ctx, req)
+	start := time.Now()
+	resp, err := s.predict(ctx, req)
+	s.rec.Request(metrics.GRPC, metrics.Predict, status.Code(err), time.Since(start))
+	return resp, err
+}
+
+// predict is one admitted predict request: the path of Predict and of each PredictStream message.
+func (s *Server) predict(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, error) {
+	if err := s.core.Admit(); err != nil {
+		s.rec.Shed(metrics.GRPC)
+		return nil, err
+	}
+	s.rec.Admitted(metrics.GRPC)
+	resp, t, err := s.core.PredictTimed(ctx, req)
+	s.core.Release()
+	s.rec.Answered(metrics.GRPC)
+	if err != nil {
+		return nil, capped(err)
+	}
+	s.rec.Phase(metrics.GRPC, metrics.Tensor, t.Tensor)
+	s.rec.Phase(metrics.GRPC, metrics.Inference, t.Inference)
+	if s.codec != nil {
+		s.codec.shaped(resp, t.Shape)
+	}
+	return resp, nil
 }
 
 // ListModels lists the loaded models.
 func (s *Server) ListModels(context.Context, *predictv1.ListModelsRequest) (*predictv1.ListModelsResponse, error) {
-	return s.core.ListModels()
+	start := time.Now()
+	resp, err := s.core.ListModels()
+	s.rec.Request(metrics.GRPC, metrics.ListModels, status.Code(err), time.Since(start))
+	return resp, capped(err)
 }
 
 // GetModel describes one model.
 func (s *Server) GetModel(_ context.Context, req *predictv1.GetModelRequest) (*predictv1.ModelInfo, error) {
-	return s.core.GetModel(req.GetName())
+	start := time.Now()
+	info, err := s.core.GetModel(req.GetName())
+	s.rec.Request(metrics.GRPC, metrics.GetModel, status.Code(err), time.Since(start))
+	return info, capped(err)
+}
+
+// capped caps a status error's message at clip.MessageMaxRunes characters, keeping its code
+// and details.
+func capped(err error) error {
+	if err == nil {
+		return nil
+	}
+	st := status.Convert(err)
+	if msg := clip.Message(st.Message()); msg != st.Message() {
+		p := st.Proto()
+		p.Message = msg
+		return status.FromProto(p).Err()
+	}
+	return err
 }
 
 // ServiceName is the health-check name of the prediction service ("" is the whole server).
 var ServiceName = predictv1.PredictionService_ServiceDesc.ServiceName
 
 // New builds a gRPC server with the prediction service, health (NOT_SERVING until SetServing)
-// and reflection. maxRecv caps one incoming message; larger ones fail with RESOURCE_EXHAUSTED.
-func New(core Core, maxRecv int) (*grpc.Server, *health.Server) {
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(maxRecv))
-	predictv1.RegisterPredictionServiceServer(srv, &Server{core: core})
+// and reflection. With metrics, a codec wrapper times the decoding of every PredictRequest and
+// the encoding of every PredictResponse.
+func New(core Core, opts Options) (*grpc.Server, *health.Server) {
+	var rec metrics.Recorder = metrics.Nop{}
+	var codec *timingCodec
+	serverOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(opts.MaxRecv)}
+	if opts.Metrics != nil {
+		rec = opts.Metrics
+		c := newTimingCodec(rec)
+		codec = &c
+		serverOpts = append(serverOpts, grpc.ForceServerCodecV2(c))
+	}
+	srv := grpc.NewServer(serverOpts...)
+	predictv1.RegisterPredictionServiceServer(srv, &Server{core: core, rec: rec, codec: codec})
 	hs := health.NewServer()
 	SetServing(hs, false)
 	healthpb.RegisterHealthServer(srv, hs)

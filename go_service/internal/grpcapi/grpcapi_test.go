@@ -46,8 +46,13 @@ func loadedCore(t *testing.T) *predictor.Predictor {
 // dial serves c over an in-memory bufconn listener and returns a client connection.
 func dial(t *testing.T, c grpcapi.Core, serving bool) *grpc.ClientConn {
 	t.Helper()
+	return dialWith(t, c, serving, grpcapi.Options{MaxRecv: testMaxRecv})
+}
+
+func dialWith(t testing.TB, c grpcapi.Core, serving bool, opts grpcapi.Options) *grpc.ClientConn {
+	t.Helper()
 	lis := bufconn.Listen(1 << 20)
-	srv, hs := grpcapi.New(c, testMaxRecv)
+	srv, hs := grpcapi.New(c, opts)
 	grpcapi.SetServing(hs, serving)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)

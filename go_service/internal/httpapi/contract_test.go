@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"servebench/go_service/internal/metrics"
 	"servebench/go_service/internal/modeltest"
 	"servebench/go_service/internal/predictor"
 )
@@ -129,7 +130,7 @@ func TestRoutesFollowTheContract(t *testing.T) {
 	if err := core.Load(modeltest.Models(t)); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(core, 1<<20))
+	srv := httptest.NewServer(New(core, Options{MaxBody: 1 << 20, Metrics: metrics.New()}))
 	defer srv.Close()
 	call := func(method, path string) *http.Response {
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(`{}`))

@@ -1,255 +1,141 @@
-// Package httpapi is the HTTP adapter: JSON (the proto3 JSON mapping, via protojson) in and
-// out, errors as {"code": <gRPC code>, "message": "..."} with the HTTP status the shared error
-// table derives from the code.
+// Package httpapi is the HTTP adapter: the routes of proto/predict/v1/routes.json over the core.
+// Bodies are the proto3 JSON mapping (protojson) or, on POST /v1/predict, binary protobuf;
+// errors are {"code": <gRPC code>, "message": "..."} with the HTTP status the shared error table
+// derives from the code. NewServer wraps the handler in a hardened http.Server.
 package httpapi
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"math"
-	"mime"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/clip"
+	"servebench/go_service/internal/metrics"
+	"servebench/go_service/internal/predictor"
 )
 
 // Core is what the adapter needs from the predictor.
 type Core interface {
-	Predict(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, error)
+	Admit() error
+	Release()
+	PredictTimed(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, predictor.Timings, error)
 	ListModels() (*predictv1.ListModelsResponse, error)
 	GetModel(name string) (*predictv1.ModelInfo, error)
 	Ready() bool
 }
 
-var (
-	unmarshal = protojson.UnmarshalOptions{DiscardUnknown: false}
-	marshal   = protojson.MarshalOptions{UseProtoNames: true}
-)
+// Options are the adapter's settings.
+type Options struct {
+	MaxBody int64            // largest request body in bytes
+	Metrics *metrics.Metrics // nil: record nothing and answer /metrics with 404
+}
 
-// discardFactor bounds how much of a refused body is read before answering, in units of maxBody.
-const discardFactor = 4
+// routeFunc serves one request and returns the gRPC code it answered with.
+type routeFunc func(w http.ResponseWriter, r *http.Request) codes.Code
 
 type handler struct {
 	core    Core
 	maxBody int64
+	rec     metrics.Recorder
 }
 
-// New returns the routes of proto/predict/v1/routes.json over core; maxBody caps a request body in bytes.
-func New(core Core, maxBody int64) http.Handler {
-	h := &handler{core: core, maxBody: maxBody}
+// New returns the routes of proto/predict/v1/routes.json over core.
+func New(core Core, opts Options) http.Handler {
+	h := &handler{core: core, maxBody: opts.MaxBody, rec: metrics.Nop{}}
+	if opts.Metrics != nil {
+		h.rec = opts.Metrics
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/predict", only(http.MethodPost, h.predict))
-	mux.Handle("/v1/models", only(http.MethodGet, h.listModels))
-	mux.Handle("/v1/models/{name}", only(http.MethodGet, h.getModel))
-	mux.Handle("/healthz", only(http.MethodGet, h.healthz))
-	mux.Handle("/readyz", only(http.MethodGet, h.readyz))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, codes.NotFound, fmt.Sprintf("no route %s", r.URL.Path))
-	})
+	mux.Handle("/v1/predict", h.counted(metrics.Predict, only(http.MethodPost, h.predict)))
+	mux.Handle("/v1/models", h.counted(metrics.ListModels, only(http.MethodGet, h.listModels)))
+	mux.Handle("/v1/models/{name}", h.counted(metrics.GetModel, only(http.MethodGet, h.getModel)))
+	mux.Handle("/healthz", uncounted(only(http.MethodGet, h.healthz)))
+	mux.Handle("/readyz", uncounted(only(http.MethodGet, h.readyz)))
+	if opts.Metrics != nil {
+		mux.Handle("/metrics", metricsRoute(opts.Metrics))
+	}
+	mux.Handle("/", uncounted(notFound))
 	return mux
+}
+
+// MetricsHandler serves GET /metrics alone (--metrics-addr); any other path is 404.
+func MetricsHandler(m *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metricsRoute(m))
+	mux.Handle("/", uncounted(notFound))
+	return mux
+}
+
+func metricsRoute(m *metrics.Metrics) http.Handler {
+	prom := m.Handler()
+	return uncounted(only(http.MethodGet, func(w http.ResponseWriter, r *http.Request) codes.Code {
+		prom.ServeHTTP(w, r)
+		return codes.OK
+	}))
+}
+
+// counted records the request in the metrics under the route's RPC name.
+func (h *handler) counted(m metrics.Method, next routeFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		code := next(w, r)
+		h.rec.Request(metrics.HTTP, m, code, time.Since(start))
+	})
+}
+
+func uncounted(next routeFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { next(w, r) })
 }
 
 // only answers 405 (code UNIMPLEMENTED, with an Allow header) to any method but the given one;
 // GET routes also answer HEAD.
-func only(method string, next http.HandlerFunc) http.Handler {
+func only(method string, next routeFunc) routeFunc {
 	allowed := method
 	if method == http.MethodGet {
 		allowed = "GET, HEAD"
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+	return func(w http.ResponseWriter, r *http.Request) codes.Code {
+		if r.Method != method && (method != http.MethodGet || r.Method != http.MethodHead) {
 			w.Header().Set("Allow", allowed)
-			writeError(w, http.StatusMethodNotAllowed, codes.Unimplemented,
-				fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, method))
-			return
+			return writeError(w, http.StatusMethodNotAllowed, codes.Unimplemented,
+				"method "+clip.Quote(r.Method)+" not allowed on "+clip.Quote(r.URL.Path)+"; use "+method)
 		}
-		next(w, r)
-	})
+		return next(w, r)
+	}
 }
 
-func (h *handler) predict(w http.ResponseWriter, r *http.Request) {
-	if !isJSON(r.Header.Get("Content-Type")) {
-		writeError(w, http.StatusUnsupportedMediaType, codes.Unimplemented, "Content-Type must be application/json")
-		return
-	}
-	body, err := h.readBody(w, r)
-	if err != nil {
-		writeCoreError(w, err)
-		return
-	}
-	req := &predictv1.PredictRequest{}
-	if err := unmarshal.Unmarshal(body, req); err != nil {
-		writeError(w, http.StatusBadRequest, codes.InvalidArgument, "invalid JSON body: "+err.Error())
-		return
-	}
-	resp, err := h.core.Predict(r.Context(), req)
-	if err != nil {
-		writeCoreError(w, err)
-		return
-	}
-	writeProto(w, resp)
+func notFound(w http.ResponseWriter, r *http.Request) codes.Code {
+	return writeError(w, http.StatusNotFound, codes.NotFound, "no route "+clip.Quote(r.URL.Path))
 }
 
-// readBody reads at most maxBody bytes; more is RESOURCE_EXHAUSTED, nothing is INVALID_ARGUMENT.
-func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	tooLarge := status.Errorf(codes.ResourceExhausted, "request body exceeds the limit of %d bytes", h.maxBody)
-	if r.ContentLength > h.maxBody {
-		h.discard(w, r)
-		return nil, tooLarge
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	var maxErr *http.MaxBytesError
-	switch {
-	case errors.As(err, &maxErr):
-		h.discard(w, r)
-		return nil, tooLarge
-	case err != nil:
-		return nil, status.Errorf(codes.InvalidArgument, "reading request body: %v", err)
-	case len(body) == 0:
-		return nil, status.Error(codes.InvalidArgument, "empty request body")
-	}
-	return body, nil
-}
-
-// discard reads (and drops) up to discardFactor × maxBody more bytes of a refused body and marks
-// the connection to close after the answer: a client that sends its whole body before reading
-// the answer (Python's http.client, many SDKs) then reads the 413 instead of a connection reset.
-func (h *handler) discard(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Connection", "close")
-	_, _ = io.CopyN(io.Discard, r.Body, discardFactor*h.maxBody)
-}
-
-func (h *handler) listModels(w http.ResponseWriter, _ *http.Request) {
+func (h *handler) listModels(w http.ResponseWriter, _ *http.Request) codes.Code {
 	resp, err := h.core.ListModels()
 	if err != nil {
-		writeCoreError(w, err)
-		return
+		return writeCoreError(w, err)
 	}
-	writeProto(w, resp)
+	return writeJSONProto(w, resp)
 }
 
-func (h *handler) getModel(w http.ResponseWriter, r *http.Request) {
+func (h *handler) getModel(w http.ResponseWriter, r *http.Request) codes.Code {
 	info, err := h.core.GetModel(r.PathValue("name"))
 	if err != nil {
-		writeCoreError(w, err)
-		return
+		return writeCoreError(w, err)
 	}
-	writeProto(w, info)
+	return writeJSONProto(w, info)
 }
 
-func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
+func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) codes.Code {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return codes.OK
 }
 
-func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
+func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) codes.Code {
 	if !h.core.Ready() {
-		writeError(w, http.StatusServiceUnavailable, codes.Unavailable, "not ready")
-		return
+		return writeError(w, http.StatusServiceUnavailable, codes.Unavailable, "not ready")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// isJSON accepts application/json with any parameters (e.g. charset), case-insensitively.
-func isJSON(contentType string) bool {
-	mediaType, _, err := mime.ParseMediaType(contentType)
-	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
-		return false
-	}
-	return strings.EqualFold(mediaType, "application/json")
-}
-
-// httpStatusForCode and httpStatusWhenRetryable are the error table's code → HTTP status rules
-// (proto/predict/v1/errors.json; contract_test.go checks them against it).
-var (
-	httpStatusForCode = map[codes.Code]int{
-		codes.InvalidArgument:   http.StatusBadRequest,
-		codes.NotFound:          http.StatusNotFound,
-		codes.ResourceExhausted: http.StatusRequestEntityTooLarge,
-		codes.Unavailable:       http.StatusServiceUnavailable,
-		codes.DeadlineExceeded:  http.StatusGatewayTimeout,
-		codes.Internal:          http.StatusInternalServerError,
-	}
-	httpStatusWhenRetryable = map[codes.Code]int{
-		codes.ResourceExhausted: http.StatusServiceUnavailable,
-		codes.Unavailable:       http.StatusServiceUnavailable,
-	}
-)
-
-// answer is how the HTTP adapter answers a core error.
-type answer struct {
-	status     int
-	code       codes.Code
-	message    string
-	retryAfter time.Duration // > 0: a Retry-After header
-}
-
-// answerFor maps a core error (a gRPC status, possibly carrying google.rpc.RetryInfo) to its HTTP
-// answer. A code outside the table is a bug: 500 INTERNAL with a generic message.
-func answerFor(err error) answer {
-	st := status.Convert(err)
-	a := answer{code: st.Code(), message: st.Message()}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.RetryInfo); ok {
-			a.retryAfter = info.GetRetryDelay().AsDuration()
-		}
-	}
-	var ok bool
-	if a.retryAfter > 0 {
-		a.status, ok = httpStatusWhenRetryable[a.code]
-	}
-	if !ok {
-		a.status, ok = httpStatusForCode[a.code]
-	}
-	if !ok || a.code == codes.Internal {
-		return answer{status: http.StatusInternalServerError, code: codes.Internal, message: "internal error"}
-	}
-	return a
-}
-
-func writeCoreError(w http.ResponseWriter, err error) {
-	a := answerFor(err)
-	if a.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(a.retryAfter.Seconds()))))
-	}
-	writeError(w, a.status, a.code, a.message)
-}
-
-func writeError(w http.ResponseWriter, httpStatus int, code codes.Code, message string) {
-	writeJSON(w, httpStatus, struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	}{int(code), message})
-}
-
-func writeJSON(w http.ResponseWriter, httpStatus int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		httpStatus, body = http.StatusInternalServerError, []byte(`{"code":13,"message":"internal error"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(httpStatus)
-	_, _ = w.Write(body)
-}
-
-func writeProto(w http.ResponseWriter, m proto.Message) {
-	body, err := marshal.Marshal(m)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, codes.Internal, "internal error")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	return codes.OK
 }

@@ -29,8 +29,8 @@ var (
 	coreErr  error
 )
 
-// server starts an httptest server over a Predictor holding the real models.
-func server(t *testing.T) *httptest.Server {
+// loadedCore is one Predictor holding the real models, shared by the tests of this binary.
+func loadedCore(t testing.TB) *predictor.Predictor {
 	t.Helper()
 	modeltest.InitORT(t)
 	models := modeltest.Models(t)
@@ -41,7 +41,13 @@ func server(t *testing.T) *httptest.Server {
 	if coreErr != nil {
 		t.Fatal(coreErr)
 	}
-	srv := httptest.NewServer(httpapi.New(core, testMaxBody))
+	return core
+}
+
+// server starts an httptest server over loadedCore.
+func server(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(httpapi.New(loadedCore(t), httpapi.Options{MaxBody: testMaxBody}))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -201,7 +207,7 @@ func TestPredictErrors(t *testing.T) {
 func TestBodyTooLargeSentWhole(t *testing.T) {
 	const limit = 1 << 20
 	modeltest.InitORT(t)
-	srv := httptest.NewServer(httpapi.New(predictor.New(predictor.Options{MaxBatch: 1}), limit))
+	srv := httptest.NewServer(httpapi.New(predictor.New(predictor.Options{MaxBatch: 1}), httpapi.Options{MaxBody: limit}))
 	defer srv.Close()
 	body := `{"model":"` + strings.Repeat("a", 3*limit+limit/2) + `"}`
 	chunked := func(b string) string {
@@ -268,7 +274,7 @@ func TestModelsAndProbes(t *testing.T) {
 // while /healthz says the process is alive.
 func TestNotReady(t *testing.T) {
 	modeltest.InitORT(t)
-	srv := httptest.NewServer(httpapi.New(predictor.New(predictor.Options{MaxBatch: 1}), testMaxBody))
+	srv := httptest.NewServer(httpapi.New(predictor.New(predictor.Options{MaxBatch: 1}), httpapi.Options{MaxBody: testMaxBody}))
 	defer srv.Close()
 	for _, call := range []struct{ method, path, body string }{
 		{"GET", "/readyz", ""},

@@ -8,6 +8,7 @@ package modeltest
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -89,7 +90,7 @@ func ContractFile(tb testing.TB, name string) []byte {
 func Models(tb testing.TB) []*repository.Model {
 	tb.Helper()
 	dir := ModelsDir(tb)
-	models, err := repository.Load(dir)
+	models, err := repository.Load(dir, nil)
 	if err != nil {
 		unavailable(tb, "models: %v", err)
 	}
@@ -103,4 +104,19 @@ func Models(tb testing.TB) []*repository.Model {
 		}
 	}
 	return models
+}
+
+// Only returns the named models of Models, for tests that load a Predictor of their own.
+func Only(tb testing.TB, names ...string) []*repository.Model {
+	tb.Helper()
+	var out []*repository.Model
+	for _, m := range Models(tb) {
+		if slices.Contains(names, m.Name) {
+			out = append(out, m)
+		}
+	}
+	if len(out) != len(names) {
+		tb.Fatalf("models %v: found %d", names, len(out))
+	}
+	return out
 }

@@ -82,24 +82,19 @@ func checkTensor(infos []ort.InputOutputInfo, kind, name string, width int) erro
 	return fmt.Errorf("metadata.json names ONNX %s %q, which the graph does not have", kind, name)
 }
 
-// run executes the session on a [batch, nFeatures] row-major input and returns the fetched
-// [batch, width] output. Both tensors live only for this call.
-func (m *model) run(data []float32, batch int) ([]float32, error) {
-	in, err := ort.NewTensor(ort.NewShape(int64(batch), int64(m.nFeatures)), data)
+// tensors creates the input tensor of a [batch, nFeatures] row-major input and the [batch,
+// width] output tensor the session fills. The caller destroys both.
+func (m *model) tensors(data []float32, batch int) (in, out *ort.Tensor[float32], err error) {
+	in, err = ort.NewTensor(ort.NewShape(int64(batch), int64(m.nFeatures)), data)
 	if err != nil {
-		return nil, fmt.Errorf("input tensor: %w", err)
+		return nil, nil, fmt.Errorf("input tensor: %w", err)
 	}
-	defer in.Destroy()
-	out, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(batch), int64(m.width)))
+	out, err = ort.NewEmptyTensor[float32](ort.NewShape(int64(batch), int64(m.width)))
 	if err != nil {
-		return nil, fmt.Errorf("output tensor: %w", err)
+		in.Destroy()
+		return nil, nil, fmt.Errorf("output tensor: %w", err)
 	}
-	defer out.Destroy()
-	if err := m.session.Run([]ort.Value{in}, []ort.Value{out}); err != nil {
-		return nil, err
-	}
-	// The data slice is Go memory, so it stays valid after the OrtValue is released.
-	return out.GetData(), nil
+	return in, out, nil
 }
 
 // shape turns the output into one Prediction per row.

@@ -1,23 +1,24 @@
 // Package predictor is the Go service's one predict path: validate → tensor → run → shape.
 // Errors are gRPC status errors with the codes of the shared error table; the adapters map
-// them to their protocol.
+// them to their protocol. It also holds the admission bound (--max-inflight) the adapters
+// check first, and bounds the ONNX Runtime calls in flight to GOMAXPROCS.
 package predictor
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
+	"runtime"
 	"sort"
 	"sync/atomic"
-	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/admission"
+	"servebench/go_service/internal/clip"
 	"servebench/go_service/internal/repository"
 )
 
@@ -26,7 +27,16 @@ type Options struct {
 	IntraOpThreads int // ONNX Runtime intra-op threads per session
 	InterOpThreads int // ONNX Runtime inter-op threads per session
 	MaxBatch       int // most rows one request may carry
-	Logger         *slog.Logger
+	// MaxInflight bounds the predict requests in progress or queued (see Admit); 0 is
+	// admission.AutoPerProc × GOMAXPROCS.
+	MaxInflight int
+	// MaxRuns bounds the ONNX Runtime calls (input tensor + Run) in flight; more wait for a
+	// slot. 0 is GOMAXPROCS.
+	MaxRuns int
+	Logger  *slog.Logger
+	// BeforeRun, when set, is called before every session Run, holding a run slot. Tests use
+	// it to make inference slow.
+	BeforeRun func()
 }
 
 // Predictor serves the loaded models. It is safe for concurrent use. It starts not ready
@@ -34,6 +44,8 @@ type Options struct {
 // in-flight requests still finish; after Close predictions fail with UNAVAILABLE again.
 type Predictor struct {
 	opts     Options
+	gate     *admission.Gate
+	runs     chan struct{} // one token per ONNX Runtime call in flight
 	models   atomic.Pointer[map[string]*model]
 	names    []string // sorted model names, set once by Load before models is published
 	draining atomic.Bool
@@ -45,8 +57,22 @@ func New(opts Options) *Predictor {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Predictor{opts: opts}
+	if opts.MaxRuns <= 0 {
+		opts.MaxRuns = runtime.GOMAXPROCS(0)
+	}
+	return &Predictor{opts: opts, gate: admission.New(opts.MaxInflight), runs: make(chan struct{}, opts.MaxRuns)}
 }
+
+// Admit admits one predict request under the admission bound, or refuses it at once with
+// RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo. The adapters call it before they read or
+// decode the request; an admitted request must call Release once answered.
+func (p *Predictor) Admit() error { return p.gate.Enter() }
+
+// Release ends a request Admit admitted.
+func (p *Predictor) Release() { p.gate.Leave() }
+
+// MaxInflight is the admission bound in effect.
+func (p *Predictor) MaxInflight() int { return p.gate.Max() }
 
 // Load creates one session per model and makes the Predictor ready. It may be called once.
 func (p *Predictor) Load(models []*repository.Model) error {
@@ -106,64 +132,6 @@ func destroyAll(models map[string]*model) {
 	}
 }
 
-// Predict runs one model on a batch, checking the request in the shared validation order.
-func (p *Predictor) Predict(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, error) {
-	set := p.models.Load()
-	if set == nil {
-		return nil, status.Error(codes.Unavailable, "server is not ready")
-	}
-	name := req.GetModel()
-	if name == "" {
-		return nil, status.Error(codes.InvalidArgument, "model name is empty")
-	}
-	m, ok := (*set)[name]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "unknown model %q", name)
-	}
-	rows := req.GetInstances()
-	if len(rows) == 0 {
-		return nil, status.Error(codes.InvalidArgument, "no instances")
-	}
-	if len(rows) > p.opts.MaxBatch {
-		return nil, status.Errorf(codes.InvalidArgument, "batch of %d instances exceeds the limit of %d", len(rows), p.opts.MaxBatch)
-	}
-	for i, row := range rows {
-		if n := len(row.GetFeatures()); n != m.nFeatures {
-			return nil, status.Errorf(codes.InvalidArgument, "instance %d has %d features, model %q expects %d", i, n, name, m.nFeatures)
-		}
-	}
-	data := make([]float32, 0, len(rows)*m.nFeatures)
-	for i, row := range rows {
-		for j, v := range row.GetFeatures() {
-			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
-				return nil, status.Errorf(codes.InvalidArgument, "instance %d feature %d is not finite (%v)", i, j, f)
-			}
-		}
-		data = append(data, row.GetFeatures()...)
-	}
-	if deadlinePassed(ctx) {
-		return nil, status.Error(codes.DeadlineExceeded, "deadline exceeded before inference")
-	}
-	out, err := m.run(data, len(rows))
-	if err != nil {
-		p.opts.Logger.Error("inference failed", "model", name, "rows", len(rows), "err", err)
-		return nil, status.Error(codes.Internal, "internal error")
-	}
-	return &predictv1.PredictResponse{
-		Model:        m.info.GetName(),
-		ModelVersion: m.info.GetVersion(),
-		Predictions:  m.shape(out, len(rows)),
-	}, nil
-}
-
-func deadlinePassed(ctx context.Context) bool {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return true
-	}
-	deadline, ok := ctx.Deadline()
-	return ok && !time.Now().Before(deadline)
-}
-
 // Names returns the loaded model names, sorted (nil before Load).
 func (p *Predictor) Names() []string {
 	if p.models.Load() == nil {
@@ -196,7 +164,7 @@ func (p *Predictor) GetModel(name string) (*predictv1.ModelInfo, error) {
 	}
 	m, ok := (*set)[name]
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "unknown model %q", name)
+		return nil, status.Error(codes.NotFound, "unknown model "+clip.Quote(name))
 	}
 	return m.info, nil
 }

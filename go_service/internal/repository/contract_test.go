@@ -80,7 +80,7 @@ func TestVersionRuleOfTheContract(t *testing.T) {
 			for _, v := range tc.Versions {
 				write(t, dir, "m", v, classifier("m", v))
 			}
-			models, err := repository.Load(dir)
+			models, err := repository.Load(dir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +128,7 @@ func TestMetadataValidationAgreesWithTheSchema(t *testing.T) {
 				want := contract.Validate(oracle, raw) == nil
 				dir := t.TempDir()
 				write(t, dir, "m", "1", meta)
-				_, err := repository.Load(dir)
+				_, err := repository.Load(dir, nil)
 				if got := err == nil; got != want {
 					t.Errorf("metadata %s: Load error %v; the schema says valid=%v", raw, err, want)
 				}

@@ -1,5 +1,5 @@
 // Package repository reads the model repository shared by both servers:
-// models/<name>/<version>/{model.onnx,metadata.json}. For every name the highest version is
+// models/<name>/<version>/{model.onnx,metadata.json}. For every name the highest servable version is
 // served, by the version rule of proto/predict/v1/versions.json; its metadata.json must validate
 // against proto/predict/v1/metadata.schema.json and its model.onnx must match the sha256 recorded
 // there.
@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -71,27 +72,43 @@ func (m *Model) OutputWidth() int {
 	return 1
 }
 
-// Load reads every model in dir (highest version of each name), verifies it, and returns them
-// sorted by name. It fails on the first bad model, naming it, and when dir holds no model.
-func Load(dir string) ([]*Model, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*", "*", "metadata.json"))
+// Load reads every model in dir (the highest servable version of each name), verifies it, and
+// returns them sorted by name. A version directory that cannot be served (no metadata.json, a
+// dangling or looping symlink, a file where a directory belongs, unreadable) is skipped with one
+// warning on logger naming it and why, and so is a name left with no servable version; the
+// version rule applies among the rest. Load fails on the first served version that does not
+// verify, naming it, and when dir holds no servable model. A nil logger logs nothing.
+func Load(dir string, logger *slog.Logger) ([]*Model, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("model repository: %w", err)
 	}
+	var names []string
 	latest := map[string]string{} // name -> version directory
-	for _, p := range paths {
-		version := filepath.Base(filepath.Dir(p))
-		name := filepath.Base(filepath.Dir(filepath.Dir(p)))
-		if cur, ok := latest[name]; !ok || VersionLess(cur, version) {
-			latest[name] = version
+	for _, e := range entries {
+		nameDir := filepath.Join(dir, e.Name())
+		versions, why := servableVersions(nameDir, logger)
+		if why == "" && len(versions) == 0 {
+			why = "no servable version"
 		}
+		if why != "" {
+			logger.Warn("model skipped", "dir", nameDir, "reason", why)
+			continue
+		}
+		best := versions[0]
+		for _, v := range versions[1:] {
+			if VersionLess(best, v) {
+				best = v
+			}
+		}
+		names = append(names, e.Name())
+		latest[e.Name()] = best
 	}
-	if len(latest) == 0 {
+	if len(names) == 0 {
 		return nil, fmt.Errorf("no models found in %s (expected <name>/<version>/metadata.json); run 'make models'", dir)
-	}
-	names := make([]string, 0, len(latest))
-	for name := range latest {
-		names = append(names, name)
 	}
 	sort.Strings(names)
 	models := make([]*Model, 0, len(names))

@@ -49,7 +49,7 @@ func TestLoadSortsByNameAndDerivesOutputs(t *testing.T) {
 		m["task"], m["probabilities_output"], m["value_output"] = "regression", nil, "variable"
 		m["output_names"], m["class_labels"] = []string{"variable"}, []string{}
 	})
-	models, err := Load(dir)
+	models, err := Load(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,14 +82,14 @@ func TestLoadRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeModel(t, dir, "m", "1", tc.edit)
-			_, err := Load(dir)
+			_, err := Load(dir, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("got %v; want one line containing %q", err, tc.want)
 			}
 		})
 	}
 	t.Run("empty repository", func(t *testing.T) {
-		if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "make models") {
+		if _, err := Load(t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "make models") {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -97,7 +97,7 @@ func TestLoadRefuses(t *testing.T) {
 		dir := t.TempDir()
 		writeModel(t, dir, "m", "1", nil)
 		os.Remove(filepath.Join(dir, "m", "1", "model.onnx"))
-		if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "model.onnx") {
+		if _, err := Load(dir, nil); err == nil || !strings.Contains(err.Error(), "model.onnx") {
 			t.Fatalf("got %v", err)
 		}
 	})

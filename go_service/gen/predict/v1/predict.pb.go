@@ -538,12 +538,13 @@ const file_predict_v1_predict_proto_rawDesc = "" +
 	"\fclass_labels\x18\x06 \x03(\tR\vclassLabels\x12!\n" +
 	"\foutput_names\x18\a \x03(\tR\voutputNames\x12\x16\n" +
 	"\x06sha256\x18\b \x01(\tR\x06sha256\x12\x14\n" +
-	"\x05opset\x18\t \x01(\x05R\x05opset2\xe4\x01\n" +
+	"\x05opset\x18\t \x01(\x05R\x05opset2\xb2\x02\n" +
 	"\x11PredictionService\x12B\n" +
 	"\aPredict\x12\x1a.predict.v1.PredictRequest\x1a\x1b.predict.v1.PredictResponse\x12K\n" +
 	"\n" +
 	"ListModels\x12\x1d.predict.v1.ListModelsRequest\x1a\x1e.predict.v1.ListModelsResponse\x12>\n" +
-	"\bGetModel\x12\x1b.predict.v1.GetModelRequest\x1a\x15.predict.v1.ModelInfoB0Z.servebench/go_service/gen/predict/v1;predictv1b\x06proto3"
+	"\bGetModel\x12\x1b.predict.v1.GetModelRequest\x1a\x15.predict.v1.ModelInfo\x12L\n" +
+	"\rPredictStream\x12\x1a.predict.v1.PredictRequest\x1a\x1b.predict.v1.PredictResponse(\x010\x01B0Z.servebench/go_service/gen/predict/v1;predictv1b\x06proto3"
 
 var (
 	file_predict_v1_predict_proto_rawDescOnce sync.Once
@@ -575,11 +576,13 @@ var file_predict_v1_predict_proto_depIdxs = []int32{
 	1, // 3: predict.v1.PredictionService.Predict:input_type -> predict.v1.PredictRequest
 	4, // 4: predict.v1.PredictionService.ListModels:input_type -> predict.v1.ListModelsRequest
 	6, // 5: predict.v1.PredictionService.GetModel:input_type -> predict.v1.GetModelRequest
-	3, // 6: predict.v1.PredictionService.Predict:output_type -> predict.v1.PredictResponse
-	5, // 7: predict.v1.PredictionService.ListModels:output_type -> predict.v1.ListModelsResponse
-	7, // 8: predict.v1.PredictionService.GetModel:output_type -> predict.v1.ModelInfo
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
+	1, // 6: predict.v1.PredictionService.PredictStream:input_type -> predict.v1.PredictRequest
+	3, // 7: predict.v1.PredictionService.Predict:output_type -> predict.v1.PredictResponse
+	5, // 8: predict.v1.PredictionService.ListModels:output_type -> predict.v1.ListModelsResponse
+	7, // 9: predict.v1.PredictionService.GetModel:output_type -> predict.v1.ModelInfo
+	3, // 10: predict.v1.PredictionService.PredictStream:output_type -> predict.v1.PredictResponse
+	7, // [7:11] is the sub-list for method output_type
+	3, // [3:7] is the sub-list for method input_type
 	3, // [3:3] is the sub-list for extension type_name
 	3, // [3:3] is the sub-list for extension extendee
 	0, // [0:3] is the sub-list for field type_name

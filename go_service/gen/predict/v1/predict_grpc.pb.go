@@ -23,9 +23,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PredictionService_Predict_FullMethodName    = "/predict.v1.PredictionService/Predict"
-	PredictionService_ListModels_FullMethodName = "/predict.v1.PredictionService/ListModels"
-	PredictionService_GetModel_FullMethodName   = "/predict.v1.PredictionService/GetModel"
+	PredictionService_Predict_FullMethodName       = "/predict.v1.PredictionService/Predict"
+	PredictionService_ListModels_FullMethodName    = "/predict.v1.PredictionService/ListModels"
+	PredictionService_GetModel_FullMethodName      = "/predict.v1.PredictionService/GetModel"
+	PredictionService_PredictStream_FullMethodName = "/predict.v1.PredictionService/PredictStream"
 )
 
 // PredictionServiceClient is the client API for PredictionService service.
@@ -40,6 +41,9 @@ type PredictionServiceClient interface {
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
 	// GetModel describes one loaded model.
 	GetModel(ctx context.Context, in *GetModelRequest, opts ...grpc.CallOption) (*ModelInfo, error)
+	// PredictStream answers each request of the stream with one response, in order. A request the
+	// core refuses ends the stream with that refusal's status (the error table's code).
+	PredictStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PredictRequest, PredictResponse], error)
 }
 
 type predictionServiceClient struct {
@@ -80,6 +84,19 @@ func (c *predictionServiceClient) GetModel(ctx context.Context, in *GetModelRequ
 	return out, nil
 }
 
+func (c *predictionServiceClient) PredictStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PredictRequest, PredictResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &PredictionService_ServiceDesc.Streams[0], PredictionService_PredictStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PredictRequest, PredictResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PredictionService_PredictStreamClient = grpc.BidiStreamingClient[PredictRequest, PredictResponse]
+
 // PredictionServiceServer is the server API for PredictionService service.
 // All implementations must embed UnimplementedPredictionServiceServer
 // for forward compatibility.
@@ -92,6 +109,9 @@ type PredictionServiceServer interface {
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
 	// GetModel describes one loaded model.
 	GetModel(context.Context, *GetModelRequest) (*ModelInfo, error)
+	// PredictStream answers each request of the stream with one response, in order. A request the
+	// core refuses ends the stream with that refusal's status (the error table's code).
+	PredictStream(grpc.BidiStreamingServer[PredictRequest, PredictResponse]) error
 	mustEmbedUnimplementedPredictionServiceServer()
 }
 
@@ -110,6 +130,9 @@ func (UnimplementedPredictionServiceServer) ListModels(context.Context, *ListMod
 }
 func (UnimplementedPredictionServiceServer) GetModel(context.Context, *GetModelRequest) (*ModelInfo, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetModel not implemented")
+}
+func (UnimplementedPredictionServiceServer) PredictStream(grpc.BidiStreamingServer[PredictRequest, PredictResponse]) error {
+	return status.Error(codes.Unimplemented, "method PredictStream not implemented")
 }
 func (UnimplementedPredictionServiceServer) mustEmbedUnimplementedPredictionServiceServer() {}
 func (UnimplementedPredictionServiceServer) testEmbeddedByValue()                           {}
@@ -186,6 +209,13 @@ func _PredictionService_GetModel_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PredictionService_PredictStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(PredictionServiceServer).PredictStream(&grpc.GenericServerStream[PredictRequest, PredictResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PredictionService_PredictStreamServer = grpc.BidiStreamingServer[PredictRequest, PredictResponse]
+
 // PredictionService_ServiceDesc is the grpc.ServiceDesc for PredictionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -206,6 +236,13 @@ var PredictionService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _PredictionService_GetModel_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "PredictStream",
+			Handler:       _PredictionService_PredictStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "predict/v1/predict.proto",
 }

@@ -1,0 +1,63 @@
+package grpcapi
+
+import (
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+
+	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/metrics"
+)
+
+// timingCodec is gRPC's proto codec, timing the decode phase of a PredictRequest and the encode
+// phase of a PredictResponse: the time the core took to shape it (handed over by `shaped`, keyed
+// by the response) plus its marshalling. Other messages (health, reflection, models) pass through
+// untimed.
+type timingCodec struct {
+	base  encoding.CodecV2
+	rec   metrics.Recorder
+	shape *sync.Map // *predictv1.PredictResponse → time.Duration
+}
+
+func newTimingCodec(rec metrics.Recorder) timingCodec {
+	return timingCodec{base: encoding.GetCodecV2(proto.Name), rec: rec, shape: &sync.Map{}}
+}
+
+// shaped hands the codec how long the core took to shape resp, for resp's encode phase.
+func (c timingCodec) shaped(resp *predictv1.PredictResponse, d time.Duration) {
+	c.shape.Store(resp, d)
+}
+
+func (c timingCodec) Name() string { return c.base.Name() }
+
+func (c timingCodec) Marshal(v any) (mem.BufferSlice, error) {
+	resp, ok := v.(*predictv1.PredictResponse)
+	if !ok {
+		return c.base.Marshal(v)
+	}
+	start := time.Now()
+	out, err := c.base.Marshal(v)
+	var shaping time.Duration
+	if d, found := c.shape.LoadAndDelete(resp); found {
+		shaping = d.(time.Duration)
+	}
+	if err == nil {
+		c.rec.Phase(metrics.GRPC, metrics.Encode, shaping+time.Since(start))
+	}
+	return out, err
+}
+
+func (c timingCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if _, ok := v.(*predictv1.PredictRequest); !ok {
+		return c.base.Unmarshal(data, v)
+	}
+	start := time.Now()
+	err := c.base.Unmarshal(data, v)
+	if err == nil {
+		c.rec.Phase(metrics.GRPC, metrics.Decode, time.Since(start))
+	}
+	return err
+}

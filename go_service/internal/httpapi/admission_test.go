@@ -1,0 +1,96 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"servebench/go_service/internal/httpapi"
+	"servebench/go_service/internal/modeltest"
+	"servebench/go_service/internal/predictor"
+)
+
+// TestAdmission: with --max-inflight 2 and both requests stuck in inference, a third is answered
+// at once with 503, Retry-After: 1 and code 8, its body read so the connection stays usable;
+// once the load ends the same connection predicts again.
+func TestAdmission(t *testing.T) {
+	modeltest.InitORT(t)
+	entered, release := make(chan struct{}, 16), make(chan struct{})
+	core := predictor.New(predictor.Options{
+		IntraOpThreads: 1, InterOpThreads: 1, MaxBatch: 8, MaxInflight: 2, MaxRuns: 2,
+		BeforeRun: func() { entered <- struct{}{}; <-release },
+	})
+	if err := core.Load(modeltest.Only(t, "iris-logreg")); err != nil {
+		t.Fatal(err)
+	}
+	defer core.Close()
+	srv := httptest.NewServer(httpapi.New(core, httpapi.Options{MaxBody: testMaxBody}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := srv.Client().Post(srv.URL+"/v1/predict", "application/json", strings.NewReader(irisSetosa))
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Errorf("an admitted request: %v %v", resp, err)
+				return
+			}
+			resp.Body.Close()
+		}()
+	}
+	for range 2 {
+		select {
+		case <-entered:
+		case <-ctx.Done():
+			t.Fatal("the first two requests never reached inference")
+		}
+	}
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(conn)
+	send := func() (*http.Response, string) {
+		t.Helper()
+		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(irisSetosa), irisSetosa)
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+	start := time.Now()
+	resp, body := send()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" ||
+		!strings.Contains(body, `"code":8`) || !strings.Contains(body, "--max-inflight 2") {
+		t.Fatalf("third request: %d Retry-After %q %s; want 503, Retry-After 1, code 8", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("refused after %v; want at once", took)
+	}
+	if resp.Close {
+		t.Fatal("the refusal closed the connection; its body was small enough to read")
+	}
+
+	close(release)
+	wg.Wait()
+	if resp, body := send(); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the load, same connection: %d %s", resp.StatusCode, body)
+	}
+}

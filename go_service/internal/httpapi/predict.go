@@ -1,0 +1,195 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/clip"
+	"servebench/go_service/internal/metrics"
+)
+
+// The media types of POST /v1/predict (routes.json request_media_types, response_media_types).
+const (
+	jsonType     = "application/json"
+	protobufType = "application/x-protobuf"
+)
+
+var unmarshalJSON = protojson.UnmarshalOptions{DiscardUnknown: false}
+
+// discardFactor bounds how much of a too-large body is read before answering, in units of maxBody.
+const discardFactor = 4
+
+// predict is POST /v1/predict: admission first (before the body is read), then the body in
+// either media type, the core, and the answer in the media type Accept prefers.
+func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
+	if err := h.core.Admit(); err != nil {
+		h.rec.Shed(metrics.HTTP)
+		h.drain(w, r)
+		return writeCoreError(w, err)
+	}
+	h.rec.Admitted(metrics.HTTP)
+	defer func() {
+		h.core.Release()
+		h.rec.Answered(metrics.HTTP)
+	}()
+	isProtobuf, ok := requestIsProtobuf(r.Header.Get("Content-Type"))
+	if !ok {
+		return writeError(w, http.StatusUnsupportedMediaType, codes.Unimplemented,
+			"Content-Type must be "+jsonType+" or "+protobufType)
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return writeCoreError(w, err)
+	}
+	start := time.Now()
+	req := &predictv1.PredictRequest{}
+	if isProtobuf {
+		err = proto.Unmarshal(body, req)
+	} else {
+		err = unmarshalJSON.Unmarshal(body, req)
+	}
+	if err != nil {
+		kind := "JSON"
+		if isProtobuf {
+			kind = "protobuf"
+		}
+		return writeError(w, http.StatusBadRequest, codes.InvalidArgument, "invalid "+kind+" body: "+clip.Quote(parseError(err)))
+	}
+	h.rec.Phase(metrics.HTTP, metrics.Decode, time.Since(start))
+	resp, t, err := h.core.PredictTimed(r.Context(), req)
+	if err != nil {
+		return writeCoreError(w, err)
+	}
+	h.rec.Phase(metrics.HTTP, metrics.Tensor, t.Tensor)
+	h.rec.Phase(metrics.HTTP, metrics.Inference, t.Inference)
+
+	start = time.Now()
+	contentType := jsonType
+	var out []byte
+	if acceptsProtobuf(r.Header["Accept"]) {
+		contentType = protobufType
+		out, err = proto.Marshal(resp)
+	} else {
+		out, err = marshal.Marshal(resp)
+	}
+	if err != nil {
+		return writeError(w, http.StatusInternalServerError, codes.Internal, "internal error")
+	}
+	h.rec.Phase(metrics.HTTP, metrics.Encode, t.Shape+time.Since(start))
+	writeBody(w, http.StatusOK, contentType, out)
+	return codes.OK
+}
+
+// readBody reads at most maxBody bytes; more is RESOURCE_EXHAUSTED, nothing is INVALID_ARGUMENT,
+// and a body that cannot be read (malformed chunked framing, a read timeout) is
+// INVALID_ARGUMENT with the connection closed after the answer.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	tooLarge := status.Errorf(codes.ResourceExhausted, "request body exceeds the limit of %d bytes", h.maxBody)
+	if r.ContentLength > h.maxBody {
+		h.discard(w, r)
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		h.discard(w, r)
+		return nil, tooLarge
+	case err != nil:
+		w.Header().Set("Connection", "close")
+		return nil, status.Error(codes.InvalidArgument, "reading request body: "+clip.Quote(err.Error()))
+	case len(body) == 0:
+		return nil, status.Error(codes.InvalidArgument, "empty request body")
+	}
+	return body, nil
+}
+
+// discard reads (and drops) up to discardFactor × maxBody more bytes of a refused body and marks
+// the connection to close after the answer: a client that sends its whole body before reading
+// the answer (Python's http.client, many SDKs) then reads the 413 instead of a connection reset.
+func (h *handler) discard(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close")
+	_, _ = io.CopyN(io.Discard, r.Body, discardFactor*h.maxBody)
+}
+
+// drain reads (and drops) the body of a request refused by admission, up to maxBody bytes, so
+// that the client reads the answer; the connection stays open unless the body was longer or
+// could not be read.
+func (h *handler) drain(w http.ResponseWriter, r *http.Request) {
+	if _, err := io.CopyN(io.Discard, r.Body, h.maxBody+1); err != io.EOF {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// requestIsProtobuf reads a Content-Type (parameters such as charset allowed, case-insensitive):
+// protobuf or JSON, and whether it is either.
+func requestIsProtobuf(contentType string) (isProtobuf, ok bool) {
+	switch contentType {
+	case jsonType:
+		return false, true
+	case protobufType:
+		return true, true
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
+		return false, false
+	}
+	switch mediaType {
+	case jsonType:
+		return false, true
+	case protobufType:
+		return true, true
+	}
+	return false, false
+}
+
+// acceptsProtobuf reports whether the Accept header values name application/x-protobuf with a
+// q-value at least that of application/json (or application/json absent). Wildcards name
+// neither, so */* alone keeps the default, JSON. An element that does not parse is ignored.
+func acceptsProtobuf(accept []string) bool {
+	if len(accept) == 0 {
+		return false
+	}
+	if len(accept) == 1 && accept[0] == protobufType {
+		return true
+	}
+	qProtobuf, qJSON := -1.0, -1.0
+	for _, value := range accept {
+		for elem := range strings.SplitSeq(value, ",") {
+			mediaType, params, err := mime.ParseMediaType(elem)
+			if err != nil || (mediaType != protobufType && mediaType != jsonType) {
+				continue
+			}
+			q := 1.0
+			if v, ok := params["q"]; ok {
+				if q, err = strconv.ParseFloat(v, 64); err != nil || q < 0 || q > 1 {
+					continue
+				}
+			}
+			if mediaType == protobufType {
+				qProtobuf = max(qProtobuf, q)
+			} else {
+				qJSON = max(qJSON, q)
+			}
+		}
+	}
+	return qProtobuf > 0 && qProtobuf >= qJSON
+}
+
+// parseError is a protobuf-go parse error's text without its "proto:" prefix.
+func parseError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "proto:")
+	return strings.TrimLeftFunc(msg, unicode.IsSpace)
+}

@@ -7,8 +7,13 @@ subprocesses) carry the `process` marker, set here for every test using a server
 """
 
 import os
+import tempfile
 
 import pytest
+
+# In-process apps record metrics the way workers do: prometheus_client's multiprocess mode, chosen
+# when prometheus_client is first imported.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="servebench-test-metrics-"))
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROCESS_FIXTURES = {"server", "start_server", "servers", "python_server", "go_server", "endpoints", "grpcurl"}

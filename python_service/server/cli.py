@@ -1,8 +1,17 @@
 """`python -m python_service serve`: the command line. Flags are parsed here, once, into a
-`ServeConfig` value that the process tree (`process.run`) receives."""
+`ServeConfig` value that the process tree (`supervisor.run`) and every worker receive."""
 
 import argparse
+import dataclasses
+import json
+import os
 from dataclasses import dataclass
+
+HTTP_SERVERS = ("granian", "gunicorn")
+GRPC_SERVERS = ("sync", "aio")
+# Defaults chosen by measurement (README, "The Python stack").
+DEFAULT_HTTP_SERVER = "granian"
+DEFAULT_GRPC_SERVER = "sync"
 
 
 @dataclass(frozen=True)
@@ -10,12 +19,45 @@ class ServeConfig:
     models_dir: str
     grpc_addr: str
     http_addr: str
-    intra_op_threads: int
-    inter_op_threads: int
-    max_batch: int
-    max_body: int
-    log_level: str
-    workers: int
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+    max_batch: int = 1024
+    max_body: int = 4194304
+    log_level: str = "info"
+    workers: int = 1
+    http_server: str = DEFAULT_HTTP_SERVER
+    grpc_server: str = DEFAULT_GRPC_SERVER
+    max_inflight: int = 0  # 0: auto (MAX_INFLIGHT_PER_CPU × the worker's CPUs)
+    http_read_header_timeout_s: float = 5.0
+    http_read_timeout_s: float = 30.0
+    http_write_timeout_s: float = 30.0
+    http_idle_timeout_s: float = 60.0
+    http_max_header_bytes: int = 16384
+    http_blocking_threads: int = 256
+    metrics: bool = True
+    metrics_addr: str = ""
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text):
+        return cls(**json.loads(text))
+
+
+MAX_INFLIGHT_PER_CPU = 8
+
+
+def inflight_bound(config):
+    """The admission bound of one worker process: --max-inflight, or 8 × the CPUs it may use."""
+    if config.max_inflight:
+        return config.max_inflight
+    return MAX_INFLIGHT_PER_CPU * worker_cpus(config)
+
+
+def worker_cpus(config):
+    """CPUs one worker process may use: its affinity shared among the workers (at least 1)."""
+    return max(1, len(os.sched_getaffinity(0)) // config.workers)
 
 
 def _positive(text):
@@ -25,81 +67,188 @@ def _positive(text):
     return value
 
 
+def _count(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be at least 0")
+    return value
+
+
+def _seconds(text):
+    value = float(text.removesuffix("s"))
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _bool(text):
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError("expected true or false")
+
+
 def add_parser(subparsers):
     """Register the `serve` subcommand on an argparse subparsers object."""
     p = subparsers.add_parser(
         "serve",
         help="serve the model repository over gRPC and HTTP",
-        description="Serve every model of the repository over gRPC and HTTP/JSON until SIGTERM or SIGINT.",
+        description="Serve every model of the repository over gRPC and HTTP until SIGTERM or SIGINT.",
     )
-    p.add_argument("--models", default="models", metavar="DIR", help="model repository (default: %(default)s)")
-    p.add_argument(
+    add = p.add_argument
+    add("--models", default="models", metavar="DIR", help="model repository (default: %(default)s)")
+    add(
         "--grpc-addr",
         default="127.0.0.1:50051",
         metavar="HOST:PORT",
         help="gRPC address; port 0 picks one, empty disables (default: %(default)s)",
     )
-    p.add_argument(
+    add(
         "--http-addr",
         default="127.0.0.1:5000",
         metavar="HOST:PORT",
         help="HTTP address; port 0 picks one, empty disables (default: %(default)s)",
     )
-    p.add_argument(
+    add(
         "--intra-op-threads",
         type=_positive,
         default=1,
         metavar="N",
         help="ONNX Runtime intra-op threads per session (default: %(default)s)",
     )
-    p.add_argument(
+    add(
         "--inter-op-threads",
         type=_positive,
         default=1,
         metavar="N",
         help="ONNX Runtime inter-op threads per session (default: %(default)s)",
     )
-    p.add_argument(
+    add(
         "--max-batch",
         type=_positive,
         default=1024,
         metavar="ROWS",
         help="most instances in one request (default: %(default)s)",
     )
-    p.add_argument(
+    add(
         "--max-body",
         type=_positive,
         default=4194304,
         metavar="BYTES",
         help="HTTP body and gRPC message limit (default: %(default)s)",
     )
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error", "critical"))
-    p.add_argument(
-        "--workers",
-        type=_positive,
-        default=1,
+    add("--log-level", default="info", choices=("debug", "info", "warning", "error", "critical"))
+    add(
+        "--workers", type=_positive, default=1, metavar="N", help="worker processes per protocol (default: %(default)s)"
+    )
+    add(
+        "--http-server",
+        choices=HTTP_SERVERS,
+        default=DEFAULT_HTTP_SERVER,
+        help="WSGI server hosting the Flask app (default: %(default)s, the cheapest measured)",
+    )
+    add(
+        "--grpc-server",
+        choices=GRPC_SERVERS,
+        default=DEFAULT_GRPC_SERVER,
+        help="grpcio server: thread pool (sync) or asyncio (aio) (default: %(default)s)",
+    )
+    add(
+        "--max-inflight",
+        type=_count,
+        default=0,
         metavar="N",
-        help="worker processes, each serving both protocols (default: %(default)s)",
+        help="predict requests in progress or queued per worker; more are refused at once with "
+        "RESOURCE_EXHAUSTED / 503 + Retry-After (default 0: %d × the worker's CPUs)" % MAX_INFLIGHT_PER_CPU,
     )
-    p.set_defaults(
-        func=lambda args: _run(
-            ServeConfig(
-                models_dir=args.models,
-                grpc_addr=args.grpc_addr,
-                http_addr=args.http_addr,
-                intra_op_threads=args.intra_op_threads,
-                inter_op_threads=args.inter_op_threads,
-                max_batch=args.max_batch,
-                max_body=args.max_body,
-                log_level=args.log_level,
-                workers=args.workers,
-            )
-        )
+    add(
+        "--http-read-header-timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="close a connection whose request head is not complete in time; granian also uses it as the "
+        "keep-alive idle timeout (default: %(default)s)",
     )
+    add(
+        "--http-read-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="gunicorn only: socket timeout while reading a request (default: %(default)s)",
+    )
+    add(
+        "--http-write-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="gunicorn only: socket timeout while writing an answer (default: %(default)s)",
+    )
+    add(
+        "--http-idle-timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="gunicorn only: keep-alive idle timeout (default: %(default)s)",
+    )
+    add(
+        "--http-max-header-bytes",
+        type=_positive,
+        default=16384,
+        metavar="BYTES",
+        help="largest request head; larger is refused with 431 and the connection closed (default: %(default)s)",
+    )
+    add(
+        "--http-blocking-threads",
+        type=_positive,
+        default=256,
+        metavar="N",
+        help="granian only: Python threads per worker for requests; a client trickling its body holds one "
+        "(default: %(default)s)",
+    )
+    add(
+        "--metrics",
+        type=_bool,
+        default=True,
+        metavar="true|false",
+        help="record and serve Prometheus metrics at GET /metrics (default: %(default)s)",
+    )
+    add(
+        "--metrics-addr",
+        default="",
+        metavar="HOST:PORT",
+        help="also serve /metrics on this address (needed when --http-addr is empty)",
+    )
+    p.set_defaults(func=_run)
     return p
 
 
-def _run(config):
-    from python_service.server import process  # gunicorn and grpc load only for `serve`
+def config_from(args):
+    return ServeConfig(
+        models_dir=args.models,
+        grpc_addr=args.grpc_addr,
+        http_addr=args.http_addr,
+        intra_op_threads=args.intra_op_threads,
+        inter_op_threads=args.inter_op_threads,
+        max_batch=args.max_batch,
+        max_body=args.max_body,
+        log_level=args.log_level,
+        workers=args.workers,
+        http_server=args.http_server,
+        grpc_server=args.grpc_server,
+        max_inflight=args.max_inflight,
+        http_read_header_timeout_s=args.http_read_header_timeout,
+        http_read_timeout_s=args.http_read_timeout,
+        http_write_timeout_s=args.http_write_timeout,
+        http_idle_timeout_s=args.http_idle_timeout,
+        http_max_header_bytes=args.http_max_header_bytes,
+        http_blocking_threads=args.http_blocking_threads,
+        metrics=args.metrics,
+        metrics_addr=args.metrics_addr,
+    )
 
-    return process.run(config)
+
+def _run(args):
+    from python_service.server import supervisor  # the process tree loads only for `serve`
+
+    return supervisor.run(config_from(args))

@@ -2,22 +2,30 @@
 
 JSON is the proto3 JSON mapping of the contract's messages (google.protobuf.json_format): requests
 accept both field spellings and refuse unknown fields; answers use the proto field names and omit
-defaults. Every error answer is `{"code": <grpc code>, "message": ...}` (application/json), built in
-`_error`; the status comes from `errors.http_answer` for the core's refusals and is the framework's
-own for routing, body-size and media-type refusals (whose gRPC code is `_CODE_FOR_STATUS`).
-
+defaults. `POST /v1/predict` also takes and answers binary protobuf (`application/x-protobuf`; the
+answer's encoding follows `Accept`, routes.json). Every error answer is JSON `{"code": <grpc code>,
+"message": ...}`, built in `_error`; the status comes from `errors.http_answer` for the core's
+refusals and is the framework's own for routing, body-size and media-type refusals (whose gRPC
+code is `_CODE_FOR_STATUS`).
 """
 
 import json
 import re
+import threading
+from time import perf_counter
 
 import grpc
 from flask import Flask, Response, request
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.http import parse_accept_header
 
 from python_service.gen.predict.v1 import predict_pb2
-from python_service.server.errors import PredictError, http_answer
+from python_service.server import metrics
+from python_service.server.errors import PredictError, http_answer, quote
+from python_service.server.predictor import Timing
 
 _C = grpc.StatusCode
 # The gRPC code of the refusals the framework makes itself (routing, body limit, media type).
@@ -31,10 +39,14 @@ _CODE_FOR_STATUS = {
     504: _C.DEADLINE_EXCEEDED,
 }
 _JSON = "application/json"
+_PROTOBUF = "application/x-protobuf"
+_MESSAGE_MAX_CHARS = 256  # an error message, whole; client text inside it is quoted shorter
 
 
 def _error(code, message, status, headers=None):
     """The one place an error answer is built."""
+    if len(message) > _MESSAGE_MAX_CHARS:
+        message = message[: _MESSAGE_MAX_CHARS - 1] + "…"
     body = json.dumps({"code": code.value[0], "message": message})
     return Response(body, status, headers, mimetype=_JSON)
 
@@ -55,8 +67,9 @@ def _object(pairs):
     return obj
 
 
-def _decode(body, message):
-    """Parse a request body (bytes) into `message`, or raise INVALID_ARGUMENT."""
+def _decode_json(body):
+    """A PredictRequest from a JSON body (bytes), or INVALID_ARGUMENT."""
+    message = predict_pb2.PredictRequest()
     try:
         tree = json.loads(body.decode("utf-8"), object_pairs_hook=_object)
         if not isinstance(tree, dict):
@@ -68,6 +81,14 @@ def _decode(body, message):
     return message
 
 
+def _decode_protobuf(body):
+    try:
+        return predict_pb2.PredictRequest.FromString(body)
+    except DecodeError as e:
+        raise PredictError(_C.INVALID_ARGUMENT, "invalid request protobuf: %s" % e) from None
+
+
+_DECODERS = {_JSON: _decode_json, _PROTOBUF: _decode_protobuf}
 _PLAIN_NUMBERS = {int, float}
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NUMBER_WORDS = ("NaN", "Infinity", "-Infinity")
@@ -87,14 +108,24 @@ def _check_features(tree):
             ):
                 raise PredictError(
                     _C.INVALID_ARGUMENT,
-                    "invalid request JSON: instance %d feature %d: %s is not a number" % (i, j, json.dumps(value)),
+                    "invalid request JSON: instance %d feature %d: %s is not a number" % (i, j, quote(value)),
                 )
+
+
+def wants_protobuf(accept):
+    """routes.json: protobuf when Accept names application/x-protobuf with a q-value at least that
+    of application/json (or application/json absent)."""
+    if not accept or _PROTOBUF not in accept:
+        return False
+    named = {value.lower(): quality for value, quality in parse_accept_header(accept, MIMEAccept)}
+    protobuf = named.get(_PROTOBUF, 0)
+    return protobuf > 0 and protobuf >= named.get(_JSON, 0)
 
 
 def _read_body(max_body):
     """The request body, read once. Werkzeug refuses a Content-Length over MAX_CONTENT_LENGTH
-    before reading; a chunked body (no Content-Length, terminated by gunicorn) it would silently
-    cut at the limit, so that one is read here with one byte to spare."""
+    before reading; a chunked body (no Content-Length) it would silently cut at the limit, so that
+    one is read here with one byte to spare."""
     if request.content_length is not None or "wsgi.input_terminated" not in request.environ:
         return request.get_data(cache=False)
     body = request.environ["wsgi.input"].read(max_body + 1)
@@ -114,26 +145,95 @@ def _discard_body(stream, limit):
         limit -= len(chunk)
 
 
-def create_app(predictor, *, max_body):
-    """The Flask app answering the contract's routes (proto/predict/v1/routes.json) for `predictor`;
-    bodies over `max_body` bytes are refused with 413."""
+class Admission:
+    """The admission bound: at most `bound` predict requests in progress or waiting for the
+    predictor at once; the next one is refused at once (RESOURCE_EXHAUSTED, retry after 1 s)."""
+
+    RETRY_AFTER_S = 1
+
+    def __init__(self, bound, recorder=metrics.NO_METRICS):
+        self.bound = bound
+        self._recorder = recorder
+        self._lock = threading.Lock()
+        self._inflight = 0
+
+    def __enter__(self):
+        with self._lock:
+            admitted = self._inflight < self.bound
+            if admitted:
+                self._inflight += 1
+        if not admitted:
+            self._recorder.shed()
+            raise PredictError(
+                _C.RESOURCE_EXHAUSTED,
+                "server overloaded: %d requests in progress or queued (--max-inflight %d); retry later"
+                % (self.bound, self.bound),
+                retry_after_s=self.RETRY_AFTER_S,
+            )
+        self._recorder.inflight(1)
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._inflight -= 1
+        self._recorder.inflight(-1)
+
+
+def create_app(predictor, *, max_body, recorder=metrics.NO_METRICS, admission=None):
+    """The Flask app answering the contract's routes (proto/predict/v1/routes.json) for
+    `predictor`; bodies over `max_body` bytes are refused with 413; /metrics is served when
+    `recorder` records."""
     app = Flask("python_service")
     app.config.update(MAX_CONTENT_LENGTH=max_body, PROVIDE_AUTOMATIC_OPTIONS=False)
+    admission = admission or Admission(1 << 30)
 
     @app.post("/v1/predict")
     def predict():
-        if request.mimetype != _JSON:
-            raise UnsupportedMediaType()
-        message = _decode(_read_body(max_body), predict_pb2.PredictRequest())
-        return _encode(predictor.predict(message))
+        started, code = perf_counter(), "OK"
+        try:
+            decode = _DECODERS.get(request.mimetype)
+            if decode is None:
+                raise UnsupportedMediaType()
+            body = _read_body(max_body)
+            with admission:
+                timing = Timing()
+                decoding = perf_counter()
+                message = decode(body)
+                timing.decode = perf_counter() - decoding
+                answer = predictor.predict(message, timing=timing)
+                encoding = perf_counter()
+                if wants_protobuf(request.headers.get("Accept")):
+                    response = Response(answer.SerializeToString(), mimetype=_PROTOBUF)
+                else:
+                    response = Response(_json(answer), mimetype=_JSON)
+                timing.encode += perf_counter() - encoding
+            timing.record(recorder)
+            return response
+        except PredictError as e:
+            code = e.code.name
+            raise
+        except HTTPException as e:
+            code = _CODE_FOR_STATUS.get(e.code, _C.INTERNAL).name
+            raise
+        finally:
+            recorder.request("Predict", code, perf_counter() - started)
+
+    def counted(method, produce):
+        started, code = perf_counter(), "OK"
+        try:
+            return _encode(produce())
+        except PredictError as e:
+            code = e.code.name
+            raise
+        finally:
+            recorder.request(method, code, perf_counter() - started)
 
     @app.get("/v1/models")
     def list_models():
-        return _encode(predictor.list_models())
+        return counted("ListModels", predictor.list_models)
 
     @app.get("/v1/models/<name>")
     def get_model(name):
-        return _encode(predictor.get_model(name))
+        return counted("GetModel", lambda: predictor.get_model(name))
 
     @app.get("/healthz")
     def healthz():
@@ -144,6 +244,12 @@ def create_app(predictor, *, max_body):
         if not predictor.ready:
             raise PredictError(_C.UNAVAILABLE, "not ready")
         return Response('{"status": "ready"}', mimetype=_JSON)
+
+    if recorder.enabled:
+
+        @app.get("/metrics")
+        def metrics_route():
+            return Response(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
 
     @app.errorhandler(PredictError)
     def on_predict_error(e):
@@ -158,19 +264,19 @@ def create_app(predictor, *, max_body):
         code = _CODE_FOR_STATUS.get(e.code, _C.INTERNAL if e.code >= 500 else _C.UNKNOWN)
         headers = None
         if e.code == 404:
-            message = "no route %s %s" % (request.method, request.path)
+            message = "no route %s %s" % (request.method, quote(request.path))
         elif e.code == 405:
-            message = "method %s not allowed on %s" % (request.method, request.path)
+            message = "method %s not allowed on %s" % (request.method, quote(request.path))
             headers = {"Allow": ", ".join(sorted(e.valid_methods or ()))}
         elif e.code == 413:
             message = "request body larger than %d bytes" % max_body
             _discard_body(request.environ["wsgi.input"], 4 * max_body)
         elif e.code == 415:
-            message = "Content-Type must be application/json"
+            message = "Content-Type must be %s or %s" % (_JSON, _PROTOBUF)
         elif e.code >= 500:
             message = "internal error"
         else:
             message = e.description
-        return _error(code, message, status=e.code, headers=headers)
+        return _error(code, message, e.code, headers)
 
     return app

@@ -9,6 +9,8 @@ that code to its protocol once.
 """
 
 import logging
+import threading
+from time import perf_counter
 
 import grpc
 import numpy as np
@@ -79,28 +81,52 @@ def session_options(intra_op_threads=1, inter_op_threads=1):
     return options
 
 
-def _tensor(request, rows, model):
+class Timing:
+    """Seconds spent in each phase of one predict request (metrics.json): the core fills tensor,
+    inference and the shaping part of encode; the adapter adds decode and serialization, then
+    records each phase once."""
+
+    __slots__ = ("decode", "encode", "inference", "tensor")
+
+    def __init__(self):
+        self.decode = self.tensor = self.inference = self.encode = 0.0
+
+    def record(self, recorder):
+        if recorder.enabled:
+            recorder.phase("decode", self.decode)
+            recorder.phase("tensor", self.tensor)
+            recorder.phase("inference", self.inference)
+            recorder.phase("encode", self.encode)
+
+
+def _tensor(instances, model):
     """Validation step 5 (every row has n_features values) and the float32 input tensor."""
     width = model.n_features
-    for i, instance in enumerate(request.instances):
+    for i, instance in enumerate(instances):
         if len(instance.features) != width:
             raise PredictError(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "instance %d has %d features; model %s expects %d"
                 % (i, len(instance.features), quote(model.name), width),
             )
-    return np.array([list(instance.features) for instance in request.instances], dtype=np.float32)
+    if len(instances) == 1:
+        return np.array(instances[0].features, dtype=np.float32).reshape(1, width)
+    return np.array([instance.features for instance in instances], dtype=np.float32)
 
 
 class Predictor:
-    """Every model of a repository, loaded once; thread-safe (ORT sessions allow concurrent run)."""
+    """Every model of a repository, loaded once; thread-safe (ORT sessions allow concurrent run).
 
-    def __init__(self, entries=None, *, intra_op_threads=1, inter_op_threads=1, max_batch=1024):
+    At most `inference_slots` ONNX Runtime calls run at once (more than the CPUs only adds
+    switching); other callers wait their turn, a wait bounded by the adapters' admission bound."""
+
+    def __init__(self, entries=None, *, intra_op_threads=1, inter_op_threads=1, max_batch=1024, inference_slots=1):
         """With `entries`, every model is loaded here; with None, the predictor starts empty and
         not ready (answering UNAVAILABLE) until `load(entries)` — so a server can listen, and
         say "not ready", while its models load."""
         self._options = session_options(intra_op_threads, inter_op_threads)
         self.max_batch = max_batch
+        self._slots = threading.BoundedSemaphore(inference_slots)
         self._models = {}
         self._ready = False
         self._loaded = False
@@ -145,23 +171,26 @@ class Predictor:
             raise PredictError(grpc.StatusCode.NOT_FOUND, "unknown model %s" % quote(name))
         return model
 
-    def predict(self, request, time_remaining=None):
+    def predict(self, request, time_remaining=None, timing=None):
         """Answer one PredictRequest. `time_remaining`, when given, returns the seconds left
-        before the caller's deadline (or None for no deadline), as grpc's context does."""
+        before the caller's deadline (or None for no deadline), as grpc's context does; `timing`
+        (a Timing), when given, receives the tensor, inference and shaping times."""
         if not self._ready:
             raise PredictError(
                 grpc.StatusCode.UNAVAILABLE,
                 "server is not ready (%s)" % ("shutting down" if self._draining else "loading models"),
             )
+        started = perf_counter()
         model = self._model(request.model)
-        rows = len(request.instances)
+        instances = request.instances
+        rows = len(instances)
         if rows == 0:
             raise PredictError(grpc.StatusCode.INVALID_ARGUMENT, "no instances")
         if rows > self.max_batch:
             raise PredictError(
                 grpc.StatusCode.INVALID_ARGUMENT, "%d instances exceed the maximum batch of %d" % (rows, self.max_batch)
             )
-        tensor = _tensor(request, rows, model)
+        tensor = _tensor(instances, model)
         if not np.isfinite(tensor).all():
             row, col = np.argwhere(~np.isfinite(tensor))[0]
             raise PredictError(
@@ -173,27 +202,36 @@ class Predictor:
             if left is not None and left <= 0:
                 raise PredictError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
         try:
-            output = model.session.run(model.fetch, {model.input_name: tensor})[0]
-            return self._shape(model, output, rows)
+            with self._slots:
+                ran = perf_counter()
+                output = model.session.run(model.fetch, {model.input_name: tensor})[0]
+                done = perf_counter()
+            response = self._shape(model, output, rows)
         except Exception:
             log.exception("inference failed for model %r (batch %d)", model.name, rows)
             raise PredictError(grpc.StatusCode.INTERNAL, "internal error") from None
+        if timing is not None:
+            timing.tensor += ran - started
+            timing.inference += done - ran
+            timing.encode += perf_counter() - done
+        return response
 
     @staticmethod
     def _shape(model, output, rows):
         if output.shape[0] != rows:
             raise ValueError("output %r has %d rows for %d instances" % (model.output_name, output.shape[0], rows))
-        response = predict_pb2.PredictResponse(model=model.name, model_version=model.version)
-        add = response.predictions.add
         if model.classifier:
             labels = model.class_labels
             if output.ndim != 2 or output.shape[1] != len(labels):
                 raise ValueError(
                     "output %r has shape %s for %d classes" % (model.output_name, output.shape, len(labels))
                 )
-            for probabilities, index in zip(output.tolist(), output.argmax(axis=1).tolist()):
-                add(label=labels[index], class_index=index, probabilities=probabilities)
+            Prediction = predict_pb2.Prediction
+            predictions = [
+                Prediction(label=labels[index], class_index=index, probabilities=probabilities)
+                for probabilities, index in zip(output.tolist(), output.argmax(axis=1).tolist())
+            ]
         else:
-            for value in output.reshape(rows, -1)[:, 0].tolist():
-                add(value=value)
-        return response
+            Prediction = predict_pb2.Prediction
+            predictions = [Prediction(value=value) for value in output.reshape(rows, -1)[:, 0].tolist()]
+        return predict_pb2.PredictResponse(model=model.name, model_version=model.version, predictions=predictions)

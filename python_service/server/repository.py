@@ -7,11 +7,12 @@ is one of output_names), and reads `model.onnx`, refusing a file whose sha256 di
 metadata. It never imports onnxruntime or grpc, so a process that forks later may call it.
 """
 
+import errno
 import functools
-import glob
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 
 import jsonschema
@@ -98,18 +99,58 @@ def _read_entry(meta_path):
     return ModelEntry(name=name, version=version, metadata=meta, model_bytes=data, directory=directory)
 
 
-def load_repository(models_dir):
-    """Every served model of `models_dir` (highest version per name), sorted by name."""
+def _unservable(path):
+    """Why the version directory at `path` cannot be served, or None."""
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        what = "a dangling symbolic link" if e.errno == errno.ENOENT else e.strerror.lower()
+        return "cannot read it (%s)" % what
+    if not stat.S_ISDIR(info.st_mode):
+        return "not a directory"
+    meta = os.path.join(path, "metadata.json")
+    try:
+        os.stat(meta)
+    except OSError as e:
+        return "no metadata.json" if e.errno == errno.ENOENT else "cannot read metadata.json (%s)" % e.strerror.lower()
+    return None
+
+
+def _candidates(models_dir, log):
+    """name → the versions that may be served; every skipped entry named in one log line."""
+    found = {}
+    for name in sorted(os.listdir(models_dir)):
+        name_dir = os.path.join(models_dir, name)
+        if not os.path.isdir(name_dir):
+            if log:
+                log.warning("model repository: skipping %s: not a model directory", name_dir)
+            continue
+        versions = []
+        for version in sorted(os.listdir(name_dir)):
+            why = _unservable(os.path.join(name_dir, version))
+            if why:
+                if log:
+                    log.warning("model repository: skipping version %s: %s", os.path.join(name_dir, version), why)
+            else:
+                versions.append(version)
+        if versions:
+            found[name] = versions
+        elif log:
+            log.warning("model repository: skipping model %s: no servable version", name_dir)
+    return found
+
+
+def load_repository(models_dir, log=None):
+    """Every served model of `models_dir` (highest version per name), sorted by name; each
+    skipped entry is named on `log` (a logging.Logger) with why."""
     if not os.path.isdir(models_dir):
         raise RepositoryError("model repository %s does not exist (run `make models`)" % models_dir)
-    newest = {}
-    for meta_path in glob.glob(os.path.join(glob.escape(models_dir), "*", "*", "metadata.json")):
-        version = os.path.basename(os.path.dirname(meta_path))
-        name = os.path.basename(os.path.dirname(os.path.dirname(meta_path)))
-        if name not in newest or version_key(version) > version_key(newest[name][0]):
-            newest[name] = (version, meta_path)
-    if not newest:
+    candidates = _candidates(models_dir, log)
+    if not candidates:
         raise RepositoryError(
             "no models in %s (expected <name>/<version>/metadata.json; run `make models`)" % models_dir
         )
-    return [_read_entry(newest[name][1]) for name in sorted(newest)]
+    return [
+        _read_entry(os.path.join(models_dir, name, max(versions, key=version_key), "metadata.json"))
+        for name, versions in sorted(candidates.items())
+    ]

@@ -17,7 +17,8 @@ import pytest
 
 from bench.run import servers as harness
 from bench.run.procs import Supervisor
-from tests.conformance.endpoints import ENDPOINTS, GrpcEndpoint, HttpEndpoint
+from tests.conformance.endpoints import ENDPOINTS, GrpcEndpoint, make
+from tests.vectors import vectorspec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELS = os.path.join(ROOT, "models")
@@ -82,8 +83,8 @@ def endpoints(servers):
     """name → endpoint, for the four endpoints of ENDPOINTS."""
     made = {}
     for lang, server in servers.items():
-        made["%s-grpc" % lang] = GrpcEndpoint("%s-grpc" % lang, server.endpoints["grpc"])
-        made["%s-http" % lang] = HttpEndpoint("%s-http" % lang, server.endpoints["http"])
+        for way in vectorspec.WAYS:
+            made["%s-%s" % (lang, way)] = make(lang, way, server.endpoints[way.split("-")[0]])
     assert sorted(made) == sorted(ENDPOINTS)
     yield made
     for endpoint in made.values():

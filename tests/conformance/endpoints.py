@@ -1,8 +1,9 @@
-"""The four endpoints of the conformance suite as black boxes: Python gRPC, Python HTTP, Go gRPC,
-Go HTTP. Each endpoint sends a vector (tests/vectors) and returns the normalized answer that
-vectorspec.check compares with the expectation. HTTP uses the stdlib http.client (raw bodies,
-any content type or method); gRPC sends the exact wire bytes of the request through grpcio and
-decodes the answer with the committed stubs."""
+"""The endpoints of the conformance suite as black boxes: each server (Python, Go) over each way in
+(vectorspec.WAYS: gRPC unary, gRPC PredictStream, HTTP JSON, HTTP protobuf). Each endpoint sends a
+vector (tests/vectors) and returns the normalized answer that vectorspec.check compares with the
+expectation. HTTP uses the stdlib http.client (raw bodies, any content type or method); gRPC and
+HTTP protobuf send the exact wire bytes of the request and decode the answer with the committed
+stubs."""
 
 import http.client
 import json
@@ -14,8 +15,10 @@ from python_service import answers
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 from tests.vectors import vectorspec
 
-ENDPOINTS = ("python-grpc", "python-http", "go-grpc", "go-http")
+ENDPOINTS = tuple("%s-%s" % (server, way) for server in ("python", "go") for way in vectorspec.WAYS)
 _PREDICT = "/predict.v1.PredictionService/Predict"
+_PREDICT_STREAM = "/predict.v1.PredictionService/PredictStream"
+_PROTOBUF = "application/x-protobuf"
 _RESPONSE_FIELDS = {"model", "model_version", "predictions"}
 _PREDICTION_FIELDS = {"label", "class_index", "probabilities", "value"}
 _MAX_ANSWER = 64 * 1024 * 1024
@@ -190,3 +193,84 @@ class GrpcEndpoint:
 def as_float32(answer):
     """The answer's predictions as the float32 the wire carries."""
     return answers.as_float32(answer["predictions"])
+
+
+class HttpProtobufEndpoint(HttpEndpoint):
+    """POST /v1/predict with a binary PredictRequest body, asking for a binary answer; errors
+    stay JSON."""
+
+    def send(self, vector):
+        return self._post(vectorspec.grpc_request_bytes(vector))
+
+    def predict(self, model, rows):
+        request = predict_pb2.PredictRequest(model=model, instances=[predict_pb2.Instance(features=r) for r in rows])
+        return self._post(request.SerializeToString())
+
+    def _post(self, data):
+        headers = {"Content-Type": _PROTOBUF, "Accept": _PROTOBUF}
+        try:
+            status, headers, body = self.call("POST", "/v1/predict", data, headers)
+        except (OSError, http.client.HTTPException) as e:
+            return {
+                "ok": False,
+                "http_status": None,
+                "grpc_code": None,
+                "body_code": None,
+                "message": "connection failed: %r" % e,
+                "headers": {},
+            }
+        if status != 200:
+            return self._normalize(status, headers, body)
+        problems = []
+        if headers.get("content-type", "").split(";")[0].strip() != _PROTOBUF:
+            problems.append("Content-Type = %r expected %s" % (headers.get("content-type"), _PROTOBUF))
+        out = vectorspec.normalize_response(predict_pb2.PredictResponse.FromString(body))
+        out["problems"] = problems
+        return out
+
+
+class GrpcStreamEndpoint(GrpcEndpoint):
+    """PredictStream with the vector's request as the stream's only message."""
+
+    def __init__(self, name, address):
+        super().__init__(name, address)
+        self._stream = self.channel.stream_stream(
+            _PREDICT_STREAM, request_serializer=None, response_deserializer=predict_pb2.PredictResponse.FromString
+        )
+
+    def _call(self, data, timeout=60):
+        try:
+            (answer,) = list(self._stream(iter([data]), timeout=timeout))
+            return vectorspec.normalize_response(answer)
+        except grpc.RpcError as e:
+            return {
+                "ok": False,
+                "grpc_code": e.code().name,
+                "http_status": None,
+                "message": e.details(),
+                "body_code": None,
+                "headers": {},
+            }
+
+    def stream(self, requests, timeout=60):
+        """(answers, error code name or None) of one stream carrying `requests` (messages)."""
+        answers_ = []
+        try:
+            for answer in self._stream(iter([r.SerializeToString() for r in requests]), timeout=timeout):
+                answers_.append(answer)
+        except grpc.RpcError as e:
+            return answers_, e.code().name
+        return answers_, None
+
+
+KINDS = {
+    "grpc": GrpcEndpoint,
+    "grpc-stream": GrpcStreamEndpoint,
+    "http": HttpEndpoint,
+    "http-protobuf": HttpProtobufEndpoint,
+}
+
+
+def make(server, way, address):
+    """The endpoint of `server` ("python", "go") over `way` (vectorspec.WAYS) at `address`."""
+    return KINDS[way]("%s-%s" % (server, way), address)

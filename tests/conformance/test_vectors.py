@@ -1,5 +1,6 @@
-"""Every vector of tests/vectors against every endpoint it applies to (Python gRPC, Python HTTP,
-Go gRPC, Go HTTP). A failure names the vector, the endpoint and each difference."""
+"""Every vector of tests/vectors against every endpoint it applies to (each server over each way in:
+gRPC unary and stream, HTTP JSON and protobuf). A failure names the vector, the endpoint and each
+difference."""
 
 import pytest
 
@@ -11,7 +12,7 @@ CASES = [
     (vector, endpoint)
     for vector in VECTORS
     for endpoint in ENDPOINTS
-    if vectorspec.applies(vector, endpoint.rsplit("-", 1)[1])
+    if vectorspec.applies(vector, endpoint.split("-", 1)[1])
 ]
 
 

@@ -97,7 +97,7 @@ def http_call(address, method, path, body=None, headers=None, timeout=30):
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        return response.status, response.headers, response.read()  # headers: case-insensitive
     finally:
         conn.close()
 

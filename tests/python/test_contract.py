@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from python_service import contract
+from python_service.server import metrics
 from python_service.server.errors import PredictError, http_answer
 from python_service.server.http_app import create_app
 from python_service.server.predictor import Predictor
@@ -44,7 +45,7 @@ def test_core_conditions_answer_their_http_status(condition):
     class Refusing:
         ready = True
 
-        def predict(self, request):
+        def predict(self, request, timing=None):
             raise error
 
     response = (
@@ -59,7 +60,8 @@ def test_core_conditions_answer_their_http_status(condition):
 
 
 def test_routes_follow_the_contract(models_dir):
-    client = create_app(Predictor(load_repository(models_dir)), max_body=1 << 20).test_client()
+    recorder = metrics.for_protocol("http")
+    client = create_app(Predictor(load_repository(models_dir)), max_body=1 << 20, recorder=recorder).test_client()
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
     for route in contract.load("routes.json")["routes"]:
         for method in methods:

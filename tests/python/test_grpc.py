@@ -10,7 +10,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
-from python_service.server.grpc_server import SERVICE_NAME, GrpcServer, PredictionServicer
+from python_service.server import grpc_service, metrics
+from python_service.server.grpc_server import SERVICE_NAME, GrpcServer
 from python_service.server.predictor import Predictor
 from python_service.server.repository import load_repository
 from tests.python.pyservice_harness import SETOSA, predict_request
@@ -80,11 +81,13 @@ class _Aborted(Exception):
     pass
 
 
-def test_servicer_passes_the_deadline_to_the_core(models_dir):
-    servicer = PredictionServicer(Predictor(load_repository(models_dir)))
-    assert servicer.Predict(iris(SETOSA), _Context(None)).predictions[0].label == "setosa"
+def test_handler_passes_the_deadline_to_the_core(models_dir):
+    calls = grpc_service.Calls(Predictor(load_repository(models_dir)), metrics.NO_METRICS)
+    predict = grpc_service.sync_handlers(calls)["Predict"].unary_unary
+    answer = predict_pb2.PredictResponse.FromString(predict(iris(SETOSA).SerializeToString(), _Context(None)))
+    assert answer.predictions[0].label == "setosa"
     with pytest.raises(_Aborted) as err:
-        servicer.Predict(iris(SETOSA), _Context(0.0))
+        predict(iris(SETOSA).SerializeToString(), _Context(0.0))
     assert err.value.args == (C.DEADLINE_EXCEEDED, "deadline exceeded")
 
 

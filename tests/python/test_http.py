@@ -70,7 +70,7 @@ def test_content_length_and_chunked_bodies_answer_alike(server):
         "POST", "/v1/predict", iter([payload.encode()]), {"Content-Type": "application/json"}, encode_chunked=True
     )
     response = conn.getresponse()
-    chunked = response.status, dict(response.getheaders()), response.read()
+    chunked = response.status, response.headers, response.read()
     conn.close()
     assert sized[0] == chunked[0] == 200
     assert sized[1]["Content-Type"] == chunked[1]["Content-Type"] == "application/json"
@@ -208,7 +208,7 @@ def test_chunked_body_limit(server, megabytes, status):
     )
     response = conn.getresponse()
     code = C.RESOURCE_EXHAUSTED if status == 413 else C.INVALID_ARGUMENT
-    assert_error(response.status, dict(response.getheaders()), response.read(), status, code)
+    assert_error(response.status, response.headers, response.read(), status, code)
     conn.close()
 
 
@@ -318,13 +318,13 @@ class _Refusing:
     def __init__(self, code):
         self.code = code
 
-    def predict(self, request):
+    def predict(self, request, timing=None):
         raise PredictError(self.code, "refused")
 
 
 def test_unexpected_bug_is_a_generic_500():
     class Buggy(_Refusing):
-        def predict(self, request):
+        def predict(self, request, timing=None):
             raise KeyError("bug")
 
     response = create_app(Buggy(None), max_body=MAX_BODY).test_client().post("/v1/predict", json=ok_body())

@@ -23,6 +23,10 @@ from tests.python.pyservice_harness import ROOT, SETOSA, http_call, post_predict
 
 pytestmark = pytest.mark.process  # starts server processes
 
+# Every selectable Python stack: (--http-server, --grpc-server) flags.
+STACKS = [("--http-server", h, "--grpc-server", g) for h, g in (("granian", "sync"), ("gunicorn", "aio"))]
+STACK_IDS = ["granian+sync", "gunicorn+aio"]
+
 WIDTHS = {"iris-logreg": 4, "breast-cancer-rf": 30, "digits-mlp": 64, "diabetes-gbr": 10}
 
 
@@ -61,11 +65,13 @@ def test_signal_stops_the_whole_tree_with_status_0(start_server, sig):
     assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-def test_drain_answers_in_flight_work_and_refuses_new_work(start_server):
+@pytest.mark.parametrize("stack", STACKS, ids=STACK_IDS)
+def test_drain_answers_in_flight_work_and_refuses_new_work(start_server, stack):
     """SIGTERM while an HTTP request's body is still arriving and a health Watch is open: the
-    watch sees NOT_SERVING, new predictions get UNAVAILABLE, the pending HTTP request still gets
-    a whole answer (the contract's 503: the predictor is draining), and the tree exits 0."""
-    server = start_server()
+    watch sees NOT_SERVING, new gRPC predictions get UNAVAILABLE, the pending HTTP request is
+    still answered in full (in-flight requests finish), new HTTP connections are refused, and the
+    tree exits 0."""
+    server = start_server(*stack)
     watch = health_pb2_grpc.HealthStub(server.channel).Watch(
         health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=30
     )
@@ -89,18 +95,32 @@ def test_drain_answers_in_flight_work_and_refuses_new_work(start_server):
         with pytest.raises(grpc.RpcError) as err:
             server.stub.Predict(predict_request("iris-logreg", [SETOSA]), timeout=10)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        with pytest.raises(OSError):  # the listener is closed: no new connection
+            for _ in range(50):
+                http_call(server.http, "GET", "/readyz", timeout=2)
+                time.sleep(0.1)
         sock.sendall(body[10:])
-        answer = reader.read()  # to the end: the draining worker closes the connection
-    head, _, payload = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 503"), answer
-    assert json.loads(payload)["code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+        assert reader.readline().startswith(b"HTTP/1.1 200")
+        headers = list(iter(reader.readline, b"\r\n"))
+        length = next(int(h.split(b":")[1]) for h in headers if h.lower().startswith(b"content-length:"))
+        assert json.loads(reader.read(length))["predictions"][0]["label"] == "setosa"
     watch.cancel()
     assert server.stop(timeout=30) == 0, server.log()
 
 
-def test_two_workers_share_both_ports(start_server):
-    server = start_server("--workers", "2")
-    assert len(children(server.proc)) == 2
+def workers(proc):
+    """(HTTP worker processes, gRPC worker processes) of a serving tree."""
+    http_host, *grpc_workers = sorted(
+        psutil.Process(proc.pid).children(), key=lambda p: "grpc_host" in " ".join(p.cmdline())
+    )
+    return http_host.children(), grpc_workers
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=STACK_IDS)
+def test_two_workers_share_both_ports(start_server, stack):
+    server = start_server("--workers", "2", *stack)
+    http_workers, grpc_workers = workers(server.proc)
+    assert len(http_workers) == 2 and len(grpc_workers) == 2
     log = server.log()
     assert log.count("grpc listening on") == 1 and log.count("http listening on") == 1
     for _ in range(10):  # new connections land on either worker
@@ -112,7 +132,7 @@ def test_two_workers_share_both_ports(start_server):
 
 
 def test_grpc_only(start_server):
-    server = start_server(http_addr="")
+    server = start_server("--workers", "2", http_addr="")
     assert "http listening" not in server.log()
     assert server.stub.Predict(predict_request("iris-logreg", [SETOSA])).predictions
     assert server.stop() == 0, server.log()
@@ -152,7 +172,6 @@ def test_sha256_mismatch_refuses_to_start(models_dir, tmp_path):
     [
         (["--models", "/nonexistent"], "does not exist"),
         (["--grpc-addr", "", "--http-addr", ""], "nothing to serve"),
-        (["--http-addr", "", "--workers", "2"], "--workers 2"),
         (["--grpc-addr", "nonsense"], "HOST:PORT"),
     ],
 )

@@ -17,12 +17,13 @@ import struct
 
 import grpc
 
-from python_service import answers
+from python_service import answers, contract
 
 FORMAT = "servebench-vectors/1"
 VECTORS_DIR = os.path.dirname(os.path.abspath(__file__))
 # google.rpc.Code numbers, keyed by the canonical names the vectors use.
 GRPC_CODES = {c.name: c.value[0] for c in grpc.StatusCode}
+HTTP_STATUS_FOR_CODE = contract.load("errors.json")["http_status_for_code"]
 PAD_FIELD = 1000  # unknown field number that pads a binary PredictRequest to an exact size
 MAX_DIFFS = 8  # differences listed per failure
 
@@ -59,9 +60,25 @@ def _validate(path, vector):
         raise ValueError("%s: unknown grpc_code %r" % (where, expect["error"]["grpc_code"]))
 
 
-def applies(vector, transport):
-    """Whether `vector` is meant for `transport` ("http" or "grpc")."""
-    return vector["transport"] in ("any", transport)
+# The ways in a vector can be sent: (transport the vector names, encoding).
+WAYS = {
+    "grpc": "gRPC unary, binary message",
+    "grpc-stream": "gRPC PredictStream, the vector as the stream's one message",
+    "http": "HTTP/1.1, JSON body",
+    "http-protobuf": "HTTP/1.1, binary PredictRequest body (application/x-protobuf), protobuf answer",
+}
+
+
+def applies(vector, way):
+    """Whether `vector` is meant for a way in (WAYS). The binary-message vectors (transport grpc or
+    any) also apply to protobuf over HTTP, except those about JSON bodies or gRPC deadlines."""
+    if way == "http-protobuf":
+        return (
+            vector["transport"] in ("any", "grpc")
+            and "http" not in vector
+            and "deadline_ms" not in vector.get("grpc", {})
+        )
+    return vector["transport"] in ("any", way.split("-")[0])
 
 
 def request_object(vector):
@@ -213,7 +230,9 @@ def _describe(got):
 
 
 def check(vector, got, transport):
-    """Differences between `got` and the vector's expectation (empty list = pass)."""
+    """Differences between `got` and the vector's expectation (empty list = pass). `transport` is
+    "grpc", "http" or "core"; an HTTP answer to a binary-message vector (no http_status in the
+    vector) must carry the error table's status for the vector's code."""
     expect = vector["expect"]
     problems = list(got.get("problems", []))
     if "error" in expect:
@@ -230,6 +249,9 @@ def _check_error(want, got, transport):
     if transport == "grpc" and got["grpc_code"] != want["grpc_code"]:
         diffs.append("gRPC code = %s expected %s (message %r)" % (got["grpc_code"], want["grpc_code"], got["message"]))
     if transport == "http":
+        want = dict(want)
+        if want.get("http_status") is None:
+            want["http_status"] = HTTP_STATUS_FOR_CODE[want["grpc_code"]]
         if got["http_status"] != want["http_status"]:
             diffs.append(
                 "HTTP status = %s expected %s (message %r)" % (got["http_status"], want["http_status"], got["message"])

@@ -50,6 +50,11 @@ class PredictionServiceStub:
                 request_serializer=predict_dot_v1_dot_predict__pb2.GetModelRequest.SerializeToString,
                 response_deserializer=predict_dot_v1_dot_predict__pb2.ModelInfo.FromString,
                 _registered_method=True)
+        self.PredictStream = channel.stream_stream(
+                '/predict.v1.PredictionService/PredictStream',
+                request_serializer=predict_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
+                response_deserializer=predict_dot_v1_dot_predict__pb2.PredictResponse.FromString,
+                _registered_method=True)
 
 
 class PredictionServiceServicer:
@@ -77,6 +82,14 @@ class PredictionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PredictStream(self, request_iterator, context):
+        """PredictStream answers each request of the stream with one response, in order. A request the
+        core refuses ends the stream with that refusal's status (the error table's code).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PredictionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +107,11 @@ def add_PredictionServiceServicer_to_server(servicer, server):
                     servicer.GetModel,
                     request_deserializer=predict_dot_v1_dot_predict__pb2.GetModelRequest.FromString,
                     response_serializer=predict_dot_v1_dot_predict__pb2.ModelInfo.SerializeToString,
+            ),
+            'PredictStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.PredictStream,
+                    request_deserializer=predict_dot_v1_dot_predict__pb2.PredictRequest.FromString,
+                    response_serializer=predict_dot_v1_dot_predict__pb2.PredictResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +196,33 @@ class PredictionService:
             '/predict.v1.PredictionService/GetModel',
             predict_dot_v1_dot_predict__pb2.GetModelRequest.SerializeToString,
             predict_dot_v1_dot_predict__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PredictStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/predict.v1.PredictionService/PredictStream',
+            predict_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
+            predict_dot_v1_dot_predict__pb2.PredictResponse.FromString,
             options,
             channel_credentials,
             insecure,

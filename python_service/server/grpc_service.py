@@ -1,0 +1,181 @@
+"""The gRPC adapter's logic, shared by the thread-pool (grpc_sync) and asyncio (grpc_aio) servers.
+
+The PredictionService handlers take and return serialized messages, so that decode (bytes →
+PredictRequest, protobuf's own FromString) and encode (SerializeToString) are timed as phases of
+the request. Every RPC goes through `answer` / `answer_stream`, the one place a core
+`PredictError` becomes the call's status and a request is counted in the metrics.
+"""
+
+from time import perf_counter
+
+import grpc
+from google.protobuf import descriptor_pool
+
+from python_service.gen.predict.v1 import predict_pb2
+from python_service.server.errors import PredictError
+from python_service.server.predictor import Timing
+
+SERVICE_NAME = predict_pb2.DESCRIPTOR.services_by_name["PredictionService"].full_name
+REQUEST = predict_pb2.PredictRequest
+
+
+def _identity(data):
+    return data
+
+
+class ReflectionPool:
+    """The default descriptor pool, except that a method's full name (ghz asks reflection for
+    `predict.v1.PredictionService.Predict`) finds its service's file, as grpc-go's does; the
+    Python pool alone only resolves the service name."""
+
+    def __init__(self, pool=None):
+        self._pool = pool or descriptor_pool.Default()
+
+    def __getattr__(self, name):
+        return getattr(self._pool, name)
+
+    def FindFileContainingSymbol(self, symbol):
+        try:
+            return self._pool.FindFileContainingSymbol(symbol)
+        except KeyError:
+            service, _, method = symbol.rpartition(".")
+            if not service or method not in self._pool.FindServiceByName(service).methods_by_name:
+                raise
+            return self._pool.FindFileContainingSymbol(service)
+
+
+class Calls:
+    """PredictionService over a predictor, on serialized messages; refusals raise PredictError."""
+
+    def __init__(self, predictor, recorder):
+        self.predictor = predictor
+        self.recorder = recorder
+
+    def predict(self, data, time_remaining=None):
+        timing = Timing()
+        started = perf_counter()
+        request = REQUEST.FromString(data)
+        timing.decode = perf_counter() - started
+        response = self.predictor.predict(request, time_remaining, timing)
+        encoding = perf_counter()
+        answer = response.SerializeToString()
+        timing.encode += perf_counter() - encoding
+        timing.record(self.recorder)
+        return answer
+
+    def list_models(self, data):
+        return self.predictor.list_models().SerializeToString()
+
+    def get_model(self, data):
+        return self.predictor.get_model(predict_pb2.GetModelRequest.FromString(data).name).SerializeToString()
+
+
+def answer(calls, method, handle):
+    """A unary behavior (request bytes, context) → answer bytes running `handle(request, context)`."""
+    recorder = calls.recorder
+
+    def behavior(data, context):
+        started, code = perf_counter(), "OK"
+        try:
+            return handle(data, context)
+        except PredictError as e:
+            code = e.code.name
+            context.abort(e.code, e.message)
+        finally:
+            recorder.request(method, code, perf_counter() - started)
+
+    return behavior
+
+
+def answer_stream(calls, method):
+    """The PredictStream behavior: one answer per request, in order; a refusal ends the stream."""
+    recorder = calls.recorder
+
+    def behavior(requests, context):
+        for data in requests:
+            started, code = perf_counter(), "OK"
+            try:
+                yield calls.predict(data, context.time_remaining)
+            except PredictError as e:
+                code = e.code.name
+                context.abort(e.code, e.message)
+            finally:
+                recorder.request(method, code, perf_counter() - started)
+
+    return behavior
+
+
+def sync_handlers(calls):
+    """name → grpc.RpcMethodHandler of every PredictionService RPC (thread-pool server)."""
+    unary = grpc.unary_unary_rpc_method_handler
+    pair = {"request_deserializer": _identity, "response_serializer": _identity}
+    return {
+        "Predict": unary(answer(calls, "Predict", lambda d, c: calls.predict(d, c.time_remaining)), **pair),
+        "ListModels": unary(answer(calls, "ListModels", lambda d, c: calls.list_models(d)), **pair),
+        "GetModel": unary(answer(calls, "GetModel", lambda d, c: calls.get_model(d)), **pair),
+        "PredictStream": grpc.stream_stream_rpc_method_handler(answer_stream(calls, "PredictStream"), **pair),
+    }
+
+
+def aio_handlers(calls):
+    """name → grpc.RpcMethodHandler of every PredictionService RPC (asyncio server)."""
+    recorder = calls.recorder
+    pair = {"request_deserializer": _identity, "response_serializer": _identity}
+
+    def unary(method, handle):
+        async def behavior(data, context):
+            started, code = perf_counter(), "OK"
+            try:
+                return handle(data, context)
+            except PredictError as e:
+                code = e.code.name
+                await context.abort(e.code, e.message)
+            finally:
+                recorder.request(method, code, perf_counter() - started)
+
+        return grpc.unary_unary_rpc_method_handler(behavior, **pair)
+
+    async def stream(requests, context):
+        async for data in requests:
+            started, code = perf_counter(), "OK"
+            try:
+                answer_bytes = calls.predict(data, context.time_remaining)
+            except PredictError as e:
+                code = e.code.name
+                await context.abort(e.code, e.message)
+            finally:
+                recorder.request("PredictStream", code, perf_counter() - started)
+            yield answer_bytes
+
+    return {
+        "Predict": unary("Predict", lambda d, c: calls.predict(d, c.time_remaining)),
+        "ListModels": unary("ListModels", lambda d, c: calls.list_models(d)),
+        "GetModel": unary("GetModel", lambda d, c: calls.get_model(d)),
+        "PredictStream": grpc.stream_stream_rpc_method_handler(stream, **pair),
+    }
+
+
+def register(server, handlers):
+    """Add the PredictionService handlers to a grpcio (sync or aio) server."""
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+
+
+def add_reflection(server):
+    """Server reflection for the prediction and health services (grpcurl, ghz need no .proto)."""
+    from grpc_health.v1 import health
+    from grpc_reflection.v1alpha import reflection
+
+    names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, server, pool=ReflectionPool())
+
+
+def bind(server, address):
+    """Listen on `address` ("host:port"); the bound port, or OSError."""
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
+    if not port:
+        raise OSError("cannot listen for gRPC on %s (address in use or invalid)" % address)
+    return port

@@ -1,0 +1,130 @@
+"""The HTTP side of the process tree: the Flask app hosted by a production WSGI server, chosen with
+--http-server (`python -m python_service.server.http_host`, started by the supervisor).
+
+- granian (default; Rust/hyper HTTP, WSGI on a pool of Python threads): the master forks --workers
+  processes, each of which calls `wsgi_app()` after the fork: it creates that worker's predictor,
+  starts loading the models in the background and returns the app. Request heads are read by
+  hyper (no Python thread waits on a slow or idle client; --http-read-header-timeout closes them),
+  heads over --http-max-header-bytes get 431. A client trickling its body holds one of
+  --http-blocking-threads until it is done: granian has no body-read timeout.
+- gunicorn (gthread, 2 threads per worker: yesterday's stack, kept for comparison): the arbiter
+  forks --workers processes; --http-idle-timeout is its keep-alive timeout and the header cap
+  applies, but a slow client holds one of the two threads for as long as it likes.
+
+Both bind the port the supervisor reserved (SO_REUSEPORT) and drain on SIGTERM: stop accepting,
+finish in-flight requests, exit 0.
+"""
+
+import os
+import signal
+import sys
+
+# A stop signal may come while this process still imports, before the WSGI server installs its
+# own handlers: nothing is served yet, so there is nothing to drain; exit cleanly at once.
+for _sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(_sig, lambda *_: os._exit(0))
+
+from python_service.server import worker  # noqa: E402
+from python_service.server.http_app import Admission, create_app  # noqa: E402
+
+GRACE_S = 25
+GUNICORN_THREADS = 2
+_worker = None
+
+
+def wsgi_app():
+    """The app of one HTTP worker process (called in the worker, after the fork)."""
+    global _worker
+    config = worker.config()
+    worker.setup_logging(config)
+    _worker = worker.Worker(config, "http")
+    _worker.load_in_background()
+    admission = Admission(_worker.inflight_bound, _worker.recorder)
+    return create_app(_worker.predictor, max_body=config.max_body, recorder=_worker.recorder, admission=admission)
+
+
+def _host_port(config):
+    host = config.http_addr.rpartition(":")[0].strip("[]") or "0.0.0.0"
+    return host, worker.port()
+
+
+def serve_granian(config):
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.server import Server
+
+    host, port = _host_port(config)
+    server = Server(
+        "python_service.server.http_host:wsgi_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=config.workers,
+        blocking_threads=config.http_blocking_threads,
+        backpressure=8192,
+        http=HTTPModes.http1,
+        websockets=False,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(config.http_read_header_timeout_s * 1000),
+            keep_alive=True,
+            max_buffer_size=config.http_max_header_bytes,
+        ),
+        log_level="debug" if config.log_level == "debug" else "error",
+        workers_kill_timeout=GRACE_S + 5,
+    )
+    server.serve()
+    return 0
+
+
+def serve_gunicorn(config):
+    from gunicorn.app.base import BaseApplication
+    from gunicorn.arbiter import Arbiter
+
+    class Drain(Arbiter):
+        def handle_int(self):
+            """SIGINT drains like SIGTERM (gunicorn's default is a quick stop)."""
+            raise StopIteration
+
+    class App(BaseApplication):
+        def load_config(self):
+            host, port = _host_port(config)
+            settings = {
+                "bind": ["[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)],
+                "reuse_port": True,
+                "workers": config.workers,
+                "worker_class": "gthread",
+                "threads": GUNICORN_THREADS,
+                "keepalive": int(config.http_idle_timeout_s),
+                "graceful_timeout": GRACE_S + 5,
+                "limit_request_field_size": config.http_max_header_bytes,
+                "limit_request_line": min(config.http_max_header_bytes, 8190),
+                "loglevel": config.log_level,
+                "accesslog": None,
+                "errorlog": "-",
+                "proc_name": "python_service-http",
+                "control_socket_disable": True,
+            }
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return wsgi_app()
+
+        def run(self):
+            Drain(self).run()
+
+    App().run()
+    return 0
+
+
+def main():
+    config = worker.config()
+    worker.setup_logging(config)
+    if config.http_server == "gunicorn":
+        return serve_gunicorn(config)
+    return serve_granian(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""`python -m python_service serve`: the process tree.
+
+The supervisor (this process) checks the configuration and the model repository (metadata and
+sha256: one clear line and exit 1 on a problem; skipped version directories are named in one log
+line each), reserves the ports (bound with SO_REUSEPORT, never listening, so that port 0 resolves
+once and a busy port is refused, not shared), prints one `<protocol> listening on HOST:PORT` line
+each, then starts its children, each in a session of its own and with a parent-death signal:
+- the HTTP host (http_host: granian or gunicorn, which forks --workers HTTP workers), and
+- --workers gRPC workers (grpc_host), sharing the gRPC port.
+Every worker listens at once and loads the models in the background (not ready until loaded). A
+worker that cannot load them prints the tree's one error line and exits 4; the supervisor then
+stops the others and exits 4. SIGTERM or SIGINT: every child drains (stops accepting, finishes
+in-flight requests) and exits; the supervisor exits 0 once all have exited cleanly.
+
+Metrics: the supervisor gives the tree one prometheus_client multiprocess directory; /metrics on
+any HTTP worker (and --metrics-addr, served here) sums every worker's figures.
+"""
+
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from python_service.server import worker
+from python_service.server.repository import RepositoryError, load_repository
+
+STOP_TIMEOUT_S = 40  # SIGTERM → SIGKILL of a child that does not finish draining
+_PR_SET_PDEATHSIG = 1
+log = logging.getLogger("python_service.server")
+
+
+def _announce(protocol, sockname):
+    host, port = sockname[0], sockname[1]
+    host = "[%s]" % host if ":" in host else host
+    sys.stderr.write("python_service: %s listening on %s:%d\n" % (protocol, host, port))
+    sys.stderr.flush()
+
+
+def reserve_port(address, flag):
+    """A socket bound to `address` with SO_REUSEPORT (not listening): the port the workers share.
+    A busy fixed port is refused, not silently shared."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError("%s %r is not HOST:PORT" % (flag, address))
+    host = host.strip("[]")
+    family, _, _, _, sockaddr = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM)[0]
+    try:
+        if int(port):
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(sockaddr)
+        reserved = socket.socket(family, socket.SOCK_STREAM)
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        reserved.bind(sockaddr)
+    except OSError as e:
+        raise ValueError("%s %s: %s" % (flag, address, e.strerror or e)) from None
+    return reserved
+
+
+def _problem(config):
+    if not config.grpc_addr and not config.http_addr:
+        return "both --grpc-addr and --http-addr are empty; nothing to serve"
+    return None
+
+
+def _child_setup():
+    """In each child, before exec: its own session (a Ctrl-C on the terminal reaches only the
+    supervisor, which drains the tree in order) and SIGTERM when the supervisor dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _spawn(module, env):
+    return subprocess.Popen(
+        [sys.executable, "-m", module],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_child_setup,
+    )
+
+
+def _serve_metrics(address):
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    host, _, port = address.rpartition(":")
+    server, _ = start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0", registry=registry)
+    _announce("metrics", server.server_address)
+
+
+def run(config):
+    """Serve until SIGTERM/SIGINT; returns the exit status."""
+    worker.setup_logging(config)
+    error, reserved = _problem(config), {}
+    try:
+        if not error:
+            load_repository(config.models_dir, log=log)
+            for protocol, address in (("grpc", config.grpc_addr), ("http", config.http_addr)):
+                if address:
+                    reserved[protocol] = reserve_port(address, "--%s-addr" % protocol)
+    except (RepositoryError, ValueError) as e:
+        error = str(e)
+    if error:
+        sys.stderr.write("python_service: error: %s\n" % error)
+        return 1
+    workdir = tempfile.mkdtemp(prefix="python_service-")
+    try:
+        return _supervise(config, reserved, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _supervise(config, reserved, workdir):
+    metrics_dir = os.path.join(workdir, "metrics")
+    os.mkdir(metrics_dir)
+    env = dict(
+        os.environ, **{worker.SERVE_CONFIG_ENV: config.to_json(), worker.ERROR_FILE_ENV: os.path.join(workdir, "error")}
+    )
+    if config.metrics:
+        env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        if config.metrics_addr:
+            try:
+                _serve_metrics(config.metrics_addr)
+            except OSError as e:
+                sys.stderr.write("python_service: error: --metrics-addr %s: %s\n" % (config.metrics_addr, e.strerror))
+                return 1
+    for protocol, sock in reserved.items():
+        _announce(protocol, sock.getsockname())
+    stopping = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    children = []
+    if "http" in reserved:
+        children.append(
+            _spawn(
+                "python_service.server.http_host",
+                dict(env, **{worker.PORT_ENV: str(reserved["http"].getsockname()[1])}),
+            )
+        )
+    if "grpc" in reserved:
+        grpc_env = dict(env, **{worker.PORT_ENV: str(reserved["grpc"].getsockname()[1])})
+        children += [_spawn("python_service.server.grpc_host", grpc_env) for _ in range(config.workers)]
+    failed = _wait(children, stopping)
+    codes = _stop(children)
+    if os.path.exists(os.path.join(workdir, "error")):
+        return worker.LOAD_ERROR
+    if failed is not None:
+        sys.stderr.write("python_service: error: a worker process exited unexpectedly (status %s)\n" % failed)
+        return 1
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+def _wait(children, stopping):
+    """Until a stop signal (None) or a child exits on its own (its status)."""
+    while not stopping:
+        for child in children:
+            code = child.poll()
+            if code is not None:
+                return code
+        time.sleep(0.1)
+    return None
+
+
+def _stop(children):
+    """SIGTERM every child still running (each drains), wait, SIGKILL the stragglers; statuses."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    return [child.returncode for child in children]

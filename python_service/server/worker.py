@@ -1,0 +1,81 @@
+"""What every worker process (HTTP or gRPC) shares: its configuration from the supervisor, its
+predictor and metrics, the background model load, and the one-line fatal error.
+
+The supervisor hands a worker its configuration in the environment (SERVE_CONFIG_ENV, the
+ServeConfig as JSON, and the port it reserved); each worker verifies and loads the model repository
+itself, after it listens, so that readiness is "every model loaded" in every process.
+"""
+
+import logging
+import os
+import sys
+import threading
+
+from python_service.server import metrics
+from python_service.server.cli import ServeConfig, inflight_bound, worker_cpus
+from python_service.server.predictor import Predictor
+from python_service.server.repository import load_repository
+
+SERVE_CONFIG_ENV = "SERVEBENCH_SERVE_CONFIG"
+PORT_ENV = "SERVEBENCH_SERVE_PORT"
+ERROR_FILE_ENV = "SERVEBENCH_SERVE_ERROR_FILE"
+LOAD_ERROR = 4  # a worker that cannot load the models exits so; the supervisor then stops the tree
+log = logging.getLogger("python_service.server")
+
+
+def config():
+    return ServeConfig.from_json(os.environ[SERVE_CONFIG_ENV])
+
+
+def port():
+    return int(os.environ[PORT_ENV])
+
+
+def setup_logging(config):
+    logging.basicConfig(
+        level=config.log_level.upper(), stream=sys.stderr, format="python_service: %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def fail(message):
+    """Print the one error line of the whole tree (the first worker to fail wins) and exit."""
+    path = os.environ.get(ERROR_FILE_ENV)
+    first = True
+    if path:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.write(fd, message.encode())
+            os.close(fd)
+        except FileExistsError:
+            first = False
+    if first:
+        sys.stderr.write("python_service: error: %s\n" % " ".join(str(message).split()))
+        sys.stderr.flush()
+    os._exit(LOAD_ERROR)
+
+
+class Worker:
+    """One worker's predictor (empty and not ready until `load` has run) and metrics recorder."""
+
+    def __init__(self, config, protocol):
+        self.config = config
+        self.recorder = metrics.for_protocol(protocol, config.metrics)
+        self.inflight_bound = inflight_bound(config)
+        self.predictor = Predictor(
+            intra_op_threads=config.intra_op_threads,
+            inter_op_threads=config.inter_op_threads,
+            max_batch=config.max_batch,
+            inference_slots=worker_cpus(config),
+        )
+
+    def load(self, on_ready=None):
+        """Verify and load the repository (ORT sessions); on failure, `fail` ends the process."""
+        try:
+            self.predictor.load(load_repository(self.config.models_dir, log=log))
+        except Exception as e:
+            fail(str(e))
+        if on_ready is not None and self.predictor.ready:
+            on_ready()
+
+    def load_in_background(self, on_ready=None):
+        threading.Thread(target=self.load, args=(on_ready,), name="load-models", daemon=True).start()

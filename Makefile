@@ -18,6 +18,7 @@ HEY_VERSION                := v0.1.4
 GHZ_VERSION                := v0.121.0
 GRPCURL_VERSION            := v1.9.3
 STATICCHECK_VERSION        := v0.8.2
+VEGETA_VERSION             := v12.13.0
 
 PROFILE    ?= full
 BENCH_ARGS ?=
@@ -40,7 +41,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip check
 	touch $@
 
-tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/hey $(TOOLS)/ghz $(TOOLS)/grpcurl $(TOOLS)/staticcheck ## install the pinned Go tools (load generators, protoc plugins, staticcheck) into .tools/bin
+tools: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/hey $(TOOLS)/ghz $(TOOLS)/vegeta $(TOOLS)/grpcurl $(TOOLS)/staticcheck ## install the pinned Go tools (load generators, protoc plugins, staticcheck) into .tools/bin
 
 $(TOOLS)/protoc-gen-go:
 	GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
@@ -50,6 +51,8 @@ $(TOOLS)/hey:
 	GOBIN=$(TOOLS) go install github.com/rakyll/hey@$(HEY_VERSION)
 $(TOOLS)/ghz:
 	GOBIN=$(TOOLS) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+$(TOOLS)/vegeta:
+	GOBIN=$(TOOLS) go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
 $(TOOLS)/grpcurl:
 	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 $(TOOLS)/staticcheck:

@@ -25,7 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench.run.procs import Supervisor
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LISTENING = re.compile(r"(grpc|http) listening on (\S+:\d+)")
+LISTENING = re.compile(r"(grpc|http|metrics) listening on (\S+:\d+)")
 FLASK_DEV_LISTENING = re.compile(r"Running on (http)://(\S+:\d+)")
 HEALTH_SERVICES = ("", "predict.v1.PredictionService")
 GO_BIN = os.path.join(REPO, "go_service", "bin", "go_service")

@@ -72,6 +72,8 @@ def serve_granian(config):
         ),
         log_level="debug" if config.log_level == "debug" else "error",
         workers_kill_timeout=GRACE_S + 5,
+        respawn_failed_workers=True,
+        respawn_interval=0.1,
     )
     server.serve()
     return 0

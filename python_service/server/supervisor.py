@@ -9,8 +9,9 @@ each, then starts its children, each in a session of its own and with a parent-d
 - --workers gRPC workers (grpc_host), sharing the gRPC port.
 Every worker listens at once and loads the models in the background (not ready until loaded). A
 worker that cannot load them prints the tree's one error line and exits 4; the supervisor then
-stops the others and exits 4. SIGTERM or SIGINT: every child drains (stops accepting, finishes
-in-flight requests) and exits; the supervisor exits 0 once all have exited cleanly.
+stops the others and exits 4. A child that dies otherwise (kill -9, a crash) is started again (the
+HTTP host restarts its own workers). SIGTERM or SIGINT: every child drains (stops accepting,
+finishes in-flight requests) and exits; the supervisor exits 0 once all have exited cleanly.
 
 Metrics: the supervisor gives the tree one prometheus_client multiprocess directory; /metrics on
 any HTTP worker (and --metrics-addr, served here) sums every worker's figures.
@@ -31,6 +32,7 @@ from python_service.server import worker
 from python_service.server.repository import RepositoryError, load_repository
 
 STOP_TIMEOUT_S = 40  # SIGTERM → SIGKILL of a child that does not finish draining
+RESPAWN_LIMIT, RESPAWN_WINDOW_S = 5, 30.0  # more deaths than this within the window: give up
 _PR_SET_PDEATHSIG = 1
 log = logging.getLogger("python_service.server")
 
@@ -138,36 +140,54 @@ def _supervise(config, reserved, workdir):
     stopping = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.append(True))
-    children = []
+    specs = []
     if "http" in reserved:
-        children.append(
-            _spawn(
-                "python_service.server.http_host",
-                dict(env, **{worker.PORT_ENV: str(reserved["http"].getsockname()[1])}),
-            )
-        )
+        specs.append(("python_service.server.http_host",
+                      dict(env, **{worker.PORT_ENV: str(reserved["http"].getsockname()[1])})))  # fmt: skip
     if "grpc" in reserved:
         grpc_env = dict(env, **{worker.PORT_ENV: str(reserved["grpc"].getsockname()[1])})
-        children += [_spawn("python_service.server.grpc_host", grpc_env) for _ in range(config.workers)]
-    failed = _wait(children, stopping)
+        specs += [("python_service.server.grpc_host", grpc_env)] * config.workers
+    error_file = os.path.join(workdir, "error")
+    children = [_spawn(module, child_env) for module, child_env in specs]
+    failed = _watch(children, specs, stopping, error_file)
     codes = _stop(children)
-    if os.path.exists(os.path.join(workdir, "error")):
+    if os.path.exists(error_file):
         return worker.LOAD_ERROR
     if failed is not None:
-        sys.stderr.write("python_service: error: a worker process exited unexpectedly (status %s)\n" % failed)
+        sys.stderr.write("python_service: error: %s\n" % failed)
         return 1
     return 0 if all(code == 0 for code in codes) else 1
 
 
-def _wait(children, stopping):
-    """Until a stop signal (None) or a child exits on its own (its status)."""
+def _watch(children, specs, stopping, error_file):
+    """Until a stop signal: restart a child that dies (killed, crashed), unless a worker could not
+    load the models (the error file) or children keep dying (RESPAWN_LIMIT within RESPAWN_WINDOW_S).
+    None after a stop signal, else why the tree stops."""
+    deaths = []
     while not stopping:
-        for child in children:
+        if os.path.exists(error_file):
+            return "a worker could not load the models"
+        for i, child in enumerate(children):
             code = child.poll()
-            if code is not None:
-                return code
-        time.sleep(0.1)
+            if code is None:
+                continue
+            now = time.monotonic()
+            deaths = [t for t in deaths if now - t < RESPAWN_WINDOW_S] + [now]
+            if len(deaths) > RESPAWN_LIMIT:
+                return "worker processes keep exiting (the last with status %s); giving up" % code
+            log.warning("%s (pid %d) exited with status %s; starting it again", specs[i][0], child.pid, code)
+            _forget(child.pid)
+            children[i] = _spawn(*specs[i])
+        time.sleep(0.05)
     return None
+
+
+def _forget(pid):
+    """Drop a dead worker's live gauges from the metrics sum."""
+    from python_service.server import metrics
+
+    if os.environ.get(metrics.MULTIPROC_ENV):
+        metrics.mark_dead(pid)
 
 
 def _stop(children):

@@ -52,6 +52,10 @@ func (s *Server) Predict(ctx context.Context, req *predictv1.PredictRequest) (*p
 
 // predict is one admitted predict request: the path of Predict and of each PredictStream message.
 func (s *Server) predict(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, error) {
+	var decode time.Duration
+	if s.codec != nil {
+		decode = s.codec.decoded(req)
+	}
 	if err := s.core.Admit(); err != nil {
 		s.rec.Shed(metrics.GRPC)
 		return nil, err
@@ -63,6 +67,7 @@ func (s *Server) predict(ctx context.Context, req *predictv1.PredictRequest) (*p
 	if err != nil {
 		return nil, capped(err)
 	}
+	s.rec.Phase(metrics.GRPC, metrics.Decode, decode)
 	s.rec.Phase(metrics.GRPC, metrics.Tensor, t.Tensor)
 	s.rec.Phase(metrics.GRPC, metrics.Inference, t.Inference)
 	if s.codec != nil {

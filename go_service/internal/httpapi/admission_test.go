@@ -94,3 +94,35 @@ func TestAdmission(t *testing.T) {
 		t.Fatalf("after the load, same connection: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestTricklingBodiesHoldNoSlot: clients still sending their bodies are not admitted yet, so with
+// --max-inflight 2 and three of them trickling, a normal request is answered at once.
+func TestTricklingBodiesHoldNoSlot(t *testing.T) {
+	modeltest.InitORT(t)
+	core := predictor.New(predictor.Options{IntraOpThreads: 1, InterOpThreads: 1, MaxBatch: 8, MaxInflight: 2, MaxRuns: 2})
+	if err := core.Load(modeltest.Only(t, "iris-logreg")); err != nil {
+		t.Fatal(err)
+	}
+	defer core.Close()
+	srv := httptest.NewServer(httpapi.New(core, httpapi.Options{MaxBody: testMaxBody}))
+	defer srv.Close()
+	for range 3 {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+			len(irisSetosa), irisSetosa[:5]) // the rest never comes
+	}
+	time.Sleep(100 * time.Millisecond)
+	resp, err := srv.Client().Post(srv.URL+"/v1/predict", "application/json", strings.NewReader(irisSetosa))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("a normal request beside 3 trickling bodies: %d %s", resp.StatusCode, body)
+	}
+}

@@ -196,6 +196,9 @@ func TestSlowClients(t *testing.T) {
 		c := dialRaw(t, addr)
 		io.WriteString(c, predictHead+fmt.Sprintf("Content-Length: %d\r\n\r\n", len(irisSetosa)))
 		go trickle(c, irisSetosa)
+		if resp, _ := c.answer(t); resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("a body slower than the read timeout: %d; want 408", resp.StatusCode)
+		}
 		c.closedWithin(t, 4*time.Second)
 	})
 	t.Run("idle keep-alive", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,12 +32,26 @@ var unmarshalJSON = protojson.UnmarshalOptions{DiscardUnknown: false}
 // discardFactor bounds how much of a too-large body is read before answering, in units of maxBody.
 const discardFactor = 4
 
-// predict is POST /v1/predict: admission first (before the body is read), then the body in
-// either media type, the core, and the answer in the media type Accept prefers.
+// predict is POST /v1/predict: the body (in either media type), then admission (so that a client
+// trickling its body holds no admission slot), the core, and the answer in the media type Accept
+// prefers.
 func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
+	isProtobuf, ok := requestIsProtobuf(r.Header.Get("Content-Type"))
+	if !ok {
+		return writeError(w, http.StatusUnsupportedMediaType, codes.Unimplemented,
+			"Content-Type must be "+jsonType+" or "+protobufType)
+	}
+	body, err := h.readBody(w, r)
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		w.Header().Set("Connection", "close")
+		return writeError(w, http.StatusRequestTimeout, codes.DeadlineExceeded, "request body not received in time")
+	}
+	if err != nil {
+		return writeCoreError(w, err)
+	}
 	if err := h.core.Admit(); err != nil {
 		h.rec.Shed(metrics.HTTP)
-		h.drain(w, r)
 		return writeCoreError(w, err)
 	}
 	h.rec.Admitted(metrics.HTTP)
@@ -44,15 +59,6 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 		h.core.Release()
 		h.rec.Answered(metrics.HTTP)
 	}()
-	isProtobuf, ok := requestIsProtobuf(r.Header.Get("Content-Type"))
-	if !ok {
-		return writeError(w, http.StatusUnsupportedMediaType, codes.Unimplemented,
-			"Content-Type must be "+jsonType+" or "+protobufType)
-	}
-	body, err := h.readBody(w, r)
-	if err != nil {
-		return writeCoreError(w, err)
-	}
 	start := time.Now()
 	req := &predictv1.PredictRequest{}
 	if isProtobuf {
@@ -67,11 +73,12 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 		}
 		return writeError(w, http.StatusBadRequest, codes.InvalidArgument, "invalid "+kind+" body: "+clip.Quote(parseError(err)))
 	}
-	h.rec.Phase(metrics.HTTP, metrics.Decode, time.Since(start))
+	decode := time.Since(start)
 	resp, t, err := h.core.PredictTimed(r.Context(), req)
 	if err != nil {
 		return writeCoreError(w, err)
 	}
+	h.rec.Phase(metrics.HTTP, metrics.Decode, decode)
 	h.rec.Phase(metrics.HTTP, metrics.Tensor, t.Tensor)
 	h.rec.Phase(metrics.HTTP, metrics.Inference, t.Inference)
 
@@ -108,6 +115,10 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		h.discard(w, r)
 		return nil, tooLarge
 	case err != nil:
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			return nil, err // the read deadline passed: 408
+		}
 		w.Header().Set("Connection", "close")
 		return nil, status.Error(codes.InvalidArgument, "reading request body: "+clip.Quote(err.Error()))
 	case len(body) == 0:
@@ -122,15 +133,6 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 func (h *handler) discard(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Connection", "close")
 	_, _ = io.CopyN(io.Discard, r.Body, discardFactor*h.maxBody)
-}
-
-// drain reads (and drops) the body of a request refused by admission, up to maxBody bytes, so
-// that the client reads the answer; the connection stays open unless the body was longer or
-// could not be read.
-func (h *handler) drain(w http.ResponseWriter, r *http.Request) {
-	if _, err := io.CopyN(io.Discard, r.Body, h.maxBody+1); err != io.EOF {
-		w.Header().Set("Connection", "close")
-	}
 }
 
 // requestIsProtobuf reads a Content-Type (parameters such as charset allowed, case-insensitive):

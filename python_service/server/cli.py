@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import dataclass
 
-HTTP_SERVERS = ("granian", "gunicorn")
+HTTP_SERVERS = ("granian", "granian-wsgi", "gunicorn")
 GRPC_SERVERS = ("sync", "aio")
 # Defaults chosen by measurement (README, "The Python stack").
 DEFAULT_HTTP_SERVER = "granian"
@@ -146,7 +146,8 @@ def add_parser(subparsers):
         "--http-server",
         choices=HTTP_SERVERS,
         default=DEFAULT_HTTP_SERVER,
-        help="WSGI server hosting the Flask app (default: %(default)s, the cheapest measured)",
+        help="server hosting the Flask app: granian (RSGI front, asyncio), granian-wsgi (granian's WSGI "
+        "threads) or gunicorn (gthread) (default: %(default)s)",
     )
     add(
         "--grpc-server",
@@ -175,21 +176,23 @@ def add_parser(subparsers):
         type=_seconds,
         default=30.0,
         metavar="SECONDS",
-        help="gunicorn only: socket timeout while reading a request (default: %(default)s)",
+        help="granian: a request body must arrive within this (else 408 and the connection closed); "
+        "gunicorn and granian-wsgi: not applied (default: %(default)s)",
     )
     add(
         "--http-write-timeout",
         type=_seconds,
         default=30.0,
         metavar="SECONDS",
-        help="gunicorn only: socket timeout while writing an answer (default: %(default)s)",
+        help="not applied by the Python HTTP hosts (accepted for symmetry with go_service) (default: %(default)s)",
     )
     add(
         "--http-idle-timeout",
         type=_seconds,
         default=60.0,
         metavar="SECONDS",
-        help="gunicorn only: keep-alive idle timeout (default: %(default)s)",
+        help="gunicorn: keep-alive idle timeout; granian keeps an idle connection for the read-header timeout "
+        "(default: %(default)s)",
     )
     add(
         "--http-max-header-bytes",
@@ -203,8 +206,8 @@ def add_parser(subparsers):
         type=_positive,
         default=256,
         metavar="N",
-        help="granian only: Python threads per worker for requests; a client trickling its body holds one "
-        "(default: %(default)s)",
+        help="granian-wsgi only: Python threads per worker for requests; a client trickling its body holds "
+        "one (default: %(default)s)",
     )
     add(
         "--metrics",

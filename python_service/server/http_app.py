@@ -11,7 +11,6 @@ code is `_CODE_FOR_STATUS`).
 
 import json
 import re
-import threading
 from time import perf_counter
 
 import grpc
@@ -24,6 +23,7 @@ from werkzeug.http import parse_accept_header
 
 from python_service.gen.predict.v1 import predict_pb2
 from python_service.server import metrics
+from python_service.server.admission import Unbounded
 from python_service.server.errors import PredictError, http_answer, quote
 from python_service.server.predictor import Timing
 
@@ -145,46 +145,13 @@ def _discard_body(stream, limit):
         limit -= len(chunk)
 
 
-class Admission:
-    """The admission bound: at most `bound` predict requests in progress or waiting for the
-    predictor at once; the next one is refused at once (RESOURCE_EXHAUSTED, retry after 1 s)."""
-
-    RETRY_AFTER_S = 1
-
-    def __init__(self, bound, recorder=metrics.NO_METRICS):
-        self.bound = bound
-        self._recorder = recorder
-        self._lock = threading.Lock()
-        self._inflight = 0
-
-    def __enter__(self):
-        with self._lock:
-            admitted = self._inflight < self.bound
-            if admitted:
-                self._inflight += 1
-        if not admitted:
-            self._recorder.shed()
-            raise PredictError(
-                _C.RESOURCE_EXHAUSTED,
-                "server overloaded: %d requests in progress or queued (--max-inflight %d); retry later"
-                % (self.bound, self.bound),
-                retry_after_s=self.RETRY_AFTER_S,
-            )
-        self._recorder.inflight(1)
-
-    def __exit__(self, *exc):
-        with self._lock:
-            self._inflight -= 1
-        self._recorder.inflight(-1)
-
-
 def create_app(predictor, *, max_body, recorder=metrics.NO_METRICS, admission=None):
     """The Flask app answering the contract's routes (proto/predict/v1/routes.json) for
     `predictor`; bodies over `max_body` bytes are refused with 413; /metrics is served when
     `recorder` records."""
     app = Flask("python_service")
     app.config.update(MAX_CONTENT_LENGTH=max_body, PROVIDE_AUTOMATIC_OPTIONS=False)
-    admission = admission or Admission(1 << 30)
+    admission = admission or Unbounded()
 
     @app.post("/v1/predict")
     def predict():

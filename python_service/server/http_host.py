@@ -25,22 +25,50 @@ for _sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(_sig, lambda *_: os._exit(0))
 
 from python_service.server import worker  # noqa: E402
-from python_service.server.http_app import Admission, create_app  # noqa: E402
 
 GRACE_S = 25
 GUNICORN_THREADS = 2
 _worker = None
 
 
-def wsgi_app():
-    """The app of one HTTP worker process (called in the worker, after the fork)."""
+def _app(in_view_admission):
+    """One HTTP worker's Flask app (called in the worker, after the fork): its predictor, the model
+    load started in the background, and its admission bound (in the view, or the RSGI front's)."""
+    from python_service.server.admission import Admission
+    from python_service.server.http_app import create_app
+
     global _worker
     config = worker.config()
     worker.setup_logging(config)
     _worker = worker.Worker(config, "http")
     _worker.load_in_background()
     admission = Admission(_worker.inflight_bound, _worker.recorder)
-    return create_app(_worker.predictor, max_body=config.max_body, recorder=_worker.recorder, admission=admission)
+    app = create_app(
+        _worker.predictor,
+        max_body=config.max_body,
+        recorder=_worker.recorder,
+        admission=admission if in_view_admission else None,
+    )
+    return config, app, admission
+
+
+def wsgi_app():
+    """The WSGI app of one worker (granian-wsgi, gunicorn)."""
+    return _app(in_view_admission=True)[1]
+
+
+def rsgi_app():
+    """The RSGI app of one worker (granian): the Flask app behind the asyncio front (rsgi.py)."""
+    from python_service.server.rsgi import RsgiApp
+
+    config, app, admission = _app(in_view_admission=False)
+    return RsgiApp(
+        app,
+        admission=admission,
+        max_body=config.max_body,
+        read_timeout_s=config.http_read_timeout_s,
+        on_exit=_worker.predictor.drain,
+    )
 
 
 def _host_port(config):
@@ -49,19 +77,21 @@ def _host_port(config):
 
 
 def serve_granian(config):
-    from granian.constants import HTTPModes, Interfaces
+    from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
     from granian.server import Server
 
     host, port = _host_port(config)
+    wsgi = config.http_server == "granian-wsgi"
     server = Server(
-        "python_service.server.http_host:wsgi_app",
+        "python_service.server.http_host:" + ("wsgi_app" if wsgi else "rsgi_app"),
         factory=True,
         address=host,
         port=port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.WSGI if wsgi else Interfaces.RSGI,
+        loop=Loops.uvloop,
         workers=config.workers,
-        blocking_threads=config.http_blocking_threads,
+        blocking_threads=config.http_blocking_threads if wsgi else 1,
         backpressure=8192,
         http=HTTPModes.http1,
         websockets=False,

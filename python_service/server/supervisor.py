@@ -142,8 +142,9 @@ def _supervise(config, reserved, workdir):
         signal.signal(sig, lambda *_: stopping.append(True))
     specs = []
     if "http" in reserved:
-        specs.append(("python_service.server.http_host",
-                      dict(env, **{worker.PORT_ENV: str(reserved["http"].getsockname()[1])})))  # fmt: skip
+        specs.append(
+            ("python_service.server.http_host", dict(env, **{worker.PORT_ENV: str(reserved["http"].getsockname()[1])}))
+        )
     if "grpc" in reserved:
         grpc_env = dict(env, **{worker.PORT_ENV: str(reserved["grpc"].getsockname()[1])})
         specs += [("python_service.server.grpc_host", grpc_env)] * config.workers

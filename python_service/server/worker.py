@@ -11,9 +11,7 @@ import os
 import sys
 import threading
 
-from python_service.server import metrics
 from python_service.server.cli import ServeConfig, inflight_bound, worker_cpus
-from python_service.server.predictor import Predictor
 from python_service.server.repository import load_repository
 
 SERVE_CONFIG_ENV = "SERVEBENCH_SERVE_CONFIG"
@@ -58,6 +56,10 @@ class Worker:
     """One worker's predictor (empty and not ready until `load` has run) and metrics recorder."""
 
     def __init__(self, config, protocol):
+        # Imported here: the supervisor and the HTTP host's master use this module without serving.
+        from python_service.server import metrics
+        from python_service.server.predictor import Predictor
+
         self.config = config
         self.recorder = metrics.for_protocol(protocol, config.metrics)
         self.inflight_bound = inflight_bound(config)
@@ -71,7 +73,9 @@ class Worker:
     def load(self, on_ready=None):
         """Verify and load the repository (ORT sessions); on failure, `fail` ends the process."""
         try:
-            self.predictor.load(load_repository(self.config.models_dir, log=log))
+            # No log: the supervisor has named each skipped directory once already (one line each,
+            # not one more per worker).
+            self.predictor.load(load_repository(self.config.models_dir))
         except Exception as e:
             fail(str(e))
         if on_ready is not None and self.predictor.ready:

@@ -24,8 +24,11 @@ from tests.python.pyservice_harness import ROOT, SETOSA, http_call, post_predict
 pytestmark = pytest.mark.process  # starts server processes
 
 # Every selectable Python stack: (--http-server, --grpc-server) flags.
-STACKS = [("--http-server", h, "--grpc-server", g) for h, g in (("granian", "sync"), ("gunicorn", "aio"))]
-STACK_IDS = ["granian+sync", "gunicorn+aio"]
+STACKS = [
+    ("--http-server", h, "--grpc-server", g)
+    for h, g in (("granian", "sync"), ("granian-wsgi", "aio"), ("gunicorn", "aio"), ("granian", "aio"))
+]
+STACK_IDS = ["granian+sync", "granian-wsgi+aio", "gunicorn+aio", "granian+aio"]
 
 WIDTHS = {"iris-logreg": 4, "breast-cancer-rf": 30, "digits-mlp": 64, "diabetes-gbr": 10}
 
@@ -203,3 +206,14 @@ def test_model_onnx_refuses_to_load(models_dir, tmp_path):
     assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "iris-logreg/1/model.onnx" in errors[0]
     assert result.returncode == 4  # gunicorn's "app failed to load": the master stops, no respawn
+
+
+def test_skipped_version_is_named_in_one_line(start_server, models_dir, tmp_path):
+    """A version directory without metadata.json beside a good one: served from the good one, and
+    named once by the supervisor (not once more by every worker that loads the repository)."""
+    shutil.copytree("%s/iris-logreg/1" % models_dir, tmp_path / "iris-logreg/1")
+    (tmp_path / "iris-logreg/2").mkdir()
+    server = start_server(models=str(tmp_path), grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
+    assert server.stub.Predict(predict_request("iris-logreg", [SETOSA]), timeout=10).model_version == "1"
+    skipped = [line for line in server.log().splitlines() if "iris-logreg/2" in line]
+    assert len(skipped) == 1 and "no metadata.json" in skipped[0], skipped

@@ -1,0 +1,154 @@
+"""The Flask app on granian's RSGI interface: an asyncio front that reads each request body in the
+event loop, under a deadline and a size limit, refuses predictions at once when the worker is at
+its admission bound, and only then calls the WSGI app (Flask, unchanged) with the whole body.
+
+Why not granian's WSGI interface: there a request is handed to a Python thread as soon as its head
+is read, so a client trickling its body holds a thread for as long as it likes (granian has no
+body deadline), and requests beyond the threads queue where no admission check can see them. Here
+no thread waits on a client: a body too slow for --http-read-timeout gets 408 and a closed
+connection, an overloaded worker answers 503 + Retry-After before reading anything. Requests whose
+body has arrived wait in this worker's queue, which the admission bound caps (queued plus the one
+in progress); one task runs the app on the loop thread, one request at a time (a worker is one
+CPU's worth of work), yielding to the loop between requests so that arrivals are admitted or
+refused meanwhile.
+"""
+
+import asyncio
+import io
+import json
+import sys
+
+_JSON = ("content-type", "application/json")
+
+
+class RsgiApp:
+    """RSGI application over a WSGI app (see the module docstring); granian calls `__rsgi__`."""
+
+    def __init__(self, wsgi_app, *, admission, max_body, read_timeout_s, server_name="127.0.0.1", on_exit=None):
+        self.wsgi_app = wsgi_app
+        self.admission = admission
+        self.max_body = max_body
+        self.read_timeout_s = read_timeout_s
+        self.server_name = server_name
+        self.on_exit = on_exit
+
+    def __rsgi_init__(self, loop):
+        self._queue = asyncio.Queue()
+        self._runner = loop.create_task(self._run())
+
+    async def _run(self):
+        """Run queued WSGI calls one at a time, yielding to the loop after each."""
+        while True:
+            environ, answer = await self._queue.get()
+            try:
+                result = _call(self.wsgi_app, environ)
+            except Exception as e:  # Flask answers its own errors; this is a bug in the front
+                answer.set_exception(e)
+            else:
+                answer.set_result(result)
+            await asyncio.sleep(0)
+
+    def __rsgi_del__(self, loop):
+        """The worker stopped serving (its in-flight requests are done)."""
+        if self.on_exit is not None:
+            self.on_exit()
+
+    async def __rsgi__(self, scope, proto):
+        if scope.proto != "http":
+            return
+        predict = scope.method == "POST" and scope.path == "/v1/predict"
+        if predict and self.admission.full():
+            return _answer(proto, *self.admission.refusal())
+        try:
+            body = await asyncio.wait_for(self._body(scope, proto), self.read_timeout_s)
+        except TimeoutError:
+            return _answer(
+                proto,
+                408,
+                {"code": 4, "message": "request body not received within %gs" % self.read_timeout_s},
+                close=True,
+            )
+        if body is None:  # over the limit: the rest was read and dropped
+            message = "request body larger than %d bytes" % self.max_body
+            return _answer(proto, 413, {"code": 8, "message": message}, close=True)
+        environ = self._environ(scope, body)
+        if predict and not self.admission.enter():
+            return _answer(proto, *self.admission.refusal(counted=True))
+        answer = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((environ, answer))
+        try:
+            status, headers, payload = await answer
+        finally:
+            if predict:
+                self.admission.exit()
+        proto.response_bytes(status, headers, payload)
+
+    async def _body(self, scope, proto):
+        """The whole body, or None when it is larger than max_body (the rest, up to 4 × max_body,
+        is read and dropped so that a client sending it all before reading gets the 413)."""
+        length = scope.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) <= self.max_body:
+            return await proto()
+        chunks, size = [], 0
+        async for chunk in proto:
+            size += len(chunk)
+            if size > self.max_body:
+                if size > 4 * self.max_body:
+                    return None
+                continue
+            chunks.append(chunk)
+        return b"".join(chunks) if size <= self.max_body else None
+
+    def _environ(self, scope, body):
+        host, _, port = (scope.server or "").rpartition(":")
+        environ = {
+            "REQUEST_METHOD": scope.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": scope.path,
+            "QUERY_STRING": scope.query_string,
+            "SERVER_PROTOCOL": "HTTP/" + scope.http_version,
+            "SERVER_NAME": host or self.server_name,
+            "SERVER_PORT": port or "0",
+            "REMOTE_ADDR": (scope.client or "").rpartition(":")[0],
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": scope.scheme,
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+            "CONTENT_LENGTH": str(len(body)),
+        }
+        for name, value in scope.headers.items():
+            name = name.lower()
+            if name == "content-type":
+                environ["CONTENT_TYPE"] = value
+            elif name not in ("content-length", "transfer-encoding"):
+                key = "HTTP_" + name.upper().replace("-", "_")
+                environ[key] = environ[key] + "," + value if key in environ else value
+        return environ
+
+
+def _call(wsgi_app, environ):
+    """(status, headers, body bytes) of one WSGI call."""
+    started = []
+
+    def start_response(status, headers, exc_info=None):
+        started[:] = [status, headers]
+
+    chunks = wsgi_app(environ, start_response)
+    try:
+        payload = b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    status, headers = started
+    return int(status[:3]), [(k, v) for k, v in headers], payload
+
+
+def _answer(proto, status, body, headers=(), close=False):
+    """A JSON error answer straight from the front (overload, slow or too large body)."""
+    payload = json.dumps(body).encode()
+    headers = [_JSON, *headers] + ([("connection", "close")] if close else [])
+    proto.response_bytes(status, headers, payload)

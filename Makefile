@@ -24,7 +24,7 @@ PROFILE    ?= full
 BENCH_ARGS ?=
 
 .PHONY: help setup tools proto check-proto models build bench-toys serve-python serve-go \
-        test test-unit test-go test-python test-conformance vectors lint fmt \
+        test test-unit test-go test-python test-conformance test-reliability vectors lint fmt \
         bench bench-quick clean
 
 help: ## list the targets
@@ -92,7 +92,7 @@ $(GO_BIN): $(GO_SRCS)
 
 bench-toys: $(BENCH_TOY) ## build the seed post's toy Go server → bench/toy/go/bin/toy
 
-$(BENCH_TOY): bench/toy/go/main.go bench/toy/go/go.mod
+$(BENCH_TOY): bench/toy/go/main.go bench/toy/go/go.mod bench/toy/go/go.sum
 	cd bench/toy/go && go build -o bin/toy .
 
 serve-python: models ## run the Python server on models/ (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:5000; Ctrl-C stops)
@@ -118,6 +118,9 @@ test-python: setup models build tools ## the pytest suites only (tests/: Python 
 
 test-conformance: setup models build $(TOOLS)/grpcurl ## every vector on Python/Go × gRPC/HTTP, cross-endpoint parity, grpcurl
 	$(PY) -m pytest tests/conformance
+
+test-reliability: setup models build tools ## the attack suite (a few minutes): slow clients, overload, bad framing, abuse, kill -9, broken models → results/reliability-latest/
+	$(PY) -m pytest -m reliability tests/reliability
 
 vectors: models ## regenerate tests/vectors/*.json (expected answers from scikit-learn; deterministic)
 	$(PY) -m tests.vectors.generate --models $(MODELS)

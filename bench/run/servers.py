@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench.run.procs import Supervisor
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+READY_IN_A_ROW = 5  # consecutive ready answers on new connections before a server counts as ready
 LISTENING = re.compile(r"(grpc|http|metrics) listening on (\S+:\d+)")
 FLASK_DEV_LISTENING = re.compile(r"Running on (http)://(\S+:\d+)")
 HEALTH_SERVICES = ("", "predict.v1.PredictionService")
@@ -89,18 +90,22 @@ class Server:
                 )
             time.sleep(0.05)
 
-    def wait_ready(self, timeout_s: float) -> Server:
-        """Poll HTTP readiness and gRPC health until both answer, the deadline passes or it dies."""
+    def wait_ready(self, timeout_s: float, in_a_row: int = READY_IN_A_ROW) -> Server:
+        """Poll HTTP readiness and gRPC health, each on a new connection, until both answer ready
+        `in_a_row` times running (a server of several worker processes is ready once every worker
+        the kernel hands connections to is), the deadline passes or the server dies."""
         spec = self.spec or ServerSpec(self.name, [], tuple(self.endpoints))
         deadline = time.monotonic() + timeout_s
-        pending = set(self.endpoints)
-        while pending:
+        streak = dict.fromkeys(set(self.endpoints) & {"http", "grpc"}, 0)
+        while any(n < in_a_row for n in streak.values()):
             if not self.alive():
                 raise ServerError(f"{self.name} exited while starting:\n{tail(self.log_path)}")
-            if "http" in pending and http_ready(self.endpoints["http"], spec.ready_path):
-                pending.discard("http")
-            if "grpc" in pending and (not spec.grpc_health or grpc_serving(self.endpoints["grpc"])):
-                pending.discard("grpc")
+            if "http" in streak:
+                streak["http"] = streak["http"] + 1 if http_ready(self.endpoints["http"], spec.ready_path) else 0
+            if "grpc" in streak:
+                serving = not spec.grpc_health or grpc_serving(self.endpoints["grpc"])
+                streak["grpc"] = streak["grpc"] + 1 if serving else 0
+            pending = {p for p, n in streak.items() if n < in_a_row}
             if pending and time.monotonic() > deadline:
                 raise ServerError(
                     f"{self.name}: not ready on {sorted(pending)} in time "
@@ -115,6 +120,14 @@ class Server:
         if self.proc is not None:
             self.exit_code = sup.stop(self.proc, sig)
         return self.exit_code
+
+
+def _listeners(protocols, extra) -> tuple[str, ...]:
+    """The listeners to wait for: the protocols, and metrics when --metrics-addr is given (and on)."""
+    wanted = tuple(p for p in ("grpc", "http") if p in protocols)
+    if "--metrics-addr" in extra and "--metrics=false" not in extra:
+        wanted += ("metrics",)
+    return wanted
 
 
 def python_spec(protocols, models_dir: str, *extra: str, workers: int = 1, name: str = "python") -> ServerSpec:
@@ -135,7 +148,7 @@ def python_spec(protocols, models_dir: str, *extra: str, workers: int = 1, name:
         str(workers),
         *extra,
     ]
-    return ServerSpec(name, argv, tuple(p for p in ("grpc", "http") if p in protocols))
+    return ServerSpec(name, argv, _listeners(protocols, extra))
 
 
 def go_spec(
@@ -145,7 +158,7 @@ def go_spec(
     addr = {p: ("127.0.0.1:0" if p in protocols else "") for p in ("grpc", "http")}
     argv = [go_bin, "--models", models_dir, "--grpc-addr", addr["grpc"], "--http-addr", addr["http"], *extra]
     env = {"GOMAXPROCS": str(gomaxprocs)} if gomaxprocs else {}
-    return ServerSpec(name, argv, tuple(p for p in ("grpc", "http") if p in protocols), env=env)
+    return ServerSpec(name, argv, _listeners(protocols, extra), env=env)
 
 
 def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN) -> ServerSpec:
@@ -192,7 +205,8 @@ def http_ready(address: str, path: str) -> bool:
 
 
 def grpc_serving(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
+    # a connection of its own (grpcio shares subchannels across channels by default)
+    with grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             return all(

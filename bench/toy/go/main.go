@@ -1,7 +1,10 @@
 // Command toy is the seed post's Go server: net/http answering a constant string on GET /predict.
 //
 // Kept as the post wrote it (http.HandleFunc + the default mux); the only additions are the -addr
-// flag (port 0 picks a free port) and the servebench "http listening on ADDR" line on stderr.
+// flag (port 0 picks a free port), the servebench "http listening on ADDR" line on stderr, and
+// -grpc-addr: a null gRPC server (every unary call of any method answered at once with an empty
+// message, also a valid empty PredictResponse) that the bench uses to measure its load generators'
+// own latency floor.
 package main
 
 import (
@@ -11,21 +14,56 @@ import (
 	"net"
 	"net/http"
 	"os"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
 )
 
 func predict(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, "Prediction: Iris-Setosa")
 }
 
-func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
-	flag.Parse()
-	http.HandleFunc("/predict", predict)
-	ln, err := net.Listen("tcp", *addr)
+// rawCodec hands the message bytes through untouched: the null server never decodes them.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *(v.(*[]byte)), nil }
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	*(v.(*[]byte)) = append((*(v.(*[]byte)))[:0], data...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+var _ encoding.Codec = rawCodec{}
+
+// answerEmpty is the null server's handler for every method: read the request, answer nothing.
+func answerEmpty(_ any, stream grpc.ServerStream) error {
+	var in []byte
+	if err := stream.RecvMsg(&in); err != nil {
+		return err
+	}
+	out := []byte{}
+	return stream.SendMsg(&out)
+}
+
+func listen(proto, addr string) net.Listener {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "toy: %v\n", err)
 		os.Exit(1)
 	}
-	fmt.Fprintf(os.Stderr, "toy: http listening on %s\n", ln.Addr())
-	log.Fatal(http.Serve(ln, nil))
+	fmt.Fprintf(os.Stderr, "toy: %s listening on %s\n", proto, ln.Addr())
+	return ln
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
+	grpcAddr := flag.String("grpc-addr", "", "also serve the null gRPC server here (empty: no gRPC)")
+	flag.Parse()
+	if *grpcAddr != "" {
+		srv := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.UnknownServiceHandler(answerEmpty))
+		ln := listen("grpc", *grpcAddr)
+		go func() { log.Fatal(srv.Serve(ln)) }()
+	}
+	http.HandleFunc("/predict", predict)
+	log.Fatal(http.Serve(listen("http", *addr), nil))
 }

@@ -1,0 +1,140 @@
+"""Fixtures of the reliability suite: the process set-up (client CPU, file limit), the servers under
+attack (one per kind per module, pinned to CPU 0, started with the suite's short deadlines), the
+normal client, and the session report written to results/reliability-latest/.
+
+`make test-reliability` runs this suite (`pytest -m reliability tests/reliability`); plain `pytest`,
+and so `make test`, does not collect it: pyproject.toml's addopts has `--ignore=tests/reliability`,
+which a folder named on the command line overrides.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+
+import pytest
+
+from bench.run.procs import Supervisor
+from tests.reliability import harness
+from tests.reliability.normal import NormalClient
+from tests.reliability.report import Report, Row, Verdict
+
+FILE_LIMIT = 65536
+NORMAL_P99_MS = 50.0
+NORMAL_MIN_PCT = 99.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def client_process():
+    """Pin the test process (the attackers) to the client CPU and raise its file limit before any
+    server starts (the servers inherit it): the idle flood holds 2,000 connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, FILE_LIMIT), max(hard, FILE_LIMIT)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    affinity = os.sched_getaffinity(0)
+    missing = set(harness.SERVER_CPUS + harness.CLIENT_CPUS) - affinity
+    if missing:
+        pytest.fail(
+            "the suite needs CPUs %s (server) and %s (client); CPUs %s are not available"
+            % (harness.SERVER_CPUS, harness.CLIENT_CPUS, sorted(missing)),
+            pytrace=False,
+        )
+    os.sched_setaffinity(0, harness.CLIENT_CPUS)
+    yield
+    os.sched_setaffinity(0, affinity)
+
+
+@pytest.fixture(scope="session")
+def prerequisites():
+    needed = [
+        (harness.MODELS, "the model repository", "models"),
+        (harness.GO_BIN, "the Go server binary", "build"),
+        *[(os.path.join(harness.TOOLS, t), t, "tools") for t in ("hey", "ghz", "vegeta")],
+    ]
+    for path, what, target in needed:
+        if not os.path.exists(path):
+            pytest.fail("%s not found at %s: run `make %s` first" % (what, path, target), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def report():
+    rep = Report(harness.ROOT)
+    rep.config = {
+        "server CPUs": harness.SERVER_CPUS,
+        "client CPUs": harness.CLIENT_CPUS,
+        "suite server flags (both servers)": " ".join(harness.SUITE_FLAGS),
+        "extra python flags": os.environ.get("RELIABILITY_PYTHON_ARGS", ""),
+        "extra go flags": os.environ.get("RELIABILITY_GO_ARGS", ""),
+        "python stack": "granian HTTP + sync grpcio, 1 worker per protocol",
+        "go": "GOMAXPROCS=%d" % harness.gomaxprocs(),
+    }
+    yield rep
+    out = rep.write()
+    if out:
+        print("\nreliability results: %s (results/reliability-latest)" % out)
+
+
+@pytest.fixture(scope="module", params=["python", "go"])
+def target(request, prerequisites, report, tmp_path_factory):
+    """The server under attack, one per kind for the whole module."""
+    kind = request.param
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    log_path = str(tmp_path_factory.mktemp("%s-%s" % (kind, module)) / "server.log")
+    report.keep_log("%s-%s.log" % (kind, module), log_path)
+    with Supervisor(stop_timeout_s=30) as sup:
+        try:
+            server = harness.start(sup, kind, log_path)
+        except harness.harness.ServerError as e:
+            pytest.fail("%s server did not start: %s" % (kind, e), pytrace=False)
+        yield server
+        server.server.stop(sup)
+
+
+@pytest.fixture
+def normal(tmp_path):
+    """`normal(protocol, address)` starts the normal client (waiting for its first answer)."""
+    with Supervisor(stop_timeout_s=15) as sup:
+        started = []
+
+        def start(protocol: str, address: str) -> NormalClient:
+            out = str(tmp_path / ("normal-%d.json" % len(started)))
+            client = NormalClient(sup, protocol, address, out, harness.CLIENT_CPUS)
+            started.append(client)
+            return client.wait_started()
+
+        yield start
+
+
+def judge_normal(verdict: Verdict, summary, counted_shed: bool = False) -> None:
+    """The normal client's rule: ≥ 99 % answered correctly (or, under overload, correctly refused),
+    p99 ≤ 50 ms."""
+    pct = summary.answered_or_shed_pct if counted_shed else summary.answered_pct
+    verdict.check(
+        summary.sent > 0 and pct >= NORMAL_MIN_PCT,
+        "normal client: %.1f %% of %d %s (< %g %%; errors %s)"
+        % (pct, summary.sent, "answered or refused" if counted_shed else "answered", NORMAL_MIN_PCT, summary.errors),
+    )
+    verdict.check(
+        summary.p99_ms is not None and summary.p99_ms <= NORMAL_P99_MS,
+        "normal client: p99 %s ms > %g ms" % (summary.p99_ms, NORMAL_P99_MS),
+    )
+
+
+def finish(report: Report, server: str, attack: str, verdict: Verdict, summary: str, figures: dict, normal=None):
+    """Record the row, then fail the test with its reasons if a rule failed."""
+    row = report.add(
+        Row(
+            server=server,
+            attack=attack,
+            normal=normal.as_dict() if normal is not None else None,
+            figures=figures,
+            summary=summary,
+            passed=verdict.passed,
+            reasons=verdict.reasons,
+            notes=verdict.notes,
+        )
+    )
+    if not row.passed:
+        pytest.fail("%s / %s: %s\n  figures: %s" % (server, attack, "; ".join(row.reasons), summary), pytrace=False)

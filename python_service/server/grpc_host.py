@@ -74,7 +74,7 @@ def serve_aio(config, work):
             stop,
             grace=GRACE_S,
             drain=DRAIN_S,
-            load=lambda _: work.load(),
+            load=lambda _: work.load(wait_for_tree=True),
             **_options(config, work),
         )
 

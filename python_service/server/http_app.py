@@ -145,13 +145,14 @@ def _discard_body(stream, limit):
         limit -= len(chunk)
 
 
-def create_app(predictor, *, max_body, recorder=metrics.NO_METRICS, admission=None):
+def create_app(predictor, *, max_body, recorder=metrics.NO_METRICS, admission=None, ready=None):
     """The Flask app answering the contract's routes (proto/predict/v1/routes.json) for
     `predictor`; bodies over `max_body` bytes are refused with 413; /metrics is served when
-    `recorder` records."""
+    `recorder` records; /readyz asks `ready()` (default: the predictor's own readiness)."""
     app = Flask("python_service")
     app.config.update(MAX_CONTENT_LENGTH=max_body, PROVIDE_AUTOMATIC_OPTIONS=False)
     admission = admission or Unbounded()
+    ready = ready or (lambda: predictor.ready)
 
     @app.post("/v1/predict")
     def predict():
@@ -208,7 +209,7 @@ def create_app(predictor, *, max_body, recorder=metrics.NO_METRICS, admission=No
 
     @app.get("/readyz")
     def readyz():
-        if not predictor.ready:
+        if not ready():
             raise PredictError(_C.UNAVAILABLE, "not ready")
         return Response('{"status": "ready"}', mimetype=_JSON)
 

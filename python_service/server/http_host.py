@@ -48,6 +48,7 @@ def _app(in_view_admission):
         max_body=config.max_body,
         recorder=_worker.recorder,
         admission=admission if in_view_admission else None,
+        ready=lambda: _worker.ready,
     )
     return config, app, admission
 

@@ -7,7 +7,8 @@ once and a busy port is refused, not shared), prints one `<protocol> listening o
 each, then starts its children, each in a session of its own and with a parent-death signal:
 - the HTTP host (http_host: granian or gunicorn, which forks --workers HTTP workers), and
 - --workers gRPC workers (grpc_host), sharing the gRPC port.
-Every worker listens at once and loads the models in the background (not ready until loaded). A
+Every worker listens at once and loads the models in the background; the tree is ready once every
+worker has loaded them (worker.py: each says so in a shared directory). A
 worker that cannot load them prints the tree's one error line and exits 4; the supervisor then
 stops the others and exits 4. A child that dies otherwise (kill -9, a crash) is started again (the
 HTTP host restarts its own workers). SIGTERM or SIGINT: every child drains (stops accepting,
@@ -121,10 +122,16 @@ def run(config):
 
 
 def _supervise(config, reserved, workdir):
-    metrics_dir = os.path.join(workdir, "metrics")
+    metrics_dir, ready_dir = os.path.join(workdir, "metrics"), os.path.join(workdir, "ready")
     os.mkdir(metrics_dir)
+    os.mkdir(ready_dir)
     env = dict(
-        os.environ, **{worker.SERVE_CONFIG_ENV: config.to_json(), worker.ERROR_FILE_ENV: os.path.join(workdir, "error")}
+        os.environ,
+        **{
+            worker.SERVE_CONFIG_ENV: config.to_json(),
+            worker.ERROR_FILE_ENV: os.path.join(workdir, "error"),
+            worker.READY_DIR_ENV: ready_dir,
+        },
     )
     if config.metrics:
         env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir

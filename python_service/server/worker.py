@@ -3,13 +3,18 @@ predictor and metrics, the background model load, and the one-line fatal error.
 
 The supervisor hands a worker its configuration in the environment (SERVE_CONFIG_ENV, the
 ServeConfig as JSON, and the port it reserved); each worker verifies and loads the model repository
-itself, after it listens, so that readiness is "every model loaded" in every process.
+itself, after it listens. Readiness is the tree's: a worker answers "ready" (/readyz, gRPC health)
+once its own models are loaded and every worker of the tree (--workers per protocol) has loaded
+them at least once, each saying so with a file `<protocol>-<pid>` in READY_DIR_ENV. So a client
+that waited for "ready" is never sent to a worker still loading. A worker restarted later answers
+"not ready" (and refuses predictions with UNAVAILABLE) only itself, while it loads.
 """
 
 import logging
 import os
 import sys
 import threading
+import time
 
 from python_service.server.cli import ServeConfig, inflight_bound, worker_cpus
 from python_service.server.repository import load_repository
@@ -17,6 +22,8 @@ from python_service.server.repository import load_repository
 SERVE_CONFIG_ENV = "SERVEBENCH_SERVE_CONFIG"
 PORT_ENV = "SERVEBENCH_SERVE_PORT"
 ERROR_FILE_ENV = "SERVEBENCH_SERVE_ERROR_FILE"
+READY_DIR_ENV = "SERVEBENCH_SERVE_READY_DIR"
+READY_POLL_S = 0.02
 LOAD_ERROR = 4  # a worker that cannot load the models exits so; the supervisor then stops the tree
 log = logging.getLogger("python_service.server")
 
@@ -52,6 +59,30 @@ def fail(message):
     os._exit(LOAD_ERROR)
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def tree_loaded(config):
+    """Whether every worker of the tree has loaded the models (true outside a supervised tree)."""
+    path = os.environ.get(READY_DIR_ENV)
+    if not path:
+        return True
+    loaded = {"http": 0, "grpc": 0}
+    for name in os.listdir(path):
+        protocol, _, pid = name.partition("-")
+        if protocol in loaded and pid.isdigit() and _alive(int(pid)):
+            loaded[protocol] += 1
+    expected = {protocol: config.workers for protocol in loaded if getattr(config, protocol + "_addr")}
+    return all(loaded[protocol] >= n for protocol, n in expected.items())
+
+
 class Worker:
     """One worker's predictor (empty and not ready until `load` has run) and metrics recorder."""
 
@@ -61,6 +92,8 @@ class Worker:
         from python_service.server.predictor import Predictor
 
         self.config = config
+        self.protocol = protocol
+        self._tree_loaded = False
         self.recorder = metrics.for_protocol(protocol, config.metrics)
         self.inflight_bound = inflight_bound(config)
         self.predictor = Predictor(
@@ -70,15 +103,33 @@ class Worker:
             inference_slots=worker_cpus(config),
         )
 
-    def load(self, on_ready=None):
-        """Verify and load the repository (ORT sessions); on failure, `fail` ends the process."""
+    @property
+    def ready(self):
+        """This worker's models are loaded (and it is not draining), and so are the tree's."""
+        if not self.predictor.ready:
+            return False
+        if not self._tree_loaded:
+            self._tree_loaded = tree_loaded(self.config)
+        return self._tree_loaded
+
+    def load(self, on_ready=None, *, wait_for_tree=False):
+        """Verify and load the repository (ORT sessions); on failure, `fail` ends the process.
+        With `on_ready` (or `wait_for_tree`), wait until the tree is ready, then call it."""
         try:
             # No log: the supervisor has named each skipped directory once already (one line each,
             # not one more per worker).
             self.predictor.load(load_repository(self.config.models_dir))
         except Exception as e:
             fail(str(e))
-        if on_ready is not None and self.predictor.ready:
+        path = os.environ.get(READY_DIR_ENV)
+        if path:
+            with open(os.path.join(path, "%s-%d" % (self.protocol, os.getpid())), "w"):
+                pass
+        if on_ready is None and not wait_for_tree:
+            return
+        while self.predictor.ready and not self.ready:
+            time.sleep(READY_POLL_S)
+        if on_ready is not None and self.ready:
             on_ready()
 
     def load_in_background(self, on_ready=None):

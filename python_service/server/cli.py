@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 from dataclasses import dataclass
 
 HTTP_SERVERS = ("granian", "granian-wsgi", "gunicorn")
@@ -252,6 +253,9 @@ def config_from(args):
 
 
 def _run(args):
+    if args.metrics_addr and not args.metrics:  # as go_service: contradictory flags are refused
+        print("python_service serve: --metrics-addr needs --metrics", file=sys.stderr)
+        return 1
     from python_service.server import supervisor  # the process tree loads only for `serve`
 
     return supervisor.run(config_from(args))

@@ -60,7 +60,8 @@ class RsgiApp:
         if predict and self.admission.full():
             return _answer(proto, *self.admission.refusal())
         try:
-            body = await asyncio.wait_for(self._body(scope, proto), self.read_timeout_s)
+            async with asyncio.timeout(self.read_timeout_s):  # no extra task, unlike wait_for
+                body = await self._body(scope, proto)
         except TimeoutError:
             return _answer(
                 proto,

@@ -78,3 +78,10 @@ def test_metrics_false_turns_them_off(start_server):
     assert http_call(server.http, "GET", "/metrics")[0] == 404
     assert json.loads(http_call(server.http, "GET", "/readyz")[2])["status"] == "ready"
     assert server.stop() == 0, server.log()
+
+
+def test_metrics_addr_without_metrics_is_refused(capsys):
+    from python_service.__main__ import main
+
+    assert main(["serve", "--metrics=false", "--metrics-addr", "127.0.0.1:0"]) == 1
+    assert "--metrics-addr needs --metrics" in capsys.readouterr().err

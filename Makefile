@@ -22,10 +22,11 @@ VEGETA_VERSION             := v12.13.0
 
 PROFILE    ?= full
 BENCH_ARGS ?=
+SOAK_ARGS  ?=
 
 .PHONY: help setup tools proto check-proto models build bench-toys serve-python serve-go \
         test test-unit test-go test-python test-conformance test-reliability vectors lint fmt \
-        bench bench-quick clean
+        bench bench-quick bench-capacity soak clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -85,10 +86,10 @@ models: setup ## train + export the default ONNX models into models/ (skips up-t
 
 GO_SRCS := $(shell find go_service -name '*.go' -not -path 'go_service/bin/*') $(shell find go_service -name '*.json') go_service/go.mod go_service/go.sum
 
-build: $(GO_BIN) ## build the Go server → go_service/bin/go_service
+build: $(GO_BIN) ## build the Go server → go_service/bin/go_service (and the bench's open-loop gRPC generator, bin/openloop)
 
 $(GO_BIN): $(GO_SRCS)
-	cd go_service && go build -o bin/go_service ./cmd/go_service
+	cd go_service && go build -o bin/go_service ./cmd/go_service && go build -o bin/openloop ./cmd/openloop
 
 bench-toys: $(BENCH_TOY) ## build the seed post's toy Go server → bench/toy/go/bin/toy
 
@@ -140,12 +141,19 @@ fmt: setup ## format and auto-fix: ruff format + ruff check --fix (Python), gofm
 	gofmt -w go_service bench/toy/go
 
 # --- bench --------------------------------------------------------------------------------------
-bench: setup models build tools bench-toys ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick, BENCH_ARGS=…) → results/latest
+bench: setup models build tools bench-toys ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick|capacity, BENCH_ARGS=…) → results/latest
 	$(PY) -m bench --profile $(PROFILE) $(BENCH_ARGS)
 
 bench-quick: ## the quick profile (< 2 min) and a smoke check of its results (what CI runs)
 	$(MAKE) --no-print-directory bench PROFILE=quick
 	$(PY) -m bench.report.smoke_check results/latest
+
+bench-capacity: ## capacity at the p99 SLO alone: iris-logreg batch 1 on the four endpoints (< 5 min) → results/latest
+	$(MAKE) --no-print-directory bench PROFILE=capacity
+	$(PY) -m bench.report.smoke_check results/latest
+
+soak: setup models build tools ## 10 min at 70% of measured capacity on all four endpoints: RSS growth, errors, p99 drift → results/soak-latest (not in CI)
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 clean: ## remove build outputs, models and results (keeps .venv and .tools)
 	rm -rf go_service/bin $(BENCH_TOY) $(MODELS) results

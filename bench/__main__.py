@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", default="full", help="profile of the scenario file (quick, full)")
     p.add_argument("--scenarios", default=os.path.join(REPO, "bench", "scenarios.yaml"), help="scenario file")
     p.add_argument("--servers", type=_csv(str), help="comma-separated, e.g. python,go")
-    p.add_argument("--protocols", type=_csv(str), help="comma-separated: http,grpc")
+    p.add_argument("--protocols", type=_csv(str), help="comma-separated: " + ",".join(config.PROTOCOLS))
     p.add_argument("--models", type=_csv(str), help="comma-separated model names")
     p.add_argument("--concurrency", type=_csv(int), help="comma-separated, e.g. 1,10,50,100")
     p.add_argument("--batch", type=_csv(int), help="comma-separated rows per request, e.g. 1,32")
@@ -77,7 +77,7 @@ def targets_from(args) -> tuple[dict, dict]:
     for item in args.target:
         name, _, url = item.partition("=")
         proto, _, addr = url.partition("://")
-        if not name or proto not in config.PROTOCOLS or not addr:
+        if not name or proto not in ("http", "grpc") or not addr:
             raise config.ScenarioError(f"--target {item!r}: expected NAME=http://HOST:PORT or NAME=grpc://HOST:PORT")
         targets.setdefault(name, {})[proto] = addr
     pids = {}
@@ -94,9 +94,7 @@ def overrides_from(args, targets: dict) -> dict:
         k: v
         for k, v in (
             ("servers", args.servers),
-            ("protocols", args.protocols),
             ("models", args.models),
-            ("concurrency", args.concurrency),
             ("batch", args.batch),
             ("duration_s", args.duration),
             ("warmup_s", args.warmup),
@@ -113,6 +111,34 @@ def overrides_from(args, targets: dict) -> dict:
     return out
 
 
+def matrix_from(args, settings: dict) -> dict:
+    """The profile's matrix narrowed by --protocols and --concurrency (validated like the file)."""
+    matrix = dict(settings["matrix"])
+    if args.protocols is not None:
+        unknown = [p for p in args.protocols if p not in config.PROTOCOLS]
+        if unknown:
+            raise config.ScenarioError(f"--protocols: {', '.join(unknown)} not one of {', '.join(config.PROTOCOLS)}")
+        matrix = {p: matrix.get(p, [settings["reference_concurrency"]]) for p in args.protocols}
+    if args.concurrency is not None:
+        matrix = {p: list(args.concurrency) for p in matrix}
+    return config.load_override(settings, {"matrix": matrix})
+
+
+def cpu_quota_from(text: str | None, settings: dict) -> float | None:
+    """BENCH_SERVER_CPU_QUOTA ("none" for no cap, or CPUs, e.g. 0.25), else the settings' cpu_quota."""
+    if text is None or not text.strip():
+        return settings["capacity"]["cpu_quota"]
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"BENCH_SERVER_CPU_QUOTA={text!r}: expected a number of CPUs (e.g. 0.25) or none") from None
+    if value <= 0:
+        raise ValueError(f"BENCH_SERVER_CPU_QUOTA={text!r}: must be positive")
+    return value
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -123,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
         targets, pids = targets_from(args)
         settings = config.load(args.scenarios, args.profile, overrides_from(args, targets))
+        settings = matrix_from(args, settings)
+        cpu_quota = cpu_quota_from(os.environ.get("BENCH_SERVER_CPU_QUOTA"), settings)
         server_cpus = cpu_list(os.environ.get("BENCH_SERVER_CPUS", "0"))
         client_cpus = cpu_list(os.environ.get("BENCH_CLIENT_CPUS", "1"))
         available = os.sched_getaffinity(0)
@@ -142,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         ghz=os.path.join(args.tools_dir, "ghz"),
         proto=os.path.join(REPO, "proto", "predict", "v1", "predict.proto"),
         proto_root=os.path.join(REPO, "proto"),
+        vegeta=os.path.join(args.tools_dir, "vegeta"),
+        openloop=os.path.join(os.path.dirname(args.go_bin), "openloop"),
     )
     plan = runner.Plan(
         settings=settings,
@@ -158,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         targets=targets,
         server_pids=pids,
         only=args.only,
+        cpu_quota=cpu_quota,
     )
     est = runner.estimate_s(plan)
     ui.estimate(est)
@@ -165,9 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         ui.warn(f"estimate {est['total_s']:.0f}s exceeds the profile's budget of {settings['budget_s']:.0f}s")
     if args.dry_run:
         return 0
-    missing = [p for p in (tools.hey, tools.ghz) if not os.access(p, os.X_OK)]
+    missing = [p for p in (tools.hey, tools.ghz, tools.vegeta, tools.openloop) if not os.access(p, os.X_OK)]
     if missing:
-        ui.error(f"load generator missing: {', '.join(missing)} (run `make tools`)")
+        ui.error(f"load generator missing: {', '.join(missing)} (run `make tools build`)")
         return 1
     # SIGINT too, explicitly: a process started in the background by a non-interactive shell
     # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler of its own.

@@ -13,7 +13,11 @@ from typing import Any
 
 import yaml
 
-PROTOCOLS = ("http", "grpc")
+# The ways into a server the bench measures: JSON over HTTP/1.1 (hey), protobuf over HTTP/1.1
+# (hey), protobuf over HTTP/2 unary (ghz) and bidirectional stream (ghz).
+PROTOCOLS = ("http-json", "http-protobuf", "grpc", "grpc-stream")
+# Mappings replaced whole by a profile or the command line, not merged key by key.
+REPLACED_WHOLE = ("matrix", "server_variants")
 _GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$|^\d+x$")
 
 
@@ -69,12 +73,16 @@ def _str(v):
     return None if isinstance(v, str) and v else "expected a non-empty string"
 
 
+def _one_of(*allowed: str) -> Callable[[Any], str | None]:
+    return lambda v: None if v in allowed else f"expected one of {', '.join(allowed)}"
+
+
 def _bool(v):
     return None if isinstance(v, bool) else "expected true or false"
 
 
 _GOAL_METRICS = ("server_cpu_us_per_req", "rps", "p50_ms", "p99_ms")
-_WHERE_KEYS = {"server": str, "protocol": str, "model": str, "batch": int}
+_WHERE_KEYS = {"kind": str, "server": str, "protocol": str, "model": str, "batch": int}
 
 
 def _where(v, what):
@@ -120,16 +128,57 @@ def _goals(v):
     return None
 
 
+def _matrix(v):
+    """protocol → the concurrencies it is measured at."""
+    if not isinstance(v, dict) or not v:
+        return "expected a mapping of protocol → list of concurrencies"
+    for protocol, concurrencies in v.items():
+        if protocol not in PROTOCOLS:
+            return f"{protocol!r} is not one of {', '.join(PROTOCOLS)}"
+        problem = _list(_int(1, 10000))(concurrencies)
+        if problem:
+            return f"{protocol}: {problem}"
+    return None
+
+
+_VARIANT = re.compile(r"^(python|go)(\[[a-z0-9+-]+\])?$")
+
+
+def _server_variants(v):
+    """name → extra server flags, e.g. python[gunicorn]: [--http-server, gunicorn]."""
+    if not isinstance(v, dict):
+        return "expected a mapping of variant name → list of flags"
+    for name, flags in v.items():
+        if not isinstance(name, str) or not _VARIANT.match(name) or "[" not in name:
+            return f"variant {name!r}: expected BASE[NAME] with BASE python or go"
+        if not isinstance(flags, list) or not all(isinstance(f, str) and f for f in flags):
+            return f"variant {name!r}: expected a list of flags"
+    return None
+
+
+def _protocols_of(v):
+    """variant name → the protocols it is measured on (a variant of one protocol's stack)."""
+    if not isinstance(v, dict):
+        return "expected a mapping of server name → list of protocols"
+    for name, protocols in v.items():
+        problem = _list(_str, PROTOCOLS)(protocols)
+        if problem:
+            return f"{name}: {problem}"
+    return None
+
+
 def _go_duration(v):
     return None if isinstance(v, str) and _GO_DURATION.match(v) else "expected a Go duration such as 500ms, 1s or 100x"
 
 
+STAGES = ("matrix", "variants", "seed", "capacity")
+
 SPEC: dict[str, Any] = {
+    "stages": _list(_str, STAGES),
     "servers": _list(_str),
-    "protocols": _list(_str, PROTOCOLS),
     "models": _list(_str),
     "batch": _list(_int(1, 1024)),
-    "concurrency": _list(_int(1, 10000)),
+    "matrix": _matrix,
     "warmup_s": _number(0.0, strict=False),
     "duration_s": _number(0.0),
     "repeats": _int(3),
@@ -137,6 +186,8 @@ SPEC: dict[str, Any] = {
     "budget_s": _number(0.0),
     "request_timeout_s": _int(1),
     "ghz_connections": _int(1),
+    "stream_messages": _int(1),
+    "server_max_inflight": _int(1),
     "startup_timeout_s": _number(0.0),
     "stop_timeout_s": _number(0.0),
     "rss_sample_interval_s": _number(0.0),
@@ -145,6 +196,51 @@ SPEC: dict[str, Any] = {
     "reference_concurrency": _int(1),
     "goals": _goals,
     "parity": {"rows": _int(1, 1024), "tolerance": _number(0.0)},
+    "variants": {
+        "enabled": _bool,
+        "servers": _list(_str),
+        "models": _list(_str),
+        "batch": _list(_int(1, 1024)),
+        "matrix": _matrix,
+        "protocols_of": _protocols_of,
+    },
+    "server_variants": _server_variants,
+    "capacity": {
+        "servers": _list(_str),
+        "protocols": _list(_str, ("http-json", "http-protobuf", "grpc")),
+        "toys": lambda v: (
+            None
+            if isinstance(v, list) and set(v) <= {"toy-flask", "toy-go"}
+            else "expected a list of toy-flask, toy-go"
+        ),
+        "models": _list(_str),
+        "batch": _list(_int(1, 1024)),
+        "slo_p99_ms": _number(0.0),
+        "percentile": _number(0.0, 100.0),
+        "cpu_quota": lambda v: None if v is None else _number(0.0, 64.0)(v),
+        "cfs_period_us": _int(1000, 1000000),
+        "probe_rps": _number(0.0),
+        "step": _number(1.0),
+        "precision": _number(0.0, 1.0),
+        "max_points": _int(3, 100),
+        "point_warmup_s": _number(0.0, strict=False),
+        "point_duration_s": _number(0.0),
+        "point_min_requests": _int(1),
+        "point_max_duration_s": _number(0.0),
+        "floor": _bool,
+        "floor_margin": _number(0.0),
+        "calibrate_cap": _bool,
+        "calibration_rps": _number(0.0),
+        "server_util_floor": _number(0.0, 1.0),
+        "cross_check_tolerance": _number(0.0),
+        "vegeta_workers": _int(1),
+        "vegeta_max_workers": _int(1),
+        "grpc_generator": _one_of("openloop", "ghz"),
+        "openloop_conns": _int(1),
+        "ghz_async": _bool,
+        "ghz_concurrency": _int(1),
+        "ghz_connections": _int(1),
+    },
     "inproc": {"enabled": _bool, "go_benchtime": _go_duration, "python_min_time_s": _number(0.0)},
     "seed": {
         "enabled": _bool,
@@ -187,7 +283,7 @@ def merge(base: dict, override: dict) -> dict:
     """Deep merge: sections merge key by key, everything else is replaced."""
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in REPLACED_WHOLE:
             out[key] = merge(out[key], value)
         else:
             out[key] = value
@@ -221,4 +317,23 @@ def resolve(doc: Any, profile: str, overrides: dict, path: str = "scenarios.yaml
     if profile not in profiles:
         raise ScenarioError(f"{path}: no profile {profile!r}; profiles: {', '.join(sorted(profiles))}")
     validate(overrides, SPEC, "command line", complete=False)
-    return merge(merge(doc["defaults"], profiles[profile] or {}), overrides)
+    settings = merge(merge(doc["defaults"], profiles[profile] or {}), overrides)
+    _check_servers(settings, path)
+    return settings
+
+
+def load_override(settings: dict, overrides: dict) -> dict:
+    """Settings with command-line overrides applied after loading (validated like the file's)."""
+    validate(overrides, SPEC, "command line", complete=False)
+    return merge(settings, overrides)
+
+
+def _check_servers(settings: dict, path: str) -> None:
+    """Every variant named (BASE[NAME], in the matrix or the variants) is declared in server_variants."""
+    for where, names in (("servers", settings["servers"]), ("variants.servers", settings["variants"]["servers"])):
+        undeclared = [n for n in names if "[" in n and n not in settings["server_variants"]]
+        if undeclared:
+            raise ScenarioError(
+                f"{path}: {where}: {', '.join(map(repr, undeclared))} is not declared in server_variants "
+                f"({', '.join(settings['server_variants'])})"
+            )

@@ -75,7 +75,9 @@ class Run:
     no_answers: bool
     raw: str
     command: list[str]
-    variant: str | None = None  # the server's stack variant, e.g. "python[gunicorn]"
+    messages_per_request: int = 1  # grpc-stream: messages per stream (rps and CPU per request count messages)
+    server_answered: int | None = None  # predict requests the server's own metrics counted as answered OK
+    phases_us: dict[str, float | None] | None = None  # µs per request of each phase, from the server's metrics
 
 
 @dataclass
@@ -106,6 +108,7 @@ class Scenario:
     client_cpu_util: Spread
     foreign_cpu_share: Spread
     worker_cpu_share: list[float] | None = None  # each worker's share of the server CPU (medians)
+    phases_us: dict[str, Spread] | None = None  # decode, tensor, inference, encode µs per request
 
 
 @dataclass
@@ -160,6 +163,49 @@ class GoalResult:
 
 
 @dataclass
+class CapacityPoint:
+    """One offered rate of a capacity search: open-loop load on schedule, latency from when each
+    request was due."""
+
+    offered_rps: float
+    achieved_rps: float | None
+    requests: int
+    errors: int
+    latency_ms: Latency
+    server_cpu_util: float | None  # server CPU ÷ (wall × quota)
+    client_cpu_util: float | None  # generator CPU ÷ (wall × its CPUs)
+    server_cpu_us_per_req: float | None
+    schedule_lag_p99_ms: float | None  # how late the generator sent (p99)
+    flags: list[str]  # "slo", "errors", "behind", "generator-bound", "confirm"
+    passed: bool
+    raw: str | None = None
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Capacity:
+    """The highest offered rate an endpoint serves within the SLO, found by search."""
+
+    server: str
+    protocol: str
+    model: str | None
+    batch: int | None
+    slo_p99_ms: float
+    percentile: float
+    cpu_quota: float | None
+    capacity_rps: float | None
+    capacity_rps_per_core: float | None
+    bound_by: str  # "server", "generator" or "none" (no rate passed)
+    points: list[CapacityPoint]
+    server_util_at_capacity: float | None = None
+    cpu_us_per_req: float | None = None  # at the capacity point
+    per_core_from_cpu: float | None = None  # 1 ÷ CPU per request: the cross-check of capacity per core
+    cross_check_ratio: float | None = None  # capacity per core ÷ per_core_from_cpu
+    floor_p99_ms: float | None = None  # the null server's p99 at the capacity rate (the instrument's floor)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Results:
     run_id: str
     profile: str
@@ -176,6 +222,8 @@ class Results:
     runs: list[Run] = field(default_factory=list)
     scenarios: list[Scenario] = field(default_factory=list)
     goals: list[GoalResult] = field(default_factory=list)
+    capacity: list[Capacity] = field(default_factory=list)
+    calibration: dict[str, Any] = field(default_factory=dict)  # the cap's own effect, the null servers' floors
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:

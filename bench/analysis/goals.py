@@ -65,8 +65,8 @@ def evaluate(goals: list[dict], rows: list[Scenario], inproc: Inproc, reference:
 
 
 def _evaluate(goal: dict, rows: list[Scenario], inproc: Inproc, conc: int | None) -> GoalResult:
-    metric, subject_where = goal["metric"], goal["subject"]
-    subject = stats.find(rows, kind="serve", concurrency=conc, **subject_where)
+    metric, subject_where = goal["metric"], {"kind": "serve", **goal["subject"]}
+    subject = stats.find(rows, concurrency=_concurrency(rows, subject_where, conc), **subject_where)
     measured = stats.median_of(subject, metric)
     involved = [subject]
     baseline = goal["baseline"]
@@ -78,9 +78,10 @@ def _evaluate(goal: dict, rows: list[Scenario], inproc: Inproc, conc: int | None
         base = inproc_us(inproc, baseline["inproc"], subject_where.get("model"), subject_where.get("batch"))
         what = f"in-process inference ({baseline['inproc']}, {_fmt(base)} µs)"
     else:
-        other = stats.find(rows, kind="serve", concurrency=conc, **baseline["serve"])
+        where = {"kind": "serve", **baseline["serve"]}
+        other = stats.find(rows, concurrency=_concurrency(rows, where, conc), **where)
         involved.append(other)
-        base, what = stats.median_of(other, metric), _where(baseline["serve"])
+        base, what = stats.median_of(other, metric), _where(where)
     ratio = stats.ratio(measured, base)
     detail = f"{_where(subject_where)} at concurrency {conc} vs {what}"
     return GoalResult(
@@ -95,8 +96,22 @@ def _evaluate(goal: dict, rows: list[Scenario], inproc: Inproc, conc: int | None
     )
 
 
+def _concurrency(rows: list[Scenario], where: dict, reference: int | None) -> int | None:
+    """The reference concurrency for serve rows; for variants (a small matrix) the nearest measured."""
+    if where.get("kind") != "variant":
+        return reference
+    measured = sorted({r.concurrency for r in rows if r.kind == "variant"})
+    if not measured or reference is None:
+        return measured[0] if measured else None
+    return min(measured, key=lambda c: (abs(c - reference), c))
+
+
 def _where(fields: dict) -> str:
-    return " ".join(f"{v}" if k in ("server", "protocol", "model") else f"{k} {v}" for k, v in fields.items())
+    return " ".join(
+        f"{v}" if k in ("server", "protocol", "model") else f"{k} {v}"
+        for k, v in fields.items()
+        if k != "kind" or v != "serve"
+    )
 
 
 def _fmt(v: float | None) -> str:

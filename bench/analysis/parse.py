@@ -117,3 +117,109 @@ def _timestamp_ns(text: str) -> int:
     seconds = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone)).timestamp()
     nanos = int((fraction or "0")[:9].ljust(9, "0"))
     return int(seconds) * 1_000_000_000 + nanos
+
+
+@dataclass
+class OpenLoopRun:
+    """An open-loop run: requests sent on a schedule; latencies (successful answers, sorted, ms)
+    measured from when each request was due, not from when it was sent."""
+
+    ok: int
+    errors: int
+    sent: int
+    elapsed_s: float  # from the first request due to the last answer
+    latencies_ms: list[float] = field(default_factory=list)
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    lateness_ms: list[float] = field(default_factory=list)  # sorted: how late each request was sent
+
+    @property
+    def requests(self) -> int:
+        return self.ok + self.errors
+
+
+NS_TO_MS = 1e-6  # the open-loop generators write nanoseconds
+
+
+def parse_vegeta_csv(text: str, rate: float) -> OpenLoopRun:
+    """`vegeta encode --to csv`: timestamp (ns, when sent), code, latency (ns), bytes out, bytes in,
+    error, body, attack, seq, … — vegeta's constant pacer makes request `seq` due at
+    began + seq / rate. `began` is not written out; the pacer never sends early, so it is the
+    earliest of sent − seq / rate over the requests."""
+    rows = []
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row:
+            continue
+        try:
+            rows.append((int(row[0]), int(row[1]), int(row[2]), row[5], int(row[8])))
+        except (IndexError, ValueError) as exc:
+            raise ParseError(f"vegeta CSV line {number}: {exc}") from None
+    if not rows:
+        return OpenLoopRun(ok=0, errors=0, sent=0, elapsed_s=0.0)
+    interval = 1e9 / rate
+    t0 = min(sent - seq * interval for sent, _, _, _, seq in rows)
+    calls = []
+    for sent, code, latency, error, seq in rows:
+        ok = code == 200 and not error
+        kind = None if ok else (f"HTTP {code}" if code else (error.split(":")[-1].strip() or "error"))
+        calls.append((t0 + seq * interval, sent, sent + latency, kind))
+    return _open_loop(calls, t0)
+
+
+def parse_openloop_csv(text: str) -> OpenLoopRun:
+    """The bench's open-loop gRPC generator (go_service/cmd/openloop): a header, then
+    seq,due_ns,sent_ns,end_ns,code per call (ns from its t0; code OK, a gRPC code name, or
+    NOT_SENT with sent and end -1)."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "seq,due_ns,sent_ns,end_ns,code":
+        raise ParseError("openloop CSV: no header line 'seq,due_ns,sent_ns,end_ns,code'")
+    calls = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            _, due, sent, end, code = line.split(",")
+            due, sent, end = int(due), int(sent), int(end)
+        except ValueError as exc:
+            raise ParseError(f"openloop CSV line {number}: {exc}") from None
+        kind = None if code == "OK" else code
+        calls.append((due, sent if sent >= 0 else None, end if end >= 0 else None, kind))
+    return _open_loop(calls, 0)
+
+
+def _open_loop(calls: list[tuple], t0: float) -> OpenLoopRun:
+    """(due, sent, end, error kind or None) per request, ns → an OpenLoopRun: latency of each
+    answer from when it was due, lateness of each send, error kinds."""
+    latencies, lateness, kinds, end_max = [], [], {}, t0
+    for due, sent, end, kind in calls:
+        if sent is not None:
+            lateness.append(max(0.0, (sent - due) * NS_TO_MS))
+        if end is not None:
+            end_max = max(end_max, end)
+        if kind is None:
+            latencies.append((end - min(sent, due)) * NS_TO_MS)
+        else:
+            kinds[kind] = kinds.get(kind, 0) + 1
+    latencies.sort()
+    lateness.sort()
+    return OpenLoopRun(
+        ok=len(latencies),
+        errors=sum(kinds.values()),
+        sent=sum(1 for _, sent, _, _ in calls if sent is not None),
+        elapsed_s=(end_max - t0) / 1e9,
+        latencies_ms=latencies,
+        error_kinds=kinds,
+        lateness_ms=lateness,
+    )
+
+
+def parse_open_loop(tool: str, text: str, rate: float) -> OpenLoopRun:
+    """The raw output of any open-loop generator the bench uses, by its name."""
+    if tool == "vegeta":
+        return parse_vegeta_csv(text, rate)
+    if tool == "openloop":
+        return parse_openloop_csv(text)
+    if tool == "ghz":
+        run = parse_ghz_json(text)
+        return OpenLoopRun(ok=run.ok, errors=run.errors, sent=run.requests, elapsed_s=run.elapsed_s,
+                           latencies_ms=run.latencies_ms, error_kinds=run.error_kinds)  # fmt: skip
+    raise ParseError(f"no parser for the open-loop generator {tool!r}")

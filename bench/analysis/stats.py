@@ -107,10 +107,18 @@ def aggregate(runs: list[Run]) -> list[Scenario]:
                 noisy_repeats=sum(m.noisy for m in members),
                 no_answer_repeats=sum(m.no_answers for m in members),
                 worker_cpu_share=[statistics.median(col) for col in zip(*shares)] if shares else None,
+                phases_us=_phases(members),
                 **{name: spread(metric(m, name) for m in members) for name in METRICS},
             )
         )
     return out
+
+
+def _phases(members: list[Run]) -> dict[str, Spread] | None:
+    measured = [m.phases_us for m in members if m.phases_us]
+    if not measured:
+        return None
+    return {phase: spread(p.get(phase) for p in measured) for phase in measured[0]}
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:

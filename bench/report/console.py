@@ -10,7 +10,8 @@ from rich.console import Console as RichConsole
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bench.report import markdown as report
+from bench.report import format as report
+from bench.report import markdown
 from bench.results import Results, Run
 
 
@@ -69,6 +70,17 @@ class Console:
         )
         self._progress.advance(self._task)
 
+    def capacity_point(self, label: str, point) -> None:
+        """One point of a capacity search, as it is measured."""
+        verdict = "[green]pass[/green]" if point.passed else f"[red]{', '.join(point.flags) or 'fail'}[/red]"
+        confirm = " (confirming)" if "confirm" in point.flags else ""
+        self.out.print(
+            f"  capacity {label:<28} {report.num(point.offered_rps, 0):>7} req/s offered  "
+            f"{report.num(point.achieved_rps, 0):>7} achieved  p99 {report.num(point.latency_ms.p99, 2):>7} ms  "
+            f"server {report.num(100 * (point.server_cpu_util or 0), 0):>3}% of quota  "
+            f"generator {report.num(100 * (point.client_cpu_util or 0), 0):>3}%  {verdict}{confirm}"
+        )
+
     def finish_progress(self) -> None:
         if self._progress is not None:
             self._progress.stop()
@@ -105,7 +117,7 @@ class Console:
                 report.flags(row),
             )
         self.out.print(table)
-        warning = report.quality(results.runs)
+        warning = markdown.quality(results.runs)
         if warning:
             self.warn(warning)
         self.out.print(f"results: {run_dir}/results.json, report: {run_dir}/report.md")

@@ -7,43 +7,11 @@ from __future__ import annotations
 import os
 
 from bench.analysis import goals, stats
-from bench.results import Results, Scenario, Spread
+from bench.report import sections
+from bench.report.format import CB, flags, num, ratio_text, spread_text, table
+from bench.results import Results, Scenario
 
-CB = "CB"  # client-bound mark, same in every table and plot
-
-
-def num(v: float | None, digits: int = 1) -> str:
-    if v is None:
-        return "n/a"
-    return f"{v:,.{digits}f}"
-
-
-def spread_text(s: Spread, digits: int = 0) -> str:
-    if s.median is None:
-        return "n/a"
-    return f"{num(s.median, digits)} ({num(s.min, digits)}–{num(s.max, digits)})"
-
-
-def flags(row: Scenario) -> str:
-    out = []
-    if row.client_bound:
-        out.append(f"{CB} {row.client_bound_repeats}/{row.repeats}")
-    if row.no_answer_repeats:
-        out.append(f"NO ANSWERS {row.no_answer_repeats}/{row.repeats}")
-    if row.noisy_repeats:
-        out.append(f"noisy {row.noisy_repeats}/{row.repeats}")
-    if row.errors:
-        out.append(f"errors {row.errors}")
-    return ", ".join(out)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(r) + " |" for r in rows]
-
-
-def _ratio(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.2f}×"
+_table, _ratio = table, ratio_text
 
 
 def main_table(rows: list[Scenario]) -> list[str]:
@@ -113,8 +81,8 @@ def ratio_tables(rows: list[Scenario]) -> list[str]:
             for r in go_py
         ],
     )
-    out += ["", "### gRPC / HTTP (same server, model, batch, concurrency)", ""]
-    g_h = stats.pair_ratios(rows, "protocol", "grpc", "http")
+    out += ["", "### gRPC / HTTP JSON (same server, model, batch, concurrency)", ""]
+    g_h = stats.pair_ratios(rows, "protocol", "grpc", "http-json")
     out += _table(
         ["server", "model", "batch", "conc", "req/s gRPC÷HTTP", "CPU/req gRPC÷HTTP", "flags"],
         [
@@ -275,6 +243,22 @@ def build(results: Results) -> str:
         "",
         *ratio_tables(rows),
         "",
+        f"## Encoding × transport (concurrency {conc})",
+        "",
+        *sections.ladder(results, conc),
+        "",
+        "## Where the server's time goes",
+        "",
+        *sections.phases(results),
+        "",
+        "## Capacity at an SLO",
+        "",
+        *sections.capacity(results),
+        "",
+        "## Stacks side by side (variants)",
+        "",
+        *sections.variants(results),
+        "",
         f"## Serving overhead (server CPU per request ÷ in-process inference time, concurrency {conc})",
         "",
         "In-process time: Go's BenchmarkPredict (its core Predict: validate, tensor, ORT run, shape) for the Go "
@@ -296,6 +280,12 @@ def build(results: Results) -> str:
         "",
         "![CPU per request](cpu_per_request.png)",
         "",
+        "![where the time goes](breakdown.png)",
+        "",
+        "![capacity: latency against throughput](capacity_latency.png)",
+        "",
+        "![capacity: server CPU against offered rate](capacity_cpu.png)",
+        "",
         "## Method notes",
         "",
         "- Percentiles are nearest-rank over the successful answers of one timed run; hey's CSV has 0.1 ms "
@@ -303,6 +293,10 @@ def build(results: Results) -> str:
         "- Server CPU = user + system time of the server's whole process tree (psutil), read before and after "
         "the timed run; peak RSS = largest sum of RSS over that tree (shared pages count once per process).",
         "- hey's CSV omits requests that got no HTTP answer (connection errors); ghz reports them as errors.",
+        f"- grpc-stream: one ghz call is a PredictStream of {settings['stream_messages']} requests; req/s and CPU per "
+        "request count requests (messages), latency is per stream.",
+        "- Phase times are the servers' own histograms (wall clock inside the server); the breakdown reads them "
+        "at the lowest concurrency measured, where they are also CPU time.",
         f"- The other server under test stays up, idle, on the same CPUs; the CPU it used during a timed run "
         f"was at most {num(_max_background(results.runs) * 1e3, 0)} ms (runs[].background_cpu_s).",
         "- psutil reads CPU time in clock ticks (10 ms), so CPU per request of short or slow runs is coarse.",

@@ -15,14 +15,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 
+from bench.analysis import breakdown as analysis_breakdown
 from bench.analysis import goals
 from bench.results import Results, Scenario
 
+# color per server and protocol, marker per protocol
+_COLORS = {
+    "python": ("tab:blue", "tab:cyan", "tab:purple", "tab:pink"),
+    "go": ("tab:green", "tab:olive", "tab:brown", "tab:orange"),
+}
+_PROTOCOLS = ("http-json", "grpc", "http-protobuf", "grpc-stream")
+_MARKERS = ("o", "s", "^", "D")
 STYLE = {
-    ("python", "http"): ("tab:blue", "o"),
-    ("python", "grpc"): ("tab:cyan", "s"),
-    ("go", "http"): ("tab:green", "^"),
-    ("go", "grpc"): ("tab:olive", "D"),
+    (server, protocol): (_COLORS[server][i], _MARKERS[i]) for server in _COLORS for i, protocol in enumerate(_PROTOCOLS)
 }
 
 
@@ -152,12 +157,126 @@ def cpu_per_request(rows: list[Scenario], inproc, path: str) -> None:
     )
 
 
+def breakdown(results: Results, path: str) -> bool:
+    """Stacked bars: each endpoint's phases and remainder per request (the breakdown table)."""
+    rows = analysis_breakdown.phases(results.scenarios, results.inproc)
+    if not rows:
+        return False
+    keys = list(dict.fromkeys((r["model"], r["batch"]) for r in rows))
+    fig, axes = _figure(len(keys))
+    parts = (*analysis_breakdown.PHASES, "remainder")
+    colors = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:gray")
+    for ax, (model, batch) in zip(axes, keys):
+        panel = [r for r in rows if (r["model"], r["batch"]) == (model, batch)]
+        labels = [f"{r['server']}\n{r['protocol']}" for r in panel]
+        bottom = [0.0] * len(panel)
+        for part, color in zip(parts, colors):
+            heights = [max(0.0, r[part] or 0.0) for r in panel]
+            ax.bar(labels, heights, bottom=bottom, color=color, label=part)
+            bottom = [b + h for b, h in zip(bottom, heights)]
+        ax.set_title(f"{model}, batch {batch} (concurrency {panel[0]['concurrency']})")
+        ax.set_ylabel("µs per request")
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Where the server's time goes (phase metrics; remainder = server CPU per request − phases)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def capacity_latency(results: Results, path: str) -> bool:
+    """The hockey stick: p50 / p99 / p99.9 against achieved req/s per endpoint, the SLO line and
+    the capacity marked."""
+    items = [c for c in results.capacity if c.points]
+    if not items:
+        return False
+    fig, axes = _figure(len(items))
+    for ax, c in zip(axes, items):
+        points = sorted(c.points, key=lambda p: p.offered_rps)
+        xs = [p.achieved_rps or 0 for p in points]
+        for key, style, label in (("p50", ":", "p50"), ("p99", "-", "p99"), ("p999", "--", "p99.9")):
+            ax.plot(
+                xs,
+                [getattr(p.latency_ms, key) or float("nan") for p in points],
+                style,
+                marker="o",
+                markersize=3,
+                label=label,
+            )
+        ax.axhline(c.slo_p99_ms, color="red", linewidth=1, label=f"SLO {c.slo_p99_ms:g} ms")
+        if c.capacity_rps:
+            ax.axvline(
+                c.capacity_rps,
+                color="green",
+                linewidth=1,
+                linestyle="--",
+                label=f"capacity {c.capacity_rps:,.0f} ({c.bound_by})",
+            )
+        if c.floor_p99_ms:
+            ax.axhline(c.floor_p99_ms, color="gray", linewidth=1, linestyle=":", label="floor p99")
+        ax.set_yscale("log")
+        ax.set_xlabel("achieved req/s")
+        ax.set_ylabel("latency ms (from due time)")
+        ax.set_title(f"{c.server} {c.protocol}" + (f", {c.model} b{c.batch}" if c.model else ""))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Latency against throughput, open loop, server capped to {results.calibration.get('cpu_quota')} CPU")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def capacity_cpu(results: Results, path: str) -> bool:
+    """Server (and generator) CPU utilisation against the offered rate, per endpoint."""
+    items = [c for c in results.capacity if c.points]
+    if not items:
+        return False
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for c in items:
+        points = sorted(c.points, key=lambda p: p.offered_rps)
+        xs = [p.offered_rps for p in points]
+        line = ax.plot(
+            xs,
+            [100 * (p.server_cpu_util or 0) for p in points],
+            marker="o",
+            markersize=3,
+            label=f"{c.server} {c.protocol}: server",
+        )[0]
+        ax.plot(
+            xs,
+            [100 * (p.client_cpu_util or 0) for p in points],
+            linestyle=":",
+            color=line.get_color(),
+            label=f"{c.server} {c.protocol}: generator",
+        )
+    ax.axhline(80, color="gray", linewidth=1, linestyle="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("offered req/s")
+    ax.set_ylabel("% CPU (server: of its quota; generator: of its CPUs)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=6)
+    fig.suptitle("CPU utilisation against offered rate")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def write(run_dir: str, results: Results) -> list[str]:
-    rows = results.scenarios
-    if not any(r.kind == "serve" for r in rows):
-        return []
-    paths = [os.path.join(run_dir, n) for n in ("throughput.png", "latency.png", "cpu_per_request.png")]
-    throughput(rows, paths[0])
-    latency(rows, paths[1])
-    cpu_per_request(rows, results.inproc, paths[2])
+    rows, paths = results.scenarios, []
+    if any(r.kind == "serve" for r in rows):
+        paths = [os.path.join(run_dir, n) for n in ("throughput.png", "latency.png", "cpu_per_request.png")]
+        throughput(rows, paths[0])
+        latency(rows, paths[1])
+        cpu_per_request(rows, results.inproc, paths[2])
+    for name, plot in (
+        ("breakdown.png", breakdown),
+        ("capacity_latency.png", capacity_latency),
+        ("capacity_cpu.png", capacity_cpu),
+    ):
+        if plot(results, os.path.join(run_dir, name)):
+            paths.append(os.path.join(run_dir, name))
     return paths

@@ -28,10 +28,16 @@ class Tools:
     ghz: str
     proto: str  # proto/predict/v1/predict.proto
     proto_root: str  # proto/
+    vegeta: str = ""  # open-loop HTTP (capacity sweeps)
+    openloop: str = ""  # open-loop gRPC (capacity sweeps): go_service/bin/openloop
 
 
 def _go_duration(seconds: float) -> str:
     return f"{seconds:g}s"
+
+
+JSON, PROTOBUF = "application/json", "application/x-protobuf"
+PREDICT_STREAM_CALL = "predict.v1.PredictionService.PredictStream"
 
 
 def hey_argv(
@@ -44,12 +50,16 @@ def hey_argv(
     duration_s: float | None = None,
     requests: int | None = None,
     body: str | None = None,
+    protobuf: bool = False,
 ) -> list[str]:
-    """hey with CSV output; a POST of the JSON body file when given, else the post's plain GET."""
+    """hey with CSV output; a POST of the body file when given (JSON, or a binary PredictRequest
+    asking for a binary answer), else the post's plain GET."""
     argv = [hey, "-c", str(concurrency), "-cpus", str(n_cpus), "-t", str(timeout_s), "-o", "csv"]
     argv += ["-z", _go_duration(duration_s)] if duration_s is not None else ["-n", str(requests)]
     if body is not None:
-        argv += ["-m", "POST", "-T", "application/json", "-D", body]
+        argv += ["-m", "POST", "-T", PROTOBUF if protobuf else JSON, "-D", body]
+        if protobuf:
+            argv += ["-H", "Accept: " + PROTOBUF]
     return [*argv, url]
 
 
@@ -63,9 +73,12 @@ def ghz_argv(
     duration_s: float,
     body: str,
     connections: int,
+    stream_messages: int | None = None,
 ) -> list[str]:
-    """ghz calling Predict with the body file, over plaintext, JSON report with per-call details."""
-    return [
+    """ghz calling Predict (or, with stream_messages, PredictStream with that many messages per
+    stream) with the body file, over plaintext, JSON report with per-call details."""
+    call = PREDICT_CALL if stream_messages is None else PREDICT_STREAM_CALL
+    argv = [
         tools.ghz,
         "--insecure",
         "--proto",
@@ -73,7 +86,7 @@ def ghz_argv(
         "--import-paths",
         tools.proto_root,
         "--call",
-        PREDICT_CALL,
+        call,
         "--data-file",
         body,
         "--concurrency",
@@ -90,8 +103,10 @@ def ghz_argv(
         "wait",
         "--format",
         "json",
-        address,
     ]
+    if stream_messages is not None:
+        argv += ["--stream-call-count", str(stream_messages)]
+    return [*argv, address]
 
 
 PARSERS = {"hey": parse.parse_hey_csv, "ghz": parse.parse_ghz_json}

@@ -14,12 +14,12 @@ import psutil
 
 from bench.analysis import stats
 from bench.results import Run
-from bench.run import loadgen
+from bench.run import loadgen, scrape
 from bench.run.procs import PeakRss, Supervisor, tree_cpu_s, worker_cpu_s
 from bench.run.servers import Server, ServerError
 
 
-def _cpu(server: Server) -> float | None:
+def tree_cpu(server: Server) -> float | None:
     if server.pid is None:
         return None
     try:
@@ -37,7 +37,7 @@ def _workers(server: Server) -> dict[int, float]:
         return {}
 
 
-def _busy_s(cpus: list[int]) -> float:
+def busy_s(cpus: list[int]) -> float:
     """Seconds these CPUs were not idle (any process, interrupts, hypervisor steal included)."""
     per_cpu = psutil.cpu_times(percpu=True)
     return sum(
@@ -58,23 +58,29 @@ def measure_run(
     cpus: tuple[list[int], list[int]],
     settings: dict,
     labels: dict,
+    messages: int = 1,
 ) -> Run:
     """Run warm-up (if any) and the timed run; return its record.
 
     cpus = (server CPUs, client CPUs). CPU time spent on the server CPUs by anything other than the
-    servers under test (other processes on the machine) is recorded as foreign_cpu_share.
+    servers under test (other processes on the machine) is recorded as foreign_cpu_share. The
+    server's /metrics (at server.endpoints["metrics"], when it has one) is read just outside the
+    measured window. `messages` is the predict messages per tool request (a stream's messages).
     """
     server_cpus, client_cpus = cpus
     if warm_argv is not None:
         warm_raw = os.path.join(os.path.dirname(raw_path), "warmup.tmp")
         loadgen.measure(sup, tool, warm_argv, client_cpus, warm_raw, keep=False)
     watched = [s for s in others if s.pid is not None]
-    before, bg_before, busy_before = _cpu(server), [_cpu(s) for s in watched], _busy_s(server_cpus)
+    metrics_before = scrape.scrape(server.endpoints.get("metrics"))
+    before, bg_before, busy_before = tree_cpu(server), [tree_cpu(s) for s in watched], busy_s(server_cpus)
     workers_before = _workers(server)
     with PeakRss([server.pid] if server.pid else [], settings["rss_sample_interval_s"]) as rss:
         result, usage = loadgen.measure(sup, tool, argv, client_cpus, raw_path)
-    after, bg_after, busy_after = _cpu(server), [_cpu(s) for s in watched], _busy_s(server_cpus)
+    after, bg_after, busy_after = tree_cpu(server), [tree_cpu(s) for s in watched], busy_s(server_cpus)
     workers_after = _workers(server)
+    metrics_after = scrape.scrape(server.endpoints.get("metrics"))
+    answered, phases = scrape.phases_per_request(metrics_before, metrics_after, labels["protocol"].split("-")[0])
     if server.proc is not None and server.proc.poll() is not None:
         raise ServerError(
             f"{server.name} exited (status {server.proc.returncode}) during {' '.join(argv)}; see {server.log_path}"
@@ -87,7 +93,7 @@ def measure_run(
     if cpu_s is not None:
         foreign = max(0.0, busy_after - busy_before - cpu_s - background) / (usage.wall_s * len(server_cpus))
     batch = labels.get("batch") or 1
-    rps = result.ok / result.elapsed_s if result.elapsed_s > 0 else None
+    rps = result.ok * messages / result.elapsed_s if result.elapsed_s > 0 else None
     workers = [workers_after[pid] - workers_before[pid] for pid in sorted(workers_after) if pid in workers_before]
     return Run(
         **labels,
@@ -101,7 +107,7 @@ def measure_run(
         rows_per_s=rps * batch if rps is not None else None,
         latency_ms=stats.latency_summary(result.latencies_ms),
         server_cpu_s=cpu_s,
-        server_cpu_us_per_req=stats.per_request_us(cpu_s, result.ok),
+        server_cpu_us_per_req=stats.per_request_us(cpu_s, result.ok * messages),
         server_rss_mb=rss.peak[server.pid] / 2**20 if server.pid and rss.peak[server.pid] else None,
         worker_cpu_s=workers or None,
         background_cpu_s=background if watched else None,
@@ -115,4 +121,7 @@ def measure_run(
         no_answers=result.requests == 0,
         raw=os.path.relpath(raw_path + ".gz", os.path.dirname(os.path.dirname(raw_path))),
         command=argv,
+        messages_per_request=messages,
+        server_answered=answered,
+        phases_us=phases,
     )

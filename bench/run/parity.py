@@ -56,7 +56,41 @@ def ask_grpc(address: str, body: dict, timeout_s: float = 10) -> list[dict]:
     return answers.from_message(resp)
 
 
-ASK = {"http": ask_http, "grpc": ask_grpc}
+def ask_http_protobuf(address: str, body: dict, timeout_s: float = 10) -> list[dict]:
+    message = json_format.ParseDict(body, predict_pb2.PredictRequest())
+    req = urllib.request.Request(
+        f"http://{address}/v1/predict",
+        data=message.SerializeToString(),
+        headers={"Content-Type": PROTOBUF, "Accept": PROTOBUF},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return answers.from_message(predict_pb2.PredictResponse.FromString(resp.read()))
+    except urllib.error.HTTPError as exc:
+        raise GateFailed(f"HTTP {exc.code}: {exc.read()[:200]!r}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise GateFailed(f"no answer: {exc}") from None
+
+
+def ask_grpc_stream(address: str, body: dict, timeout_s: float = 10) -> list[dict]:
+    """The request sent twice on one PredictStream: both answers must be the same."""
+    message = json_format.ParseDict(body, predict_pb2.PredictRequest())
+    with grpc.insecure_channel(address) as channel:
+        stub = predict_pb2_grpc.PredictionServiceStub(channel)
+        try:
+            first, second = list(stub.PredictStream(iter([message, message]), timeout=timeout_s))
+        except grpc.RpcError as exc:
+            raise GateFailed(f"gRPC {exc.code().name}: {exc.details()}") from None
+        except ValueError:
+            raise GateFailed("PredictStream did not answer each of 2 requests once") from None
+    if first != second:
+        raise GateFailed("PredictStream answered the same request twice differently")
+    return answers.from_message(first)
+
+
+PROTOBUF = "application/x-protobuf"
+ASK = {"http-json": ask_http, "http-protobuf": ask_http_protobuf, "grpc": ask_grpc, "grpc-stream": ask_grpc_stream}
 
 
 def reference(entry: ModelEntry, rows: np.ndarray) -> list[dict]:

@@ -67,15 +67,27 @@ def request_body(model: str, rows: np.ndarray) -> dict:
     return {"model": model, "instances": [{"features": [float(v) for v in row]} for row in rows]}
 
 
-def write_bodies(out_dir: str, models: dict[str, ModelEntry], batches: list[int]) -> dict[tuple[str, int], str]:
-    """One body file per (model, batch): the model's first `batch` rows. Returns (model, batch) → path."""
+def write_bodies(out_dir: str, models: dict[str, ModelEntry], batches: list[int]) -> dict[tuple[str, int, str], str]:
+    """Two body files per (model, batch), the model's first `batch` rows: the PredictRequest in the
+    JSON mapping (hey's JSON body, ghz's data) and binary (hey's protobuf body); the same message.
+    Returns (model, batch, "json" | "protobuf") → path."""
+    from python_service.gen.predict.v1 import predict_pb2
+
     os.makedirs(out_dir, exist_ok=True)
     paths = {}
     for name, entry in models.items():
         rows = rows_for(entry.metadata, max(batches))
         for batch in batches:
+            body = request_body(name, rows[:batch])
             path = os.path.join(out_dir, f"{name}-batch{batch}.json")
             with open(path, "w", encoding="utf-8") as fh:
-                json.dump(request_body(name, rows[:batch]), fh)
-            paths[(name, batch)] = path
+                json.dump(body, fh)
+            paths[(name, batch, "json")] = path
+            message = predict_pb2.PredictRequest(
+                model=name, instances=[{"features": i["features"]} for i in body["instances"]]
+            )
+            path = os.path.join(out_dir, f"{name}-batch{batch}.pb")
+            with open(path, "wb") as fh:
+                fh.write(message.SerializeToString())
+            paths[(name, batch, "protobuf")] = path
     return paths

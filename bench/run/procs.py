@@ -72,6 +72,7 @@ class Supervisor:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd: str | None = None,
+        preexec=None,
     ) -> subprocess.Popen:
         """Start a child in its own session (pinned to `cpus` with taskset unless None)."""
         pin = ["taskset", "-c", cpu_text(cpus)] if cpus else []
@@ -84,6 +85,7 @@ class Supervisor:
             cwd=cwd,
             env={**os.environ, **(env or {})},
             start_new_session=True,
+            preexec_fn=preexec,
         )
         self._children.append(proc)
         return proc
@@ -163,10 +165,11 @@ def tree_cpu_s(pid: int) -> float:
 
 
 def worker_cpu_s(pid: int) -> dict[int, float]:
-    """CPU seconds (user + system) of each worker process of a server: its descendants when it has
-    any (a master and its workers), else the process itself."""
+    """CPU seconds (user + system) of each worker process of a server: the leaves of its process
+    tree (the processes that serve, below any supervisor or master), or the process itself."""
     root = psutil.Process(pid)
-    workers = root.children(recursive=True) or [root]
+    tree = root.children(recursive=True)
+    workers = [p for p in tree if not _has_children(p)] or [root]
     out = {}
     for proc in workers:
         try:
@@ -175,6 +178,13 @@ def worker_cpu_s(pid: int) -> dict[int, float]:
         except psutil.NoSuchProcess:
             pass
     return out
+
+
+def _has_children(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.children())
+    except psutil.Error:
+        return False
 
 
 class PeakRss:

@@ -161,8 +161,9 @@ def go_spec(
     return ServerSpec(name, argv, _listeners(protocols, extra), env=env)
 
 
-def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN) -> ServerSpec:
-    """The seed post's toy servers: constant text on GET /predict, no model."""
+def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN, grpc: bool = False) -> ServerSpec:
+    """The seed post's toy servers: constant text on GET /predict, no model (`grpc`: the Go toy's
+    null gRPC server too, every call answered at once with an empty message)."""
     if name == "toy-flask":
         return ServerSpec(
             name,
@@ -173,26 +174,29 @@ def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN) -> ServerSpec:
             grpc_health=False,
         )
     if name == "toy-go":
-        return ServerSpec(
-            name, [toy_go_bin, "-addr", "127.0.0.1:0"], ("http",), ready_path="/predict", grpc_health=False
-        )
+        argv = [toy_go_bin, "-addr", "127.0.0.1:0", *(["-grpc-addr", "127.0.0.1:0"] if grpc else [])]
+        protocols = ("http", "grpc") if grpc else ("http",)
+        return ServerSpec(name, argv, protocols, ready_path="/predict", grpc_health=False)
     raise ServerError(f"unknown toy server {name!r}")
 
 
-def launch(sup: Supervisor, spec: ServerSpec, cpus: list[int] | None, log_path: str) -> Server:
-    """Start a server (pinned to `cpus` when given), its stdout and stderr into log_path."""
+def launch(sup: Supervisor, spec: ServerSpec, cpus: list[int] | None, log_path: str, preexec=None) -> Server:
+    """Start a server (pinned to `cpus` when given; `preexec` runs in the child before it starts,
+    e.g. joining a CPU-capped cgroup), its stdout and stderr into log_path."""
     with open(log_path, "wb") as log:
         try:
-            proc = sup.spawn(spec.argv, cpus, env=spec.env, stdout=log, stderr=log)
+            proc = sup.spawn(spec.argv, cpus, env=spec.env, stdout=log, stderr=log, preexec=preexec)
         except OSError as exc:
             raise ServerError(f"{spec.name}: cannot start {spec.argv[0]}: {exc.strerror}") from None
     return Server(spec.name, {}, proc.pid, True, log_path, spec.argv, proc, spec=spec)
 
 
-def start(sup: Supervisor, spec: ServerSpec, cpus: list[int] | None, log_path: str, timeout_s: float) -> Server:
+def start(
+    sup: Supervisor, spec: ServerSpec, cpus: list[int] | None, log_path: str, timeout_s: float, preexec=None
+) -> Server:
     """Start a server, learn its addresses from its log, wait until it is ready."""
     started = time.monotonic()
-    server = launch(sup, spec, cpus, log_path).wait_listening(timeout_s)
+    server = launch(sup, spec, cpus, log_path, preexec).wait_listening(timeout_s)
     return server.wait_ready(max(1.0, timeout_s - (time.monotonic() - started)))
 
 

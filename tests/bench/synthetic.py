@@ -18,7 +18,7 @@ def run(
     bound=False,
     **fields,
 ) -> Run:
-    tool = "hey" if protocol == "http" else "ghz"
+    tool = "hey" if protocol.startswith("http") else "ghz"
     values = dict(
         kind=kind,
         server=server,

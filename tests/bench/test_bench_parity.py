@@ -83,27 +83,27 @@ def gate(endpoints):
 
 
 def test_identical_answers_pass(http_server, grpc_server):
-    out = gate([("a", "http", http_server()), ("a", "grpc", grpc_server()), ("b", "http", http_server())])
+    out = gate([("a", "http-json", http_server()), ("a", "grpc", grpc_server()), ("b", "http-json", http_server())])
     assert out.ran and out.passed, out.failures
     assert out.answers_checked == 3 * 4  # 3 endpoints × (3 single rows + 1 batch of 32)
     assert out.max_abs_diff <= 1e-6
 
 
 def test_probability_difference_blocks_and_names_endpoint(http_server, grpc_server):
-    out = gate([("a", "http", http_server()), ("b", "grpc", grpc_server(skew=1e-5))])
+    out = gate([("a", "http-json", http_server()), ("b", "grpc", grpc_server(skew=1e-5))])
     assert not out.passed
     assert all(f.startswith("b/grpc") and "model toy-model" in f for f in out.failures)
-    assert "differs from a/http" in out.failures[0] and "1e-06" in out.failures[0]
+    assert "differs from a/http-json" in out.failures[0] and "1e-06" in out.failures[0]
 
 
 def test_label_difference_blocks(http_server):
-    out = gate([("a", "http", http_server()), ("b", "http", http_server(flip=True))])
+    out = gate([("a", "http-json", http_server()), ("b", "http-json", http_server(flip=True))])
     assert not out.passed
     assert any("label" in f for f in out.failures)
 
 
 def test_unreachable_endpoint_blocks(http_server):
-    out = gate([("a", "http", http_server()), ("b", "http", "127.0.0.1:1")])
+    out = gate([("a", "http-json", http_server()), ("b", "http-json", "127.0.0.1:1")])
     assert not out.passed and "no answer" in out.failures[0]
 
 

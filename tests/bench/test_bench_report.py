@@ -10,7 +10,7 @@ import pytest
 from bench import config
 from bench.analysis import goals, stats
 from bench.report import markdown, plots, smoke_check
-from bench.results import Inproc, InprocTiming, Parity, Results
+from bench.results import Capacity, CapacityPoint, Inproc, InprocTiming, Latency, Parity, Results
 from tests.bench import synthetic
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
@@ -47,7 +47,7 @@ def results():
         run("serve", s, p, c, r, model=m, batch=b)
         for m, b in (("iris-logreg", 1), ("breast-cancer-rf", 32))
         for c in (1, 10)
-        for p in ("http", "grpc")
+        for p in ("http-json", "grpc")
         for r in (1, 2, 3)
         for s in ("python", "go")
     ]
@@ -157,6 +157,7 @@ def test_results_json_round_trips(results):
 
 
 def test_plots_and_smoke_check(results, tmp_path):
+    results.settings["stages"] = ["matrix", "variants", "seed"]  # this synthetic run has no capacity sweep
     os.makedirs(tmp_path / "raw")
     for r in results.runs:
         src = os.path.join(FIXTURES, "hey_ok.csv" if r.tool == "hey" else "ghz_ok.json")
@@ -174,3 +175,161 @@ def test_plots_and_smoke_check(results, tmp_path):
     problems = smoke_check.check(str(tmp_path))
     assert "the parity gate did not run" in problems
     assert any("21" in p for p in problems)
+
+
+PHASES = {"decode": 20.0, "tensor": 10.0, "inference": 8.0, "encode": 12.0}
+
+
+@pytest.fixture()
+def explained(results):
+    """The synthetic run plus the two new ways in, phase metrics, stack variants and a capacity sweep."""
+    for protocol, scale in (("http-protobuf", 0.8), ("grpc-stream", 0.3)):
+        for server in ("python", "go"):
+            for r in (1, 2, 3):
+                cpu = CPU[server] * scale * (1 + 0.01 * r)  # as the fixture's other runs
+                results.runs.append(
+                    synthetic.run(
+                        server=server, protocol=protocol, conc=10, repeat=r, cpu=cpu, rps=1e6 / cpu, worker_cpu_s=[0.01]
+                    )
+                )
+    for r in results.runs:
+        if r.kind == "serve" and r.concurrency == 1:
+            r.phases_us = dict(PHASES)
+    for server, cpu in (("python", 400.0), ("python[gunicorn]", 600.0), ("python[no-metrics]", 390.0)):
+        for r in (1, 2, 3):
+            results.runs.append(
+                synthetic.run(
+                    kind="variant",
+                    server=server,
+                    protocol="http-json",
+                    conc=10,
+                    repeat=r,
+                    cpu=cpu,
+                    rps=1e6 / cpu,
+                    worker_cpu_s=[0.006, 0.004],
+                )
+            )
+    results.scenarios = stats.aggregate(results.runs)
+
+    def point(rate, p99, passed, util):
+        lat = Latency(p50=p99 / 4, p90=p99 / 2, p99=p99, p999=p99 * 1.2, max=p99 * 1.5, mean=p99 / 3)
+        return CapacityPoint(
+            offered_rps=rate,
+            achieved_rps=rate,
+            requests=int(rate * 3),
+            errors=0,
+            latency_ms=lat,
+            server_cpu_util=util,
+            client_cpu_util=0.3,
+            server_cpu_us_per_req=400.0,
+            schedule_lag_p99_ms=0.5,
+            flags=[] if passed else ["slo"],
+            passed=passed,
+            raw="raw/capacity-x.csv.gz",
+            command=["/x/.tools/bin/vegeta", "attack"],
+        )
+
+    for server, protocol, cap in (
+        ("python", "http-json", 600.0),
+        ("go", "http-json", 3000.0),
+        ("python", "grpc", 900.0),
+        ("go", "grpc", 4500.0),
+    ):
+        per_core = cap / 0.25
+        results.capacity.append(
+            Capacity(
+                server=server,
+                protocol=protocol,
+                model="iris-logreg",
+                batch=1,
+                slo_p99_ms=10.0,
+                percentile=99.0,
+                cpu_quota=0.25,
+                capacity_rps=cap,
+                capacity_rps_per_core=per_core,
+                bound_by="server",
+                points=[point(cap / 2, 2.0, True, 0.5), point(cap, 8.0, True, 0.9), point(cap * 1.5, 40.0, False, 1.0)],
+                server_util_at_capacity=0.9,
+                cpu_us_per_req=1e6 / (per_core * 1.1),
+                per_core_from_cpu=per_core * 1.1,
+                cross_check_ratio=1 / 1.1,
+                floor_p99_ms=1.5,
+            )
+        )
+    results.capacity.append(
+        Capacity(
+            server="toy-go",
+            protocol="null-http",
+            model=None,
+            batch=None,
+            slo_p99_ms=10.0,
+            percentile=99.0,
+            cpu_quota=0.25,
+            capacity_rps=None,
+            capacity_rps_per_core=None,
+            bound_by="generator",
+            points=[point(8000, 3.0, False, 0.4)],
+        )
+    )
+    results.calibration = {
+        "cpu_quota": 0.25,
+        "cfs_period_us": 10000,
+        "floors": [],
+        "cap_effect": {
+            "server": "go",
+            "protocol": "grpc",
+            "rate": 200,
+            "capped_p50_ms": 0.9,
+            "capped_p99_ms": 4.2,
+            "uncapped_p50_ms": 0.8,
+            "uncapped_p99_ms": 2.1,
+        },
+    }
+    return results
+
+
+def test_sections_that_explain_the_figures(explained):
+    text = markdown.build(explained)
+    ladder = text[text.index("## Encoding × transport") : text.index("## Where the server's time goes")]
+    assert "JSON / HTTP/1.1" in ladder and "protobuf / HTTP/2 stream" in ladder
+    assert "0.80×" in ladder  # protobuf over HTTP/1.1 against JSON: the encoding alone
+    assert "1.25×" in ladder  # gRPC unary (the fixture's 1.0) against protobuf over HTTP/1.1 (0.8)
+    assert "0.30×" in ladder  # one stream against unary calls
+    phases = text[text.index("## Where the server's time goes") : text.index("## Capacity at an SLO")]
+    # python at concurrency 1: 400 × 1.01..1.03 µs, median 408; phases sum to 50 µs: remainder 358
+    assert "| 358.0 |" in phases and "| 8.0 |" in phases
+    capacity = text[text.index("## Capacity at an SLO") : text.index("## Stacks side by side")]
+    assert "2,400" in capacity  # python http-json per core: 600 ÷ 0.25
+    assert "5.00×" in capacity  # Go ÷ Python per core, both protocols
+    assert "generator-bound: not server capacity" in capacity
+    assert "p99 4.20 ms capped" in capacity
+    variants = text[text.index("## Stacks side by side") : text.index("## Serving overhead")]
+    assert "1.50×" in variants  # gunicorn against the default
+    assert "60% / 40%" in variants  # each worker's share of the CPU
+
+
+def test_new_plots_and_capacity_smoke_check(explained, tmp_path):
+    os.makedirs(tmp_path / "raw")
+    for r in explained.runs:
+        src = os.path.join(FIXTURES, "hey_ok.csv" if r.tool == "hey" else "ghz_ok.json")
+        with open(src, "rb") as fh, gzip.open(tmp_path / r.raw, "wb") as out:
+            shutil.copyfileobj(fh, out)
+    with (
+        open(os.path.join(FIXTURES, "vegeta_ok.csv"), "rb") as fh,
+        gzip.open(tmp_path / "raw/capacity-x.csv.gz", "wb") as out,
+    ):
+        shutil.copyfileobj(fh, out)
+    for c in explained.capacity:
+        for p in c.points:
+            p.requests = 100  # the recorded sample's count
+    with open(tmp_path / "results.json", "w") as fh:
+        json.dump(explained.to_json(), fh)
+    markdown.write(str(tmp_path), explained)
+    names = {os.path.basename(p) for p in plots.write(str(tmp_path), explained)}
+    assert {"breakdown.png", "capacity_latency.png", "capacity_cpu.png"} <= names
+    assert smoke_check.check(str(tmp_path)) == []
+    explained.capacity[0].points[0].requests = 99
+    with open(tmp_path / "results.json", "w") as fh:
+        json.dump(explained.to_json(), fh)
+    (problem,) = smoke_check.check(str(tmp_path))
+    assert "100 requests, results.json says 99" in problem

@@ -1,0 +1,134 @@
+"""A CPU cap for the server under test, with the kernel's CFS bandwidth control: the same idea as
+grpc_bench's `docker --cpus`, without Docker, so that the server (not the load generator) is the
+bottleneck of a capacity sweep.
+
+cgroup v2 (`cpu.max` in a cgroup of the unified hierarchy, with the cpu controller) or v1
+(`cpu.cfs_quota_us` / `cpu.cfs_period_us` under the cpu controller's mount), whichever is writable.
+A server started with `preexec` (or moved with `add`) lives in the group; `close` moves its
+processes back and removes the group.
+"""
+
+from __future__ import annotations
+
+import os
+
+V2_ROOT = "/sys/fs/cgroup"
+V1_CANDIDATES = ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpuacct,cpu")
+MIN_QUOTA_US = 1000  # the kernel refuses a quota under 1 ms
+
+
+class CgroupError(RuntimeError):
+    """No writable cgroup CPU controller, or the kernel refused the quota."""
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write(text)
+
+
+def _v2_parent() -> str | None:
+    """A cgroup v2 directory where a child group gets the cpu controller, or None."""
+    for candidate in (V2_ROOT, os.path.join(V2_ROOT, "unified")):
+        controllers = os.path.join(candidate, "cgroup.controllers")
+        try:
+            with open(controllers, encoding="ascii") as fh:
+                if "cpu" not in fh.read().split():
+                    continue
+            with open(os.path.join(candidate, "cgroup.subtree_control"), encoding="ascii") as fh:
+                enabled = fh.read().split()
+            if "cpu" not in enabled:
+                _write(os.path.join(candidate, "cgroup.subtree_control"), "+cpu")
+            return candidate
+        except OSError:
+            continue
+    return None
+
+
+def _v1_parent() -> str | None:
+    for candidate in V1_CANDIDATES:
+        if os.access(os.path.join(candidate, "cpu.cfs_quota_us"), os.W_OK):
+            return candidate
+    return None
+
+
+class CpuCap:
+    """A cgroup capping its processes to `quota` CPUs (e.g. 0.25) in periods of `period_us`."""
+
+    def __init__(self, name: str, quota: float, period_us: int):
+        if quota <= 0:
+            raise CgroupError(f"CPU quota {quota} must be positive")
+        quota_us = round(quota * period_us)
+        if quota_us < MIN_QUOTA_US:
+            raise CgroupError(
+                f"CPU quota {quota} × period {period_us} µs = {quota_us} µs is under the kernel's 1 ms minimum; "
+                "use a longer period"
+            )
+        self.quota, self.period_us = quota, period_us
+        parent = _v2_parent()
+        self.version = 2 if parent else 1
+        parent = parent or _v1_parent()
+        if parent is None:
+            raise CgroupError(
+                "no writable cgroup CPU controller (cgroup v2 cpu.max or v1 cpu.cfs_quota_us): run as root on a "
+                "host with the cpu controller, or set BENCH_SERVER_CPU_QUOTA=none to measure without a cap"
+            )
+        self.parent, self.path = parent, os.path.join(parent, f"servebench-{os.getpid()}-{name}")
+        try:
+            os.makedirs(self.path, exist_ok=True)
+            if self.version == 2:
+                _write(os.path.join(self.path, "cpu.max"), f"{quota_us} {period_us}")
+            else:
+                _write(os.path.join(self.path, "cpu.cfs_period_us"), str(period_us))
+                _write(os.path.join(self.path, "cpu.cfs_quota_us"), str(quota_us))
+        except OSError as exc:
+            self.close()
+            raise CgroupError(f"cannot set a CPU quota in {self.path}: {exc.strerror}") from None
+
+    @property
+    def procs_file(self) -> str:
+        return os.path.join(self.path, "cgroup.procs")
+
+    def add(self, pid: int) -> None:
+        """Move a process (and the threads and children it makes from now on) into the group."""
+        _write(self.procs_file, str(pid))
+
+    def preexec(self) -> None:
+        """For subprocess's preexec_fn: the child joins the group before it execs."""
+        _write(self.procs_file, str(os.getpid()))
+
+    def throttling(self) -> dict[str, float]:
+        """The kernel's throttling counters: periods, throttled periods, throttled seconds."""
+        out = {}
+        try:
+            with open(os.path.join(self.path, "cpu.stat"), encoding="ascii") as fh:
+                for line in fh:
+                    key, _, value = line.partition(" ")
+                    out[key] = float(value)
+        except OSError:
+            return {}
+        throttled_s = out.get("throttled_usec", out.get("throttled_time", 0.0) / 1e3) / 1e6
+        return {
+            "periods": out.get("nr_periods", 0.0),
+            "throttled": out.get("nr_throttled", 0.0),
+            "throttled_s": throttled_s,
+        }
+
+    def close(self) -> None:
+        """Move any process left back to the parent group, then remove the group."""
+        try:
+            with open(self.procs_file, encoding="ascii") as fh:
+                pids = [line.strip() for line in fh if line.strip()]
+            for pid in pids:
+                try:
+                    _write(os.path.join(self.parent, "cgroup.procs"), pid)
+                except OSError:
+                    pass
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+    def __enter__(self) -> CpuCap:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

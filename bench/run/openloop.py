@@ -1,0 +1,187 @@
+"""Open-loop load at a fixed offered rate: requests sent on schedule whether or not earlier ones
+were answered, each latency measured from when the request was due. HTTP: vegeta (constant pacer;
+its per-request seq and send time give the due time). gRPC: the bench's own generator
+(go_service/cmd/openloop, grpc-go, writes due/sent/end per call) by default, or ghz --rps --async
+(latency from send) — chosen by measurement, see bench/README.md ("Capacity").
+
+`run(...)` runs one timed period (after a discarded warm-up at the same rate) and returns the parsed
+outcome, the generator's CPU and the raw output path (kept gzipped, like every closed-loop run).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from bench.analysis import parse
+from bench.run.loadgen import JSON, PREDICT_CALL, PROTOBUF, LoadError, Tools
+from bench.run.procs import Supervisor, Usage
+
+
+@dataclass
+class Target:
+    """What one open-loop run sends: an endpoint, a protocol and a request body."""
+
+    protocol: str  # "http-json", "http-protobuf", "grpc" or "null-http" (GET, the seed's toys)
+    address: str
+    body: str | None  # JSON or binary PredictRequest file (None: GET)
+    path: str = "/v1/predict"
+
+
+def generator(target: Target, settings: dict) -> str:
+    """The tool that drives the target: vegeta, openloop or ghz."""
+    if target.protocol == "grpc":
+        return settings["grpc_generator"]
+    return "vegeta"
+
+
+def raw_name(stem: str, target: Target, settings: dict) -> str:
+    """A raw output's file name: the stem, the tool and its format (vegeta and openloop: CSV)."""
+    tool = generator(target, settings)
+    return f"{stem}.{tool}.{'json' if tool == 'ghz' else 'csv'}"
+
+
+def vegeta_targets(target: Target, directory: str) -> str:
+    """A vegeta targets file (http format) for the target; its path."""
+    path = os.path.join(directory, f"targets-{target.protocol}-{target.address.replace(':', '_')}.txt")
+    url = f"http://{target.address}{target.path}"
+    with open(path, "w", encoding="utf-8") as fh:
+        if target.body is None:
+            fh.write(f"GET {url}\n")
+        else:
+            protobuf = target.protocol == "http-protobuf"
+            fh.write(f"POST {url}\nContent-Type: {PROTOBUF if protobuf else JSON}\n")
+            if protobuf:
+                fh.write(f"Accept: {PROTOBUF}\n")
+            fh.write(f"@{target.body}\n")
+    return path
+
+
+def vegeta_argv(
+    tools: Tools, targets: str, rate: float, duration_s: float, timeout_s: float, settings: dict, output: str
+) -> list[str]:
+    return [
+        tools.vegeta,
+        "attack",
+        f"-rate={max(1, round(rate * 10))}/10s",
+        f"-duration={duration_s:g}s",
+        f"-targets={targets}",
+        f"-timeout={timeout_s:g}s",
+        f"-workers={settings['vegeta_workers']}",
+        f"-max-workers={settings['vegeta_max_workers']}",
+        "-http2=false",
+        f"-output={output}",
+    ]
+
+
+def ghz_argv(
+    tools: Tools, target: Target, rate: float, duration_s: float, timeout_s: float, settings: dict, n_cpus: int
+) -> list[str]:
+    argv = [
+        tools.ghz,
+        "--insecure",
+        "--proto",
+        tools.proto,
+        "--import-paths",
+        tools.proto_root,
+        "--call",
+        PREDICT_CALL,
+        "--data-file",
+        target.body,
+        "--rps",
+        str(max(1, round(rate))),
+        "--concurrency",
+        str(settings["ghz_concurrency"]),
+        "--connections",
+        str(settings["ghz_connections"]),
+        "--cpus",
+        str(n_cpus),
+        "--timeout",
+        f"{timeout_s:g}s",
+        "--duration",
+        f"{duration_s:g}s",
+        "--duration-stop",
+        "wait",
+        "--format",
+        "json",
+    ]
+    if settings["ghz_async"]:
+        argv.append("--async")
+    return [*argv, target.address]
+
+
+def openloop_argv(
+    tools: Tools, target: Target, rate: float, duration_s: float, timeout_s: float, settings: dict, output: str
+) -> list[str]:
+    return [
+        tools.openloop, "-addr", target.address, "-body", target.body, "-rate", f"{rate:g}",
+        "-duration", f"{duration_s:g}s", "-timeout", f"{timeout_s:g}s", "-conns", str(settings["openloop_conns"]),
+        "-out", output,
+    ]  # fmt: skip
+
+
+def run(
+    sup: Supervisor,
+    tools: Tools,
+    target: Target,
+    rate: float,
+    duration_s: float,
+    settings: dict,
+    cpus: list[int],
+    raw_path: str | None,
+) -> tuple[parse.OpenLoopRun, Usage, list[str]]:
+    """One open-loop period: (outcome, the generator's CPU usage, its command line). The raw
+    output is kept gzipped at raw_path + ".gz" (dropped when raw_path is None)."""
+    workdir = os.path.dirname(raw_path) if raw_path else "/tmp"
+    out = (raw_path or os.path.join(workdir, f"openloop-{os.getpid()}.tmp")) + ".out"
+    timeout_s = settings["request_timeout_s"]
+    if target.protocol == "grpc" and settings["grpc_generator"] == "openloop":
+        argv = openloop_argv(tools, target, rate, duration_s, timeout_s, settings, out)
+        with open(out + ".err", "wb") as err:
+            usage = sup.run_measured(argv, cpus, stdout=subprocess.DEVNULL, stderr=err)
+        result = parse.parse_openloop_csv(_read(out)) if usage.returncode == 0 else None
+        why = _read(out + ".err").strip()
+        os.remove(out + ".err")
+        if result is None:
+            raise LoadError(f"{argv[0]} failed (status {usage.returncode}): {why[-300:]}; command: {' '.join(argv)}")
+    elif target.protocol == "grpc":
+        argv = ghz_argv(tools, target, rate, duration_s, timeout_s, settings, len(cpus))
+        with open(out, "wb") as fh:
+            usage = sup.run_measured(argv, cpus, stdout=fh, stderr=subprocess.DEVNULL)
+        text = _read(out)
+        result = _ghz_as_open_loop(parse.parse_ghz_json(text)) if usage.returncode == 0 else None
+    else:
+        targets = vegeta_targets(target, workdir)
+        argv = vegeta_argv(tools, targets, rate, duration_s, timeout_s, settings, out)
+        usage = sup.run_measured(argv, cpus, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        encoded = subprocess.run([tools.vegeta, "encode", "--to", "csv", out], capture_output=True, check=False)
+        with open(out, "wb") as fh:
+            fh.write(encoded.stdout)
+        text = encoded.stdout.decode("utf-8", errors="replace")
+        result = parse.parse_vegeta_csv(text, rate) if usage.returncode == 0 and encoded.returncode == 0 else None
+    if result is None:
+        raise LoadError(f"{argv[0]} failed (status {usage.returncode}); command: {' '.join(argv)}")
+    if raw_path:
+        with open(out, "rb") as src, gzip.open(raw_path + ".gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    os.remove(out)
+    return result, usage, argv
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return fh.read()
+
+
+def _ghz_as_open_loop(run: parse.ToolRun) -> parse.OpenLoopRun:
+    return parse.OpenLoopRun(
+        ok=run.ok,
+        errors=run.errors,
+        sent=run.requests,
+        elapsed_s=run.elapsed_s,
+        latencies_ms=run.latencies_ms,
+        error_kinds=run.error_kinds,
+    )

@@ -1,0 +1,56 @@
+"""The servers' own account of a run: GET /metrics (proto/predict/v1/metrics.json) before and after
+each timed run; the difference says how many predict requests the server answered and how long
+each phase (decode, tensor, inference, encode) took per request, on average.
+
+Parsed with prometheus_client's own text parser; a server without metrics (or not reachable)
+gives None, and the run simply has no phase figures.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+PHASES = ("decode", "tensor", "inference", "encode")
+PREDICT_METHODS = ("Predict", "PredictStream")
+
+
+def scrape(address: str | None, timeout_s: float = 5.0) -> dict | None:
+    """{("requests", protocol, method, code) | ("phase_sum" | "phase_count", protocol, phase): value}."""
+    if not address:
+        return None
+    try:
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=timeout_s) as resp:
+            text = resp.read().decode("utf-8")
+    except (urllib.error.URLError, OSError):
+        return None
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "servebench_requests_total":
+                out[("requests", labels["protocol"], labels["method"], labels["code"])] = sample.value
+            elif sample.name == "servebench_phase_duration_seconds_sum":
+                out[("phase_sum", labels["protocol"], labels["phase"])] = sample.value
+            elif sample.name == "servebench_phase_duration_seconds_count":
+                out[("phase_count", labels["protocol"], labels["phase"])] = sample.value
+    return out
+
+
+def phases_per_request(before: dict | None, after: dict | None, protocol: str) -> tuple[int | None, dict | None]:
+    """(predict requests answered OK in between, µs per request of each phase) for protocol "http" or
+    "grpc"; (None, None) without both scrapes."""
+    if before is None or after is None:
+        return None, None
+
+    def delta(key):
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    answered = round(sum(delta(("requests", protocol, m, "OK")) for m in PREDICT_METHODS))
+    phases = {}
+    for phase in PHASES:
+        count = delta(("phase_count", protocol, phase))
+        phases[phase] = delta(("phase_sum", protocol, phase)) / count * 1e6 if count > 0 else None
+    return answered, phases

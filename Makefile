@@ -141,7 +141,7 @@ fmt: setup ## format and auto-fix: ruff format + ruff check --fix (Python), gofm
 	gofmt -w go_service bench/toy/go
 
 # --- bench --------------------------------------------------------------------------------------
-bench: setup models build tools bench-toys ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick|capacity, BENCH_ARGS=…) → results/latest
+bench: setup models build tools bench-toys ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick|capacity|capacity-iris, BENCH_ARGS=…) → results/latest
 	$(PY) -m bench --profile $(PROFILE) $(BENCH_ARGS)
 
 bench-quick: ## the quick profile (< 2 min) and a smoke check of its results (what CI runs)
@@ -149,7 +149,7 @@ bench-quick: ## the quick profile (< 2 min) and a smoke check of its results (wh
 	$(PY) -m bench.report.smoke_check results/latest
 
 bench-capacity: ## capacity at the p99 SLO alone: iris-logreg batch 1 on the four endpoints (< 5 min) → results/latest
-	$(MAKE) --no-print-directory bench PROFILE=capacity
+	$(MAKE) --no-print-directory bench PROFILE=capacity-iris
 	$(PY) -m bench.report.smoke_check results/latest
 
 soak: setup models build tools ## 10 min at 70% of measured capacity on all four endpoints: RSS growth, errors, p99 drift → results/soak-latest (not in CI)

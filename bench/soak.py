@@ -2,7 +2,7 @@
 time and report what drifts — RSS growth, errors, p99 — per endpoint (`make soak`; not part of CI).
 
 The capacity comes from the newest run with a capacity sweep of all four endpoints (python and go,
-http-json and grpc), or from `--from DIR`; without one, the `capacity` profile runs first. Each
+http-json and grpc), or from `--from DIR`; without one, the `capacity-iris` profile runs first. Each
 endpoint gets its own server process (one protocol each, as in the sweep), all four on the server
 CPUs, each capped by the kernel's CFS bandwidth control to an equal share of those CPUs; the offered
 rate is `fraction` × the endpoint's capacity per core × its share. All four are driven at once by
@@ -94,16 +94,18 @@ def main(argv=None) -> int:
         if args.source:
             print(f"soak: {args.source} has no server-bound capacity for all four endpoints", file=sys.stderr)
             return 1
-        print("soak: no capacity sweep of the four endpoints yet: running the capacity profile first", flush=True)
+        print("soak: no capacity sweep of the four endpoints yet: running the capacity-iris profile first", flush=True)
         from bench.__main__ import main as bench_main
 
-        status = bench_main(["--profile", "capacity", "--out", args.out])
+        status = bench_main(["--profile", "capacity-iris", "--out", args.out])
         found = find_capacity(args.out, None) if status == 0 else None
         if found is None:
-            print("soak: the capacity profile found no server-bound capacity for all four endpoints", file=sys.stderr)
+            print(
+                "soak: the capacity-iris profile found no server-bound capacity for all four endpoints", file=sys.stderr
+            )
             return 1
     source, capacity = found
-    settings = config.load(args.scenarios, "capacity")
+    settings = config.load(args.scenarios, "capacity-iris")
     server_cpus = cpu_list(os.environ.get("BENCH_SERVER_CPUS", "0"))
     client_cpus = cpu_list(os.environ.get("BENCH_CLIENT_CPUS", "1"))
     share = len(server_cpus) / len(ENDPOINTS)  # each server's CPU cap: the server CPUs split four ways

@@ -94,7 +94,8 @@ def test_missing_default(doc):
 
 
 def test_unknown_profile(doc):
-    with pytest.raises(config.ScenarioError, match=r"no profile 'fast'; profiles: capacity, full, quick"):
+    profiles = "capacity, capacity-iris, full, quick"
+    with pytest.raises(config.ScenarioError, match=r"no profile 'fast'; profiles: " + profiles):
         config.resolve(doc, "fast", {})
 
 
@@ -112,7 +113,7 @@ def test_an_undeclared_variant_is_refused(doc):
         config.resolve(doc, "full", {})
 
 
-@pytest.mark.parametrize("profile,limit_s", [("quick", 120), ("full", 900)])
+@pytest.mark.parametrize("profile,limit_s", [("quick", 120), ("full", 900), ("capacity-iris", 300)])
 def test_profile_estimate_fits_the_issue_time_budget(profile, limit_s):
     s = config.load(SCENARIOS, profile)
     plan = runner.Plan(
@@ -128,3 +129,18 @@ def test_profile_estimate_fits_the_issue_time_budget(profile, limit_s):
         toy_go_bin="",
     )
     assert runner.estimate_s(plan)["total_s"] <= min(limit_s, s["budget_s"])
+
+
+def test_capacity_profiles():
+    """`capacity` sweeps the whole model × batch matrix; `capacity-iris` (make bench-capacity) only
+    iris-logreg batch 1, on the four endpoints; the full run includes that sweep and the toys."""
+    whole, iris, full = (config.load(SCENARIOS, p) for p in ("capacity", "capacity-iris", "full"))
+    assert whole["stages"] == iris["stages"] == ["capacity"]
+    assert {"iris-logreg", "breast-cancer-rf"} <= set(whole["capacity"]["models"]) and {1, 32} <= set(
+        whole["capacity"]["batch"]
+    )
+    assert iris["capacity"]["models"] == ["iris-logreg"] and iris["capacity"]["batch"] == [1]
+    for s in (whole, iris, full):
+        assert {"python", "go"} <= set(s["capacity"]["servers"])
+        assert {"http-json", "grpc"} <= set(s["capacity"]["protocols"])
+    assert "capacity" in full["stages"] and {"toy-flask", "toy-go"} <= set(full["capacity"]["toys"])

@@ -11,14 +11,20 @@ body has arrived wait in this worker's queue, which the admission bound caps (qu
 in progress); one task runs the app on the loop thread, one request at a time (a worker is one
 CPU's worth of work), yielding to the loop between requests so that arrivals are admitted or
 refused meanwhile.
+
+A request whose body is over BIG_BODY_BYTES (a 1,024-row batch, a hostile 4 MiB body) runs instead
+on one side thread, so that the small requests behind it are not held for its whole decode (tens
+to hundreds of ms in Python): the two lanes share the GIL, which Python hands over every few ms.
 """
 
 import asyncio
+import concurrent.futures
 import io
 import json
 import sys
 
 _JSON = ("content-type", "application/json")
+BIG_BODY_BYTES = 64 * 1024
 
 
 class RsgiApp:
@@ -35,6 +41,7 @@ class RsgiApp:
     def __rsgi_init__(self, loop):
         self._queue = asyncio.Queue()
         self._runner = loop.create_task(self._run())
+        self._big_lane = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="big-request")
 
     async def _run(self):
         """Run queued WSGI calls one at a time, yielding to the loop after each."""
@@ -50,6 +57,7 @@ class RsgiApp:
 
     def __rsgi_del__(self, loop):
         """The worker stopped serving (its in-flight requests are done)."""
+        self._big_lane.shutdown(wait=False)
         if self.on_exit is not None:
             self.on_exit()
 
@@ -75,10 +83,14 @@ class RsgiApp:
         environ = self._environ(scope, body)
         if predict and not self.admission.enter():
             return _answer(proto, *self.admission.refusal(counted=True))
-        answer = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((environ, answer))
         try:
-            status, headers, payload = await answer
+            if len(body) > BIG_BODY_BYTES:
+                lane = asyncio.get_running_loop().run_in_executor(self._big_lane, _call, self.wsgi_app, environ)
+                status, headers, payload = await lane
+            else:
+                answer = asyncio.get_running_loop().create_future()
+                self._queue.put_nowait((environ, answer))
+                status, headers, payload = await answer
         finally:
             if predict:
                 self.admission.exit()

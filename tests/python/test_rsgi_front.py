@@ -1,0 +1,101 @@
+"""The RSGI front (python_service/server/rsgi.py) with a fake granian protocol: small requests run
+on the loop thread one at a time, a big one on the side lane without holding the small ones, and
+the admission bound counts both."""
+
+import asyncio
+import threading
+
+from python_service.server import metrics
+from python_service.server.admission import Admission
+from python_service.server.rsgi import BIG_BODY_BYTES, RsgiApp
+
+
+class Scope:
+    proto = "http"
+    method = "POST"
+    path = "/v1/predict"
+    query_string = ""
+    http_version = "1.1"
+    scheme = "http"
+    server = "127.0.0.1:5000"
+    client = "127.0.0.1:40000"
+
+    def __init__(self, body):
+        self.headers = {"content-type": "application/json", "content-length": str(len(body))}
+
+
+class Proto:
+    def __init__(self, body):
+        self.body = body
+        self.answer = None
+
+    async def __call__(self):
+        return self.body
+
+    def response_bytes(self, status, headers, payload):
+        self.answer = (status, dict(headers), payload)
+
+
+class App:
+    """A WSGI app that records its thread; a body starting with b"wait" blocks until released."""
+
+    def __init__(self):
+        self.threads, self.release = [], threading.Event()
+
+    def __call__(self, environ, start_response):
+        body = environ["wsgi.input"].read()
+        self.threads.append((body[:4], threading.get_ident()))
+        if body.startswith(b"wait"):
+            assert self.release.wait(10)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+
+def front(app, bound=8):
+    return RsgiApp(app, admission=Admission(bound, metrics.NO_METRICS), max_body=8 << 20, read_timeout_s=5)
+
+
+def test_a_big_request_does_not_hold_the_small_ones():
+    app = App()
+    rsgi = front(app)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        rsgi.__rsgi_init__(loop)
+        big_body = b"wait" + b" " * BIG_BODY_BYTES
+        big, small = Proto(big_body), Proto(b"small")
+        big_call = asyncio.ensure_future(rsgi.__rsgi__(Scope(big_body), big))
+        await asyncio.sleep(0.1)  # the big one is in the app now, blocked
+        await asyncio.wait_for(rsgi.__rsgi__(Scope(b"small"), small), 5)
+        assert small.answer[0] == 200 and big.answer is None
+        app.release.set()
+        await asyncio.wait_for(big_call, 5)
+        assert big.answer[0] == 200
+        rsgi.__rsgi_del__(loop)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    threads = dict(app.threads)
+    assert threads[b"smal"] == loop_thread and threads[b"wait"] != loop_thread
+
+
+def test_the_admission_bound_counts_big_requests_too():
+    app = App()
+    rsgi = front(app, bound=1)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        rsgi.__rsgi_init__(loop)
+        big_body = b"wait" + b" " * BIG_BODY_BYTES
+        big, small = Proto(big_body), Proto(b"small")
+        big_call = asyncio.ensure_future(rsgi.__rsgi__(Scope(big_body), big))
+        await asyncio.sleep(0.1)
+        await asyncio.wait_for(rsgi.__rsgi__(Scope(b"small"), small), 5)
+        app.release.set()
+        await asyncio.wait_for(big_call, 5)
+        rsgi.__rsgi_del__(loop)
+        return small.answer, big.answer
+
+    small, big = asyncio.run(main())
+    assert small[0] == 503 and "retry-after" in small[1]
+    assert big[0] == 200

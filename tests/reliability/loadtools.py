@@ -1,5 +1,8 @@
 """The load generators of the overload attack, pinned to the client CPU: hey (closed-loop capacity,
-HTTP), vegeta (open-loop HTTP), ghz (gRPC: capacity, and rate-limited load). Each returns one record
+HTTP), vegeta (open-loop HTTP), ghz (gRPC closed-loop capacity), go_service/bin/openloop (open-loop
+gRPC, the bench's capacity generator: calls due on a schedule, latency from when each was due;
+ghz --rps from one CPU falls behind at a few thousand calls/s and charges its own queue to the
+server). Each returns one record
 per request: (latency_s, outcome) where outcome is "ok", "shed" (503 with Retry-After, or
 RESOURCE_EXHAUSTED), "shed-no-retry-after" (503 without it) or "error: …" (timeouts, resets, other
 statuses)."""
@@ -10,7 +13,9 @@ import json
 import os
 import subprocess
 
-from tests.reliability.harness import CLIENT_CPUS, TOOLS
+from tests.reliability.harness import CLIENT_CPUS, GO_BIN, TOOLS
+
+OPENLOOP_BIN = os.path.join(os.path.dirname(GO_BIN), "openloop")
 
 PREDICT_METHOD = "predict.v1.PredictionService.Predict"
 
@@ -119,3 +124,32 @@ def ghz(
             outcome = "error: %s" % (status or _short(d.get("error", "")))
         records.append((d["latency"] / 1e9, outcome))
     return records, doc["total"] / 1e9
+
+
+def openloop(sup, address: str, body_path: str, workdir: str, name: str, *, rate: float, seconds: float, conns=4):
+    """Open-loop gRPC Predict calls at `rate` per second for `seconds` (5 s deadline each).
+    Returns (records, achieved rate): latency from the due time; calls the generator could not
+    send (over its in-flight cap) are "error: not sent"."""
+    out = os.path.join(workdir, name + ".csv")
+    argv = [OPENLOOP_BIN, "-addr", address, "-body", body_path, "-rate", "%g" % rate, "-duration", "%gs" % seconds]
+    argv += ["-conns", str(conns), "-timeout", "5s", "-out", out]
+    _run(sup, argv, os.path.join(workdir, name + ".out"), seconds + 40)
+    records, last_end = [], 0
+    with open(out) as fh:
+        next(fh)  # seq,due_ns,sent_ns,end_ns,code
+        for line in fh:
+            _, due, _, end, code = line.strip().split(",")
+            if code == "NOT_SENT":
+                records.append((0.0, "error: not sent"))
+                continue
+            last_end = max(last_end, int(end))
+            latency = (int(end) - int(due)) / 1e9
+            if code == "OK":
+                outcome = "ok"
+            elif code == "ResourceExhausted":
+                outcome = "shed"
+            else:
+                outcome = "error: %s" % code
+            records.append((latency, outcome))
+    sent = sum(1 for _, o in records if o != "error: not sent")
+    return records, (sent / seconds if seconds else None)

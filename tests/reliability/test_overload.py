@@ -1,5 +1,5 @@
-"""Attack 4, open-loop overload at 3× capacity, over HTTP (vegeta) and gRPC (ghz), beside the normal
-client of the same protocol.
+"""Attack 4, open-loop overload at 3× capacity, over HTTP (vegeta) and gRPC (go_service/bin/openloop),
+beside the normal client of the same protocol.
 
 The overload request is breast-cancer-rf with 32 rows (about 1 ms of inference), not the normal
 client's iris batch-1: the load generator shares one CPU with the normal client, and 3× the Go
@@ -9,9 +9,10 @@ achieved rate is reported).
 
 Steps: unloaded latency (20 requests/s for 2 s), capacity (hey -c 16 / ghz -c 16 closed loop for
 3 s: correct answers per second), 3× capacity for 5 s, then recovery (a normal request every 10 ms
-until one succeeds). gRPC load is ghz --rps with at most 500 calls in flight, not ghz --async:
-ghz 0.121's --async mode adds seconds of client-side latency even to a trivial health check at
-2,000 calls/s on one CPU, which would be charged to the server.
+until one succeeds). The gRPC attack is the bench's open-loop generator (4 connections, latency
+from each call's due time), not ghz: from one CPU ghz --rps fell behind (~2,100 of ~5,400 calls/s
+offered) and its --async mode adds seconds of client-side latency, either of which would be charged
+to the server.
 
 Rules: refused requests are refused fast (503 + Retry-After / RESOURCE_EXHAUSTED, median ≤ 5 ms),
 admitted requests' p99 ≤ max(5 × unloaded p99, 25 ms), no more than 1 % neither answered nor
@@ -106,16 +107,15 @@ def test_overload(target, normal, report, protocol, tmp_path):
             recovery = recover_http(target.http)
         else:
             unloaded, _ = loadtools.ghz(sup, target.grpc, body_path, workdir, "unloaded", rate=20, count=40)
-            closed_loop, total_s = loadtools.ghz(
+            closed_loop, _ = loadtools.ghz(
                 sup, target.grpc, body_path, workdir, "capacity", seconds=3, concurrency=16, connections=1
             )
             capacity = sum(1 for _, o in closed_loop if o == "ok") / 3.0
             rate = FACTOR * capacity
             grpc.channel_ready_future(channel).result(timeout=5)
-            attack, total_s = loadtools.ghz(
-                sup, target.grpc, body_path, workdir, "attack", rate=rate, count=int(rate * ATTACK_S)
+            attack, achieved = loadtools.openloop(
+                sup, target.grpc, body_path, workdir, "attack", rate=rate, seconds=ATTACK_S
             )
-            achieved = len(attack) / total_s if total_s else None
             recovery = recover_grpc(stub)
     finally:
         channel.close()

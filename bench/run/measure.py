@@ -9,6 +9,7 @@ recorded as background_cpu_s, to show that it is negligible.
 from __future__ import annotations
 
 import os
+import time
 
 import psutil
 
@@ -79,6 +80,8 @@ def measure_run(
         result, usage = loadgen.measure(sup, tool, argv, client_cpus, raw_path)
     after, bg_after, busy_after = tree_cpu(server), [tree_cpu(s) for s in watched], busy_s(server_cpus)
     workers_after = _workers(server)
+    if server.endpoints.get("metrics"):
+        time.sleep(scrape.SETTLE_S)
     metrics_after = scrape.scrape(server.endpoints.get("metrics"))
     answered, phases = scrape.phases_per_request(metrics_before, metrics_after, labels["protocol"].split("-")[0])
     if server.proc is not None and server.proc.poll() is not None:

@@ -17,6 +17,11 @@ PHASES = ("decode", "tensor", "inference", "encode")
 PREDICT_METHODS = ("Predict", "PredictStream")
 
 
+# The Python server writes its histograms (the phases) every 50 ms (python_service/server/metrics.py):
+# the scrape after a timed run waits this long, outside the measured window, so that it sees them all.
+SETTLE_S = 0.15
+
+
 def scrape(address: str | None, timeout_s: float = 5.0) -> dict | None:
     """{("requests", protocol, method, code) | ("phase_sum" | "phase_count", protocol, phase): value}."""
     if not address:

@@ -3,11 +3,24 @@ multiprocess mode: every worker process (HTTP and gRPC) writes its values into f
 $PROMETHEUS_MULTIPROC_DIR (set by the supervisor for the whole tree), and GET /metrics sums them,
 so the figures add up across workers.
 
-`for_protocol(protocol)` gives a recorder with its label children resolved once (the hot path only
-calls .observe/.inc on them); with --metrics=false it is `NO_METRICS`, whose methods do nothing.
+`for_protocol(protocol)` gives a recorder with its label children resolved once; with
+--metrics=false it is `NO_METRICS`, whose methods do nothing.
+
+Cost: in multiprocess mode every prometheus_client update is a locked write into an mmap'd file
+(~2.5 µs here), and a predict request makes 13 of them (counter, duration and four phase
+histograms, in-flight gauge up and down) — measured 35 µs, over 5% of a Python request. So the
+request counter is written at once (a scrape right after N answers counts N), and everything else
+is queued in the process (a deque append, ~0.1 µs) and written in aggregate by one thread every
+FLUSH_S (one write per touched bucket): histograms and the in-flight gauge are at most FLUSH_S
+behind. /metrics flushes its own worker first.
 """
 
+import atexit
+import bisect
+import collections
 import os
+import threading
+import time
 
 from python_service import contract
 
@@ -17,6 +30,7 @@ _SPEC = contract.load("metrics.json")
 _BUCKETS = _SPEC["buckets"]["seconds"]
 PHASES = tuple(_SPEC["label_values"]["phase"])
 METHODS = tuple(_SPEC["label_values"]["method"])
+FLUSH_S = 0.05
 
 
 class _Families:
@@ -64,7 +78,8 @@ _families = None
 
 
 class Recorder:
-    """The metrics of one protocol ("grpc" or "http"), label children resolved up front."""
+    """The metrics of one protocol ("grpc" or "http"), label children resolved up front; all but
+    the request counter go through the process's `_Batcher`."""
 
     enabled = True
 
@@ -76,21 +91,81 @@ class Recorder:
         self._ok = {m: families.requests.labels(protocol, m, "OK") for m in METHODS}
         self._inflight = families.inflight.labels(protocol)
         self._shed = families.shed.labels(protocol)
+        self._queue = _batcher().queue
 
     def phase(self, name, seconds):
-        self._phase[name].observe(seconds)
+        self._queue.append((self._phase[name], seconds))
 
     def request(self, method, code, seconds):
         """One answered request: `code` is a grpc.StatusCode name ("OK", "INVALID_ARGUMENT", ...)."""
         counter = self._ok[method] if code == "OK" else self._families.requests.labels(self.protocol, method, code)
         counter.inc()
-        self._duration[method].observe(seconds)
+        self._queue.append((self._duration[method], seconds))
 
     def inflight(self, delta):
-        self._inflight.inc(delta)
+        self._queue.append((self._inflight, delta))
 
     def shed(self):
         self._shed.inc()
+
+
+class _Batcher:
+    """Queued updates of one process, written in aggregate every FLUSH_S by a daemon thread: per
+    histogram child the count of each bucket touched and the sum, per gauge the net change."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.queue = collections.deque()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._run, name="metrics-flush", daemon=True).start()
+        atexit.register(self.flush)
+
+    def _run(self):
+        while True:
+            time.sleep(FLUSH_S)
+            self.flush()
+
+    def flush(self):
+        with self._lock:  # one flusher at a time (the thread, /metrics, exit)
+            histograms, gauges = {}, {}
+            queue = self.queue
+            while queue:
+                child, value = queue.popleft()
+                bounds = getattr(child, "_upper_bounds", None)
+                if bounds is None:
+                    gauges[child] = gauges.get(child, 0) + value
+                    continue
+                counts, total = histograms.get(child) or ({}, 0.0)
+                i = bisect.bisect_left(bounds, value)
+                counts[i] = counts.get(i, 0) + 1
+                histograms[child] = (counts, total + value)
+            # prometheus_client's Histogram.observe is "_sum.inc(amount); _buckets[i].inc(1)" for
+            # the first bound ≥ amount (non-cumulative buckets); the same, n at a time.
+            for child, (counts, total) in histograms.items():
+                child._sum.inc(total)
+                for i, n in counts.items():
+                    child._buckets[i].inc(n)
+            for child, delta in gauges.items():
+                if delta:
+                    child.inc(delta)
+
+
+_batcher_instance = None
+_batcher_lock = threading.Lock()
+
+
+def _batcher():
+    global _batcher_instance
+    with _batcher_lock:
+        if _batcher_instance is None or _batcher_instance.pid != os.getpid():  # (a forked child starts its own)
+            _batcher_instance = _Batcher()
+        return _batcher_instance
+
+
+def flush():
+    """Write this process's queued updates now (GET /metrics does, before reading)."""
+    if _batcher_instance is not None:
+        _batcher_instance.flush()
 
 
 class _NoMetrics:
@@ -126,6 +201,7 @@ def exposition():
     """The text exposition of every worker's metrics, summed (GET /metrics)."""
     from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 
+    flush()
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     return generate_latest(registry)

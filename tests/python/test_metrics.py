@@ -2,6 +2,7 @@
 labels, buckets), and their sums across worker processes."""
 
 import json
+import time
 
 import grpc
 import pytest
@@ -17,6 +18,44 @@ SPEC = contract.load("metrics.json")
 
 def families(text):
     return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def _samples(body):
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for f in families(body.decode()).values() for s in f.samples
+    }
+
+
+def test_batched_histograms_count_what_observe_would():
+    """The recorder queues phase and duration observations and writes them in aggregate: the
+    exposed buckets (cumulative), count and sum are those of one observe() per value."""
+    recorder = metrics.for_protocol("grpc")
+    values = [0.00004, 0.003, 0.003, 0.0031, 2.5, 10.0, 1e9]
+    bounds = [float(b) for b in SPEC["buckets"]["seconds"]] + [float("inf")]
+    before = _phase_samples("tensor")
+    for v in values:
+        recorder.phase("tensor", v)
+    after = _phase_samples("tensor")
+    assert after["count"] - before["count"] == len(values)
+    assert abs((after["sum"] - before["sum"]) - sum(values)) < 1e-6
+    for le in bounds:
+        expected = sum(1 for v in values if v <= le)
+        assert after[le] - before[le] == expected, le
+
+
+def _phase_samples(phase):
+    out = {}
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
+        for sample in family.samples:
+            if sample.labels.get("phase") != phase or sample.labels.get("protocol") != "grpc":
+                continue
+            if sample.name.endswith("_bucket"):
+                out[float(sample.labels["le"])] = sample.value
+            elif sample.name.endswith("_count"):
+                out["count"] = sample.value
+            elif sample.name.endswith("_sum"):
+                out["sum"] = sample.value
+    return out
 
 
 def test_exposition_follows_the_contract():
@@ -59,17 +98,22 @@ def test_counters_add_up_across_workers(start_server, workers):
             predict_pb2_grpc.PredictionServiceStub(channel).Predict(predict_request("iris-logreg", [SETOSA]))
     status, _, body = http_call(server.http, "GET", "/metrics")
     assert status == 200
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value for f in families(body.decode()).values() for s in f.samples
-    }
+    samples = _samples(body)
 
     def requests(protocol, code):
         return samples[("servebench_requests_total", (("code", code), ("method", "Predict"), ("protocol", protocol)))]
 
+    # the request counter is written at once: a scrape right after the answers counts them all
     assert requests("http", "OK") == n_http and requests("http", "NOT_FOUND") == 1
     assert requests("grpc", "OK") == n_grpc
+    # histograms are written every metrics.FLUSH_S: within that (and a margin), every phase is there
+    time.sleep(3 * metrics.FLUSH_S)
+    samples = _samples(http_call(server.http, "GET", "/metrics")[2])
     decode = samples[("servebench_phase_duration_seconds_count", (("phase", "decode"), ("protocol", "http")))]
     assert decode == n_http  # phases of answered requests only
+    for protocol, n in (("http", n_http + 1), ("grpc", n_grpc)):
+        key = ("servebench_request_duration_seconds_count", (("method", "Predict"), ("protocol", protocol)))
+        assert samples[key] == n
     assert server.stop() == 0, server.log()
 
 

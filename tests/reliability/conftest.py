@@ -26,7 +26,7 @@ NORMAL_MIN_PCT = 99.0
 # Rules that fail today on the 2-CPU machines this runs on, declared here so that the suite still
 # gates every other rule in CI: a listed (server, attack) that fails is reported FAIL (known) in the
 # table with its figures and counted as xfail, not as a pass; one that passes is reported PASS.
-# Issue 9 stays open while this is not empty; remove an entry when its fix lands.
+# The work on hostile clients is not done while this is not empty; remove an entry when its fix lands.
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ("python", "4 overload 3× (http)"): "refusals wait behind the request the worker's one thread is serving "
     "(median ~17 ms) and 8 queued breast-cancer-rf×32 requests are ~60–100 ms of work",

@@ -1,0 +1,8 @@
+#!/bin/bash
+# Do 30 s runs tighten the capacity estimate? Go gRPC capped 0.25 CPU / 10 ms, olgen, 375..675 req/s, 3 reps
+cd /tmp/openloop-lab
+./cg.sh set 10000 2500 $(cat run/go.pid) || exit 1
+for rep in 1 2 3; do for r in 375 450 525 600 675; do
+  python3 olrun.py olgen go $r --dur 30 --tag q6 --extra "-mode grpc -conns 4"
+done; done
+./cg.sh rm

@@ -16,8 +16,11 @@ OPS = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a 
 
 
 def reference_concurrency(rows: list[Scenario], wanted: int) -> int | None:
-    """The wanted concurrency if it was measured, else the nearest one measured."""
-    measured = sorted({r.concurrency for r in rows if r.kind == "serve"})
+    """The wanted concurrency if it was measured, else the nearest one measured (the matrix's, or the
+    variants' when a run has no matrix)."""
+    measured = sorted({r.concurrency for r in rows if r.kind == "serve"}) or sorted(
+        {r.concurrency for r in rows if r.kind == "variant" and r.concurrency is not None}
+    )
     if not measured:
         return None
     return wanted if wanted in measured else min(measured, key=lambda c: (abs(c - wanted), c))

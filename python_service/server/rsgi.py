@@ -81,7 +81,11 @@ class RsgiApp:
             message = "request body larger than %d bytes" % self.max_body
             return _answer(proto, 413, {"code": 8, "message": message}, close=True)
         environ = self._environ(scope, body)
-        if predict and not self.admission.enter():
+        # An empty body cannot be a prediction (the app refuses it at once, 400), and is what a
+        # malformed chunked body arrives as from granian: it takes no admission place, so that it
+        # gets its 400 even when the worker is full.
+        admitted = predict and bool(body)
+        if admitted and not self.admission.enter():
             return _answer(proto, *self.admission.refusal(counted=True))
         try:
             if len(body) > BIG_BODY_BYTES:
@@ -92,7 +96,7 @@ class RsgiApp:
                 self._queue.put_nowait((environ, answer))
                 status, headers, payload = await answer
         finally:
-            if predict:
+            if admitted:
                 self.admission.exit()
         proto.response_bytes(status, headers, payload)
 

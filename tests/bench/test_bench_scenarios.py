@@ -94,7 +94,7 @@ def test_missing_default(doc):
 
 
 def test_unknown_profile(doc):
-    profiles = "capacity, capacity-iris, full, quick"
+    profiles = "capacity, capacity-iris, full, metrics-cost, quick"
     with pytest.raises(config.ScenarioError, match=r"no profile 'fast'; profiles: " + profiles):
         config.resolve(doc, "fast", {})
 
@@ -113,7 +113,9 @@ def test_an_undeclared_variant_is_refused(doc):
         config.resolve(doc, "full", {})
 
 
-@pytest.mark.parametrize("profile,limit_s", [("quick", 120), ("full", 900), ("capacity-iris", 300)])
+@pytest.mark.parametrize(
+    "profile,limit_s", [("quick", 120), ("full", 900), ("capacity-iris", 300), ("metrics-cost", 300)]
+)
 def test_profile_estimate_fits_the_issue_time_budget(profile, limit_s):
     s = config.load(SCENARIOS, profile)
     plan = runner.Plan(

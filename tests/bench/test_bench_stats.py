@@ -103,3 +103,15 @@ def test_worker_shares_are_medians_over_repeats():
     runs = [run(repeat=r, worker_cpu_s=[a, b]) for r, (a, b) in enumerate([(1.0, 1.0), (3.0, 1.0), (2.0, 2.0)])]
     (row,) = stats.aggregate(runs)
     assert row.worker_cpu_share == pytest.approx([0.5, 0.5])
+
+
+def test_reference_concurrency_falls_back_to_the_variants_without_a_matrix():
+    from types import SimpleNamespace
+
+    from bench.analysis import goals
+
+    serve = [SimpleNamespace(kind="serve", concurrency=c) for c in (1, 10)]
+    variants = [SimpleNamespace(kind="variant", concurrency=8)]
+    assert goals.reference_concurrency(serve + variants, 10) == 10
+    assert goals.reference_concurrency(variants, 10) == 8  # a variants-only run (PROFILE=metrics-cost)
+    assert goals.reference_concurrency([], 10) is None

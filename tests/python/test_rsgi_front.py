@@ -99,3 +99,31 @@ def test_the_admission_bound_counts_big_requests_too():
     small, big = asyncio.run(main())
     assert small[0] == 503 and "retry-after" in small[1]
     assert big[0] == 200
+
+
+def test_an_empty_body_takes_no_admission_place():
+    """What granian delivers for a malformed chunked body is an empty one: it goes to the app (which
+    answers 400) without taking a place, so that a burst of them is never refused 503 by each other."""
+
+    class CountingAdmission(Admission):
+        entered = 0
+
+        def enter(self):
+            CountingAdmission.entered += 1
+            return super().enter()
+
+    rsgi = RsgiApp(App(), admission=CountingAdmission(1), max_body=1 << 20, read_timeout_s=5)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        rsgi.__rsgi_init__(loop)
+        answers = []
+        for body in (b"", b"", b"{}"):
+            proto = Proto(body)
+            await asyncio.wait_for(rsgi.__rsgi__(Scope(body), proto), 5)
+            answers.append(proto.answer[0])
+        rsgi.__rsgi_del__(loop)
+        return answers
+
+    assert asyncio.run(main()) == [200, 200, 200]  # the fake app answered each
+    assert CountingAdmission.entered == 1  # only the non-empty body took a place

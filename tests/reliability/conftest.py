@@ -24,22 +24,50 @@ NORMAL_P99_MS = 50.0
 NORMAL_MIN_PCT = 99.0
 
 # Rules that fail today on the 2-CPU machines this runs on, declared here so that the suite still
-# gates every other rule in CI: a listed (server, attack) that fails is reported FAIL (known) in the
-# table with its figures and counted as xfail, not as a pass; one that passes is reported PASS.
-# The work on hostile clients is not done while this is not empty; remove an entry when its fix lands.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("python", "4 overload 3× (http)"): "refusals wait behind the request the worker's one thread is serving "
-    "(median ~17 ms) and 8 queued breast-cancer-rf×32 requests are ~60–100 ms of work",
-    ("python", "4 overload 3× (grpc)"): "grpcio refuses beyond the bound (median ~25 ms: the GIL), and the 8 "
-    "admitted calls queue for one CPU (p99 ~170 ms)",
-    ("go", "4 overload 3× (http)"): "GOMAXPROCS=1: admitted work fills the CPU, so new connections and "
-    "refusals wait in the accept backlog and the run queue (admitted p99 seconds)",
-    ("go", "4 overload 3× (grpc)"): "GOMAXPROCS=1: admitted work fills the CPU, so refusals wait in the run "
-    "queue behind it (median ~240 ms, admitted p99 seconds)",
-    ("python", "6 JSON abuse"): "a 2 MB body of 1,000,000 numbers holds the GIL inside json.loads (C code, "
-    "~100 ms) and the normal client's requests wait for it (p99 ~95 ms)",
-    ("python", "7 gRPC abuse"): "1,000 concurrent calls on one connection fill the admission bound, so the "
-    "normal client's calls are refused or wait meanwhile (p99 ~300 ms)",
+# gates everything else in CI. Each entry names the rules (substrings of their failure reasons) that
+# are known to fail for that (server, attack), and why: a row whose failed rules are all listed is
+# reported FAIL (known) with its figures and counted as xfail; any other failed rule fails the test
+# (so removing a deadline or the admission bound still fails the suite). The work on hostile clients
+# is not done while this is not empty; remove an entry when its fix lands.
+_SLOW_UNDER_OVERLOAD = ("normal client: p99", "refusals not fast", "admitted p99")
+KNOWN_FAILURES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("python", "4 overload 3× (http)"): (
+        "refusals wait behind the request the worker's one thread is serving (median ~13–17 ms) and 8 "
+        "queued breast-cancer-rf×32 requests are ~60–100 ms of work",
+        _SLOW_UNDER_OVERLOAD,
+    ),
+    ("python", "4 overload 3× (grpc)"): (
+        "grpcio refuses beyond the bound only when the GIL lets it (median ~13–25 ms), and the 8 admitted "
+        "calls queue for one CPU (p99 ~120–170 ms)",
+        _SLOW_UNDER_OVERLOAD,
+    ),
+    ("go", "4 overload 3× (http)"): (
+        "GOMAXPROCS=1: admitted work fills the CPU, so new connections and refusals wait in the accept "
+        "backlog and the run queue (admitted p99 seconds; in some runs requests time out, 211 of ~12,000 "
+        "and 3,960 of 8,628 seen)",
+        (*_SLOW_UNDER_OVERLOAD, "neither answered nor refused", "recovery"),
+    ),
+    ("go", "4 overload 3× (grpc)"): (
+        "GOMAXPROCS=1: admitted work fills the CPU, so refusals wait in the run queue behind it (median "
+        "~60 ms to 4 s, admitted p99 seconds; in some runs calls time out, 409 of 27,810 seen)",
+        (*_SLOW_UNDER_OVERLOAD, "neither answered nor refused", "recovery"),
+    ),
+    ("python", "6 JSON abuse"): (
+        "a 2 MB body of 1,000,000 numbers holds the GIL inside json.loads (C code, ~100 ms) and the normal "
+        "client's requests wait for it (p99 ~70–95 ms)",
+        ("normal client: p99",),
+    ),
+    ("go", "7 gRPC abuse"): (
+        "GOMAXPROCS=1: while 1,000 calls on one connection and a client that never reads its 1,500 "
+        "streams are served, the normal client's p99 goes over 50 ms in some runs (8–32 ms in others; "
+        "70 and 175 ms seen)",
+        ("normal client: p99",),
+    ),
+    ("python", "7 gRPC abuse"): (
+        "1,000 concurrent calls on one connection fill the admission bound, so the normal client's calls "
+        "are refused or wait meanwhile",
+        ("normal client:",),
+    ),
 }
 
 
@@ -145,7 +173,8 @@ def judge_normal(verdict: Verdict, summary, counted_shed: bool = False) -> None:
 def finish(report: Report, server: str, attack: str, verdict: Verdict, summary: str, figures: dict, normal=None):
     """Record the row, then fail the test with its reasons if a rule failed (xfail for a declared
     known failure)."""
-    known = KNOWN_FAILURES.get((server, attack))
+    why, rules = KNOWN_FAILURES.get((server, attack), (None, ()))
+    known = why if verdict.reasons and all(any(r in reason for r in rules) for reason in verdict.reasons) else None
     row = report.add(
         Row(
             server=server,
@@ -156,7 +185,7 @@ def finish(report: Report, server: str, attack: str, verdict: Verdict, summary: 
             passed=verdict.passed,
             reasons=verdict.reasons,
             notes=verdict.notes,
-            known=known if not verdict.passed else None,
+            known=known,
         )
     )
     if not row.passed and known:

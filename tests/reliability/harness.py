@@ -60,13 +60,14 @@ class Deadlines:
 
 
 DEADLINES = {
-    # granian: the keep-alive idle timeout is the read-header timeout; no body-read deadline.
+    # granian: the keep-alive idle timeout is the read-header timeout; the body deadline is the
+    # RSGI front's (--http-read-timeout: 408 and closed).
     "python": Deadlines(
         READ_HEADER_TIMEOUT_S,
         READ_HEADER_TIMEOUT_S,
-        None,
+        READ_TIMEOUT_S,
         "granian's keep-alive idle timeout is --http-read-header-timeout (%gs)" % READ_HEADER_TIMEOUT_S,
-        "granian has no body-read deadline",
+        "--http-read-timeout %gs, the RSGI front's" % READ_TIMEOUT_S,
     ),
     "go": Deadlines(
         READ_HEADER_TIMEOUT_S,

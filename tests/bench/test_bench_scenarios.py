@@ -114,7 +114,7 @@ def test_an_undeclared_variant_is_refused(doc):
 
 
 @pytest.mark.parametrize(
-    "profile,limit_s", [("quick", 120), ("full", 900), ("capacity-iris", 300), ("metrics-cost", 300)]
+    "profile,limit_s", [("quick", 120), ("full", 900), ("capacity-iris", 300), ("metrics-cost", 420)]
 )
 def test_profile_estimate_fits_the_issue_time_budget(profile, limit_s):
     s = config.load(SCENARIOS, profile)

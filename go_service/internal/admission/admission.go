@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"servebench/go_service/internal/metrics"
 )
 
 // AutoPerProc is the bound per GOMAXPROCS when the configured bound is 0 (auto).
@@ -73,3 +75,26 @@ func (g *Gate) Leave() { g.n.Add(-1) }
 
 // InFlight is the number of admitted requests not yet left.
 func (g *Gate) InFlight() int { return int(g.n.Load()) }
+
+// Core is what an adapter's admission asks of the predictor: a place in its bound, and its end.
+type Core interface {
+	Admit() error
+	Release()
+}
+
+// Enter admits one predict request of protocol p into core's bound and records it in rec (shed or
+// admitted); a request it admits ends with Exit. The one place both adapters count admission.
+func Enter(core Core, rec metrics.Recorder, p metrics.Protocol) error {
+	if err := core.Admit(); err != nil {
+		rec.Shed(p)
+		return err
+	}
+	rec.Admitted(p)
+	return nil
+}
+
+// Exit ends a request Enter admitted.
+func Exit(core Core, rec metrics.Recorder, p metrics.Protocol) {
+	core.Release()
+	rec.Answered(p)
+}

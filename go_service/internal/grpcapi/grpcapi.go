@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/admission"
 	"servebench/go_service/internal/clip"
 	"servebench/go_service/internal/metrics"
 	"servebench/go_service/internal/predictor"
@@ -21,8 +22,7 @@ import (
 
 // Core is what the adapter needs from the predictor.
 type Core interface {
-	Admit() error
-	Release()
+	admission.Core
 	PredictTimed(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, predictor.Timings, error)
 	ListModels() (*predictv1.ListModelsResponse, error)
 	GetModel(name string) (*predictv1.ModelInfo, error)
@@ -56,14 +56,11 @@ func (s *Server) predict(ctx context.Context, req *predictv1.PredictRequest) (*p
 	if s.codec != nil {
 		decode = s.codec.decoded(req)
 	}
-	if err := s.core.Admit(); err != nil {
-		s.rec.Shed(metrics.GRPC)
+	if err := admission.Enter(s.core, s.rec, metrics.GRPC); err != nil {
 		return nil, err
 	}
-	s.rec.Admitted(metrics.GRPC)
 	resp, t, err := s.core.PredictTimed(ctx, req)
-	s.core.Release()
-	s.rec.Answered(metrics.GRPC)
+	admission.Exit(s.core, s.rec, metrics.GRPC)
 	if err != nil {
 		return nil, capped(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/admission"
 	"servebench/go_service/internal/clip"
 	"servebench/go_service/internal/metrics"
 	"servebench/go_service/internal/predictor"
@@ -19,8 +20,7 @@ import (
 
 // Core is what the adapter needs from the predictor.
 type Core interface {
-	Admit() error
-	Release()
+	admission.Core
 	PredictTimed(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, predictor.Timings, error)
 	ListModels() (*predictv1.ListModelsResponse, error)
 	GetModel(name string) (*predictv1.ModelInfo, error)

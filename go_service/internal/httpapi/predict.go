@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/admission"
 	"servebench/go_service/internal/clip"
 	"servebench/go_service/internal/metrics"
 )
@@ -50,15 +51,10 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 	if err != nil {
 		return writeCoreError(w, err)
 	}
-	if err := h.core.Admit(); err != nil {
-		h.rec.Shed(metrics.HTTP)
+	if err := admission.Enter(h.core, h.rec, metrics.HTTP); err != nil {
 		return writeCoreError(w, err)
 	}
-	h.rec.Admitted(metrics.HTTP)
-	defer func() {
-		h.core.Release()
-		h.rec.Answered(metrics.HTTP)
-	}()
+	defer admission.Exit(h.core, h.rec, metrics.HTTP)
 	start := time.Now()
 	req := &predictv1.PredictRequest{}
 	if isProtobuf {

@@ -74,9 +74,12 @@ def ghz_argv(
     body: str,
     connections: int,
     stream_messages: int | None = None,
+    rps: float | None = None,
+    send_async: bool = False,
 ) -> list[str]:
     """ghz calling Predict (or, with stream_messages, PredictStream with that many messages per
-    stream) with the body file, over plaintext, JSON report with per-call details."""
+    stream) with the body file, over plaintext, JSON report with per-call details; with `rps`, at
+    that rate (open loop with `send_async`: ghz --async sends on schedule without waiting)."""
     call = PREDICT_CALL if stream_messages is None else PREDICT_STREAM_CALL
     argv = [
         tools.ghz,
@@ -106,6 +109,10 @@ def ghz_argv(
     ]
     if stream_messages is not None:
         argv += ["--stream-call-count", str(stream_messages)]
+    if rps is not None:
+        argv += ["--rps", str(max(1, round(rps)))]
+    if send_async:
+        argv.append("--async")
     return [*argv, address]
 
 

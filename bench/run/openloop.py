@@ -17,7 +17,8 @@ import subprocess
 from dataclasses import dataclass
 
 from bench.analysis import parse
-from bench.run.loadgen import JSON, PREDICT_CALL, PROTOBUF, LoadError, Tools
+from bench.run import loadgen
+from bench.run.loadgen import JSON, PROTOBUF, LoadError, Tools
 from bench.run.procs import Supervisor, Usage
 
 
@@ -80,37 +81,18 @@ def vegeta_argv(
 def ghz_argv(
     tools: Tools, target: Target, rate: float, duration_s: float, timeout_s: float, settings: dict, n_cpus: int
 ) -> list[str]:
-    argv = [
-        tools.ghz,
-        "--insecure",
-        "--proto",
-        tools.proto,
-        "--import-paths",
-        tools.proto_root,
-        "--call",
-        PREDICT_CALL,
-        "--data-file",
-        target.body,
-        "--rps",
-        str(max(1, round(rate))),
-        "--concurrency",
-        str(settings["ghz_concurrency"]),
-        "--connections",
-        str(settings["ghz_connections"]),
-        "--cpus",
-        str(n_cpus),
-        "--timeout",
-        f"{timeout_s:g}s",
-        "--duration",
-        f"{duration_s:g}s",
-        "--duration-stop",
-        "wait",
-        "--format",
-        "json",
-    ]
-    if settings["ghz_async"]:
-        argv.append("--async")
-    return [*argv, target.address]
+    return loadgen.ghz_argv(
+        tools,
+        target.address,
+        concurrency=settings["ghz_concurrency"],
+        n_cpus=n_cpus,
+        timeout_s=timeout_s,
+        duration_s=duration_s,
+        body=target.body,
+        connections=settings["ghz_connections"],
+        rps=rate,
+        send_async=settings["ghz_async"],
+    )
 
 
 def openloop_argv(

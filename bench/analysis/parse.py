@@ -165,10 +165,10 @@ def parse_vegeta_csv(text: str, rate: float) -> OpenLoopRun:
     return _open_loop(calls, t0)
 
 
-def parse_openloop_csv(text: str) -> OpenLoopRun:
+def openloop_calls(text: str) -> list[tuple[int, int | None, int | None, str]]:
     """The bench's open-loop gRPC generator (go_service/cmd/openloop): a header, then
     seq,due_ns,sent_ns,end_ns,code per call (ns from its t0; code OK, a gRPC code name, or
-    NOT_SENT with sent and end -1)."""
+    NOT_SENT with sent and end -1) → (due, sent or None, end or None, code) per call."""
     lines = text.splitlines()
     if not lines or lines[0].strip() != "seq,due_ns,sent_ns,end_ns,code":
         raise ParseError("openloop CSV: no header line 'seq,due_ns,sent_ns,end_ns,code'")
@@ -181,9 +181,13 @@ def parse_openloop_csv(text: str) -> OpenLoopRun:
             due, sent, end = int(due), int(sent), int(end)
         except ValueError as exc:
             raise ParseError(f"openloop CSV line {number}: {exc}") from None
-        kind = None if code == "OK" else code
-        calls.append((due, sent if sent >= 0 else None, end if end >= 0 else None, kind))
-    return _open_loop(calls, 0)
+        calls.append((due, sent if sent >= 0 else None, end if end >= 0 else None, code.strip()))
+    return calls
+
+
+def parse_openloop_csv(text: str) -> OpenLoopRun:
+    """openloop's CSV (`openloop_calls`) → latency of each answer from when it was due."""
+    return _open_loop([(d, s, e, None if c == "OK" else c) for d, s, e, c in openloop_calls(text)], 0)
 
 
 def _open_loop(calls: list[tuple], t0: float) -> OpenLoopRun:

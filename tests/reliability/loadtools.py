@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 
+from bench.analysis import parse
 from tests.reliability.harness import CLIENT_CPUS, GO_BIN, TOOLS
 
 OPENLOOP_BIN = os.path.join(os.path.dirname(GO_BIN), "openloop")
@@ -134,22 +135,17 @@ def openloop(sup, address: str, body_path: str, workdir: str, name: str, *, rate
     argv = [OPENLOOP_BIN, "-addr", address, "-body", body_path, "-rate", "%g" % rate, "-duration", "%gs" % seconds]
     argv += ["-conns", str(conns), "-timeout", "5s", "-out", out]
     _run(sup, argv, os.path.join(workdir, name + ".out"), seconds + 40)
-    records, last_end = [], 0
+    records = []
     with open(out) as fh:
-        next(fh)  # seq,due_ns,sent_ns,end_ns,code
-        for line in fh:
-            _, due, _, end, code = line.strip().split(",")
-            if code == "NOT_SENT":
-                records.append((0.0, "error: not sent"))
-                continue
-            last_end = max(last_end, int(end))
-            latency = (int(end) - int(due)) / 1e9
-            if code == "OK":
-                outcome = "ok"
-            elif code == "ResourceExhausted":
-                outcome = "shed"
-            else:
-                outcome = "error: %s" % code
-            records.append((latency, outcome))
+        calls = parse.openloop_calls(fh.read())
+    for due, _, end, code in calls:
+        if code == "NOT_SENT":
+            records.append((0.0, "error: not sent"))
+        elif code == "OK":
+            records.append(((end - due) / 1e9, "ok"))
+        elif code == "ResourceExhausted":
+            records.append(((end - due) / 1e9, "shed"))
+        else:
+            records.append(((end - due) / 1e9, "error: %s" % code))
     sent = sum(1 for _, o in records if o != "error: not sent")
     return records, (sent / seconds if seconds else None)

@@ -37,6 +37,11 @@ def flags(row: Scenario) -> str:
     return ", ".join(out)
 
 
+def shares_text(shares: list[float] | None) -> str:
+    """Each worker process's part of the server CPU, "60% / 40%"."""
+    return "n/a" if not shares else " / ".join(f"{100 * x:.0f}%" for x in shares)
+
+
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return lines + ["| " + " | ".join(r) + " |" for r in rows]

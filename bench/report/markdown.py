@@ -8,7 +8,7 @@ import os
 
 from bench.analysis import goals, stats
 from bench.report import sections
-from bench.report.format import CB, flags, num, ratio_text, spread_text, table
+from bench.report.format import CB, flags, num, ratio_text, shares_text, spread_text, table
 from bench.results import Results, Scenario
 
 _table, _ratio = table, ratio_text
@@ -35,7 +35,7 @@ def main_table(rows: list[Scenario]) -> list[str]:
                 spread_text(r.server_cpu_us_per_req, 1),
                 num(r.server_rss_mb.median, 0),
                 "n/a" if util is None else num(100 * util, 0) + "%",
-                _shares(r.worker_cpu_share),
+                shares_text(r.worker_cpu_share),
                 flags(r),
             ]
         )
@@ -57,10 +57,6 @@ def main_table(rows: list[Scenario]) -> list[str]:
         ],
         body,
     )
-
-
-def _shares(shares: list[float] | None) -> str:
-    return "n/a" if not shares else " / ".join(f"{100 * x:.0f}%" for x in shares)
 
 
 def ratio_tables(rows: list[Scenario]) -> list[str]:

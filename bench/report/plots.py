@@ -38,6 +38,12 @@ def _panels(rows: list[Scenario]):
     return serve, keys, series, {r.concurrency for r in serve}
 
 
+def _save(fig, path: str) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _figure(n: int):
     cols = min(n, 2)
     rows = (n + cols - 1) // cols
@@ -94,9 +100,7 @@ def _finish(fig, axes, keys, ylabel: str, title: str, path: str, log_y=False, xs
         labels.append("CB: client-bound")
         ax.legend(handles, labels, fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _series_points(serve: list[dict], key: tuple, series: list[tuple]):
@@ -180,9 +184,7 @@ def breakdown(results: Results, path: str) -> bool:
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle("Where the server's time goes (phase metrics; remainder = server CPU per request − phases)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return True
 
 
@@ -223,9 +225,7 @@ def capacity_latency(results: Results, path: str) -> bool:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"Latency against throughput, open loop, server capped to {results.calibration.get('cpu_quota')} CPU")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return True
 
 
@@ -259,9 +259,7 @@ def capacity_cpu(results: Results, path: str) -> bool:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=6)
     fig.suptitle("CPU utilisation against offered rate")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return True
 
 

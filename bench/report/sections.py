@@ -5,7 +5,7 @@ Results through bench.analysis and computes nothing of its own."""
 from __future__ import annotations
 
 from bench.analysis import breakdown
-from bench.report.format import CB, num, ratio_text, table
+from bench.report.format import CB, num, ratio_text, shares_text, table
 from bench.results import Results
 
 
@@ -124,7 +124,7 @@ def variants(results: Results) -> list[str]:
             ratio_text(r["vs_default"]),
             num(r["rps"], 0),
             num(r["p99_ms"], 2),
-            _shares(r["worker_shares"]),
+            shares_text(r["worker_shares"]),
             _flags(r),
         ]
         for r in rows
@@ -145,10 +145,6 @@ def variants(results: Results) -> list[str]:
         ],
         body,
     )
-
-
-def _shares(shares: list[float] | None) -> str:
-    return "n/a" if not shares else " / ".join(f"{100 * x:.0f}%" for x in shares)
 
 
 def _flags(row: dict) -> str:

@@ -55,9 +55,12 @@ def front(app, bound=8):
     return RsgiApp(app, admission=Admission(bound, metrics.NO_METRICS), max_body=8 << 20, read_timeout_s=5)
 
 
-def test_a_big_request_does_not_hold_the_small_ones():
+def big_then_small(bound):
+    """A big request blocked in the app (side lane), then a small one sent meanwhile: (small's
+    answer while the big one is still blocked, big's answer, the app's (body, thread) records,
+    the loop's thread)."""
     app = App()
-    rsgi = front(app)
+    rsgi = front(app, bound)
 
     async def main():
         loop = asyncio.get_running_loop()
@@ -67,36 +70,24 @@ def test_a_big_request_does_not_hold_the_small_ones():
         big_call = asyncio.ensure_future(rsgi.__rsgi__(Scope(big_body), big))
         await asyncio.sleep(0.1)  # the big one is in the app now, blocked
         await asyncio.wait_for(rsgi.__rsgi__(Scope(b"small"), small), 5)
-        assert small.answer[0] == 200 and big.answer is None
+        assert big.answer is None, "the big request finished before it was released"
         app.release.set()
         await asyncio.wait_for(big_call, 5)
-        assert big.answer[0] == 200
         rsgi.__rsgi_del__(loop)
-        return threading.get_ident()
+        return small.answer, big.answer, threading.get_ident()
 
-    loop_thread = asyncio.run(main())
-    threads = dict(app.threads)
+    small, big, loop_thread = asyncio.run(main())
+    return small, big, dict(app.threads), loop_thread
+
+
+def test_a_big_request_does_not_hold_the_small_ones():
+    small, big, threads, loop_thread = big_then_small(bound=8)
+    assert small[0] == 200 and big[0] == 200  # the small one answered while the big one was blocked
     assert threads[b"smal"] == loop_thread and threads[b"wait"] != loop_thread
 
 
 def test_the_admission_bound_counts_big_requests_too():
-    app = App()
-    rsgi = front(app, bound=1)
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        rsgi.__rsgi_init__(loop)
-        big_body = b"wait" + b" " * BIG_BODY_BYTES
-        big, small = Proto(big_body), Proto(b"small")
-        big_call = asyncio.ensure_future(rsgi.__rsgi__(Scope(big_body), big))
-        await asyncio.sleep(0.1)
-        await asyncio.wait_for(rsgi.__rsgi__(Scope(b"small"), small), 5)
-        app.release.set()
-        await asyncio.wait_for(big_call, 5)
-        rsgi.__rsgi_del__(loop)
-        return small.answer, big.answer
-
-    small, big = asyncio.run(main())
+    small, big, _, _ = big_then_small(bound=1)
     assert small[0] == 503 and "retry-after" in small[1]
     assert big[0] == 200
 

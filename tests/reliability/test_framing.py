@@ -1,6 +1,8 @@
 """Attack 5, malformed HTTP/1.1 framing on raw sockets, beside the normal client (HTTP JSON).
 
-Each case is sent REPEATS times, each on a fresh connection, all at once. Rule for every case: an
+Each case is sent REPEATS times, each on a fresh connection, WAVE at a time (at once within a wave:
+fewer than the servers' default admission bound of 8 per CPU, so that a case a server may answer
+correctly is never refused as overload — this attack is about framing). Rule for every case: an
 answer of 400 or 431 (the contract's malformed_framing / headers_too_large) and the connection
 closed within 2 s; never 5xx; the normal client unaffected. Two cases may also be answered
 correctly: both Content-Length and Transfer-Encoding (RFC 9112 §6.3 lets a server reject it, or
@@ -24,6 +26,7 @@ from tests.reliability.report import Verdict
 pytestmark = [pytest.mark.reliability, pytest.mark.process]
 
 REPEATS = 10
+WAVE = 5
 CLOSE_WITHIN_S = 2.0
 HEAD = b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 
@@ -110,7 +113,7 @@ def test_malformed_framing(target, normal, report):
     client = normal("http", target.http)
     v = Verdict()
     parts, figures = [], {}
-    with ThreadPoolExecutor(max_workers=REPEATS) as pool:
+    with ThreadPoolExecutor(max_workers=WAVE) as pool:
         for name, (payload, may_answer) in CASES.items():
             results = list(pool.map(rawnet.exchange, [target.http] * REPEATS, [payload] * REPEATS))
             parts.append(_judge(name, may_answer, results, v))

@@ -131,6 +131,10 @@ class Predictor:
         self._ready = False
         self._loaded = False
         self._draining = False
+        # The most values a valid request carries, counting each feature and one per instance:
+        # max_batch × (the widest model's n_features + 1); None before load. An adapter whose
+        # decoding costs per value (JSON) refuses a body holding more before decoding it.
+        self.value_bound = None
         if entries is not None:
             self.load(entries)
 
@@ -138,6 +142,7 @@ class Predictor:
         """Load every model (an ORT session each), then become ready unless already draining."""
         models = {entry.name: _Model(entry, self._options) for entry in entries}
         self._models = models
+        self.value_bound = self.max_batch * (max((m.n_features for m in models.values()), default=0) + 1)
         self._loaded = True
         self._ready = not self._draining
 

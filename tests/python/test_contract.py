@@ -44,6 +44,7 @@ def test_core_conditions_answer_their_http_status(condition):
 
     class Refusing:
         ready = True
+        value_bound = None
 
         def predict(self, request, timing=None):
             raise error

@@ -314,6 +314,7 @@ class _Refusing:
     """A core that refuses every request with one code."""
 
     ready = True
+    value_bound = None
 
     def __init__(self, code):
         self.code = code
@@ -330,3 +331,50 @@ def test_unexpected_bug_is_a_generic_500():
     response = create_app(Buggy(None), max_body=MAX_BODY).test_client().post("/v1/predict", json=ok_body())
     assert response.status_code == 500
     assert response.json == {"code": C.INTERNAL.value[0], "message": "internal error"}
+
+
+def test_value_bound(predictor):
+    """The largest valid request (a full batch of the widest model) is answered; a JSON body with
+    more commas than any valid request holds is refused before decoding, naming the bound."""
+    widest = max(predictor.list_models().models, key=lambda m: m.n_features)
+    assert predictor.value_bound == predictor.max_batch * (widest.n_features + 1)
+    client = create_app(predictor, max_body=MAX_BODY).test_client()
+    full = {"model": widest.name, "instances": [{"features": [0.5] * widest.n_features}] * predictor.max_batch}
+    assert client.post("/v1/predict", json=full).status_code == 200
+    bound = predictor.value_bound
+    for body in (
+        ok_body(instances=[{"features": [1] * 1_000_000}]),
+        ok_body(instances=[{"features": [1] * (bound + 1)}]),
+        '{"model": "%s"}' % ("," * bound),
+    ):
+        response = client.post(
+            "/v1/predict", data=body if isinstance(body, str) else json.dumps(body), content_type="application/json"
+        )
+        assert (response.status_code, response.json["code"]) == (400, C.INVALID_ARGUMENT.value[0])
+        assert "at most %d" % bound in response.json["message"]
+
+
+def test_value_bound_is_none_before_load():
+    assert Predictor().value_bound is None
+
+
+@pytest.mark.parametrize(
+    "name, status, code, words",
+    [
+        ("m" * 1_000_000, 404, C.NOT_FOUND, "(1000000 characters)"),
+        ("m" * 5000 + "\\ud800", 400, C.INVALID_ARGUMENT, "surrogate"),
+        ("\\ud800" + "m" * 5000, 400, C.INVALID_ARGUMENT, "surrogate"),
+    ],
+    ids=["1 MB", "lone surrogate at the end", "lone surrogate first"],
+)
+def test_long_model_names(predictor, name, status, code, words):
+    """A long model name (set through the field, not json_format) gets the same answers as a short
+    one: unknown, or invalid when it holds a lone surrogate."""
+    body = '{"model": "%s", "instances": [{"features": [5.1, 3.5, 1.4, 0.2]}]}' % name
+    response = (
+        create_app(predictor, max_body=MAX_BODY)
+        .test_client()
+        .post("/v1/predict", data=body, content_type="application/json")
+    )
+    assert (response.status_code, response.json["code"]) == (status, code.value[0])
+    assert words in response.json["message"] and len(response.json["message"]) <= 256

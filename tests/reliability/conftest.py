@@ -54,11 +54,6 @@ KNOWN_FAILURES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
         "~60 ms to 4 s, admitted p99 seconds; in some runs calls time out, 409 of 27,810 seen)",
         _ANY_OVERLOAD_RULE,
     ),
-    ("python", "6 JSON abuse"): (
-        "a 2 MB body of 1,000,000 numbers holds the GIL inside json.loads (C code, ~100 ms) and the normal "
-        "client's requests wait for it (p99 ~70–95 ms)",
-        ("normal client: p99",),
-    ),
     ("go", "7 gRPC abuse"): (
         "GOMAXPROCS=1: while 1,000 calls on one connection and a client that never reads its 1,500 "
         "streams are served, the normal client's p99 goes over 50 ms in some runs (8–32 ms in others; "

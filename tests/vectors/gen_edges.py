@@ -196,8 +196,10 @@ def error_table():
     ]
 
 
-def limits(fitted_iris):
+def limits(fitted_iris, widest_features):
     digits_row = [10.25] * 64
+    value_bound = MAX_BATCH * (widest_features + 1)
+    over_rows = value_bound // len(SEED_ROW) + 1
     many = 17000
     pb_size = many * (2 + 2 + 4 * 64)
     json_size = len(json.dumps({"features": digits_row}, separators=(",", ":"))) * many
@@ -225,6 +227,17 @@ def limits(fitted_iris):
             "RESOURCE_EXHAUSTED",
             model="digits-mlp",
             generate={"model": "digits-mlp", "row": digits_row, "rows": many},
+        ),
+        error(
+            "json-over-value-bound",
+            "%d iris rows, %d values: more than the value bound, --max-batch × (widest model's %d "
+            "features + 1) = %d, so refused before decoding (not as too large a batch), the bound in "
+            "the message" % (over_rows, over_rows * len(SEED_ROW), widest_features, value_bound),
+            "INVALID_ARGUMENT",
+            transport="http",
+            model=IRIS,
+            matches=[r"at most %d\b" % value_bound],
+            generate={"model": IRIS, "row": SEED_ROW, "rows": over_rows},
         ),
     ]
 

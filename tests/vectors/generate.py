@@ -99,7 +99,8 @@ def build(models_dir):
         gen_edges.error_table(),
     )
     files["limits.json"] = document(
-        "request size limits (--max-body), bodies built at test time", gen_edges.limits(iris)
+        "request size limits (--max-body, the JSON value bound), bodies built at test time",
+        gen_edges.limits(iris, max(model.X.shape[1] for model in fitted.values())),
     )
     files["json-mapping.json"] = document(
         "edges of the proto3 JSON mapping and of the HTTP routes (media type, methods, unknown routes)",

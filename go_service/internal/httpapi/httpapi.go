@@ -25,6 +25,7 @@ type Core interface {
 	ListModels() (*predictv1.ListModelsResponse, error)
 	GetModel(name string) (*predictv1.ModelInfo, error)
 	Ready() bool
+	ValueBound() int64
 }
 
 // Options are the adapter's settings.

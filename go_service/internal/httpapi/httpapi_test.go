@@ -272,6 +272,40 @@ func TestModelsAndProbes(t *testing.T) {
 
 // TestNotReady: before models are loaded /readyz and every core route answer 503 with code 14,
 // while /healthz says the process is alive.
+// TestValueBound: the largest valid request (a full batch of the widest model) is answered; a
+// JSON body with more commas than any valid request holds is refused before it is decoded, with
+// the bound in the message.
+func TestValueBound(t *testing.T) {
+	srv := server(t)
+	info, widest := "", int32(0)
+	list, err := loadedCore(t).ListModels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list.Models {
+		if m.NFeatures > widest {
+			info, widest = m.Name, m.NFeatures
+		}
+	}
+	row := `{"features":[` + strings.TrimSuffix(strings.Repeat("0.5,", int(widest)), ",") + `]}`
+	full := `{"model":"` + info + `","instances":[` + strings.TrimSuffix(strings.Repeat(row+",", testMaxBatch), ",") + `]}`
+	if a := do(t, srv, "POST", "/v1/predict", "application/json", strings.NewReader(full)); a.status != 200 {
+		t.Fatalf("a full batch of %s (%d features): %d %v", info, widest, a.status, a.body)
+	}
+	bound := int(loadedCore(t).ValueBound())
+	for _, tc := range []struct{ name, body string }{
+		{"a million features", `{"model":"iris-logreg","instances":[{"features":[` + strings.TrimSuffix(strings.Repeat("1,", 1_000_000), ",") + `]}]}`},
+		{"bound + 1 values", `{"model":"iris-logreg","instances":[{"features":[` + strings.TrimSuffix(strings.Repeat("1,", bound+1), ",") + `]}]}`},
+		{"commas in a string", `{"model":"` + strings.Repeat(",", bound) + `"}`},
+	} {
+		a := do(t, srv, "POST", "/v1/predict", "application/json", strings.NewReader(tc.body))
+		msg, _ := a.body["message"].(string)
+		if a.status != 400 || a.body["code"] != float64(3) || !strings.Contains(msg, fmt.Sprintf("at most %d", bound)) {
+			t.Errorf("%s: %d %v; want 400 code 3 naming the bound %d", tc.name, a.status, a.body, bound)
+		}
+	}
+}
+
 func TestNotReady(t *testing.T) {
 	modeltest.InitORT(t)
 	srv := httptest.NewServer(httpapi.New(predictor.New(predictor.Options{MaxBatch: 1}), httpapi.Options{MaxBody: testMaxBody}))

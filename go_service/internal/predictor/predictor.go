@@ -47,7 +47,8 @@ type Predictor struct {
 	gate     *admission.Gate
 	runs     chan struct{} // one token per ONNX Runtime call in flight
 	models   atomic.Pointer[map[string]*model]
-	names    []string // sorted model names, set once by Load before models is published
+	names    []string     // sorted model names, set once by Load before models is published
+	bound    atomic.Int64 // ValueBound, set by Load
 	draining atomic.Bool
 }
 
@@ -103,8 +104,20 @@ func (p *Predictor) Load(models []*repository.Model) error {
 	}
 	sort.Strings(names)
 	p.names = names
+	widest := 0
+	for _, m := range models {
+		widest = max(widest, m.NFeatures)
+	}
+	p.bound.Store(int64(p.opts.MaxBatch) * int64(widest+1))
 	p.models.Store(&loaded)
 	return nil
+}
+
+// ValueBound is the most values a valid PredictRequest carries, counting each feature and one
+// per instance: MaxBatch × (the widest model's n_features + 1); 0 before Load. An adapter whose
+// decoding costs per value (JSON) refuses a body holding more before decoding it.
+func (p *Predictor) ValueBound() int64 {
+	return p.bound.Load()
 }
 
 // Ready reports whether every model is loaded and the Predictor is not draining.

@@ -163,6 +163,20 @@ func TestReadiness(t *testing.T) {
 	}
 }
 
+func TestValueBound(t *testing.T) {
+	modeltest.InitORT(t)
+	if got := New(Options{MaxBatch: testMaxBatch}).ValueBound(); got != 0 {
+		t.Fatalf("ValueBound before Load: %d; want 0", got)
+	}
+	widest := 0
+	for _, m := range modeltest.Models(t) {
+		widest = max(widest, m.NFeatures)
+	}
+	if got, want := loaded(t).ValueBound(), int64(testMaxBatch*(widest+1)); got != want || widest == 0 {
+		t.Fatalf("ValueBound %d; want %d (max batch %d × (widest %d + 1))", got, want, testMaxBatch, widest)
+	}
+}
+
 func TestArgmaxFirstMaximum(t *testing.T) {
 	nan := float32(math.NaN())
 	tests := []struct {

@@ -9,13 +9,14 @@ in-flight ones get GRACE_S to finish; exit 0.
 """
 
 import signal
-import threading
 
 # A stop signal may come while this process still imports (a quick start and stop): note it from
-# the first instant, before the slow imports, instead of dying of it.
-_STOP = threading.Event()
+# the first instant, before the slow imports, instead of dying of it. The handler only appends to a
+# list: one that took a lock (threading.Event.set) could find it held by the main thread it
+# interrupted (inside Event.wait) and hang the worker for good.
+_STOP = []
 for _sig in (signal.SIGTERM, signal.SIGINT):
-    signal.signal(_sig, lambda *_: _STOP.set())
+    signal.signal(_sig, lambda *_: _STOP.append(True))
 
 import asyncio  # noqa: E402
 import sys  # noqa: E402
@@ -25,6 +26,7 @@ from python_service.server import worker  # noqa: E402
 
 GRACE_S = 25
 DRAIN_S = 1.0
+STOP_POLL_S = 0.1
 
 
 def _options(config, work):
@@ -44,12 +46,11 @@ def _address(config):
 def serve_sync(config, work):
     from python_service.server.grpc_server import GrpcServer
 
-    stop = _STOP
     server = GrpcServer(work.predictor, _address(config), **_options(config, work))
     server.start()
     work.load_in_background(on_ready=server.serving)
-    while not stop.wait(1.0):
-        pass
+    while not _STOP:
+        time.sleep(STOP_POLL_S)
     work.predictor.drain()
     server.drain()
     time.sleep(DRAIN_S)
@@ -65,7 +66,7 @@ def serve_aio(config, work):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        if _STOP.is_set():
+        if _STOP:
             stop.set()
         await serve(
             work.predictor,

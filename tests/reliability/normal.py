@@ -148,8 +148,10 @@ class GrpcSender:
 
 
 def run(protocol: str, address: str, rate: float, max_s: float, out: str) -> int:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # The SIGTERM handler only sets a flag: a handler that took a lock (threading.Event.set) could
+    # find it held by the main thread it interrupted, and hang the process for good.
+    stopping = [False]
+    signal.signal(signal.SIGTERM, lambda *_: stopping.__setitem__(0, True))
     records, lock = [], threading.Lock()
     pending = threading.Semaphore(0)
     outstanding = [0]
@@ -179,11 +181,13 @@ def run(protocol: str, address: str, rate: float, max_s: float, out: str) -> int
 
     interval, begin, i = 1.0 / rate, time.monotonic(), 0
     wall0 = time.time()
-    while not stop.is_set() and time.monotonic() - begin < max_s:
+    while not stopping[0] and time.monotonic() - begin < max_s:
         due = begin + i * interval
         delay = due - time.monotonic()
-        if delay > 0 and stop.wait(delay):
-            break
+        if delay > 0:
+            time.sleep(delay)  # ≤ one interval (25 ms at 40/s); the flag is read after it
+            if stopping[0]:
+                break
         with lock:
             outstanding[0] += 1
         launch(wall0 + (due - begin), due)
@@ -269,7 +273,10 @@ class NormalClient:
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         argv = [sys.executable, "-m", "tests.reliability.normal", "--protocol", protocol, "--address", address]
         argv += ["--rate", str(rate), "--out", out]
-        self.proc = sup.spawn(argv, cpus, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root)
+        # stderr goes to a file: a pipe nobody reads until a failure could fill and block the client.
+        self.stderr_path = out + ".stderr"
+        with open(self.stderr_path, "wb") as stderr:
+            self.proc = sup.spawn(argv, cpus, stdout=subprocess.PIPE, stderr=stderr, cwd=root)
         self.records: list = []
         self.retries = 0
 
@@ -282,7 +289,8 @@ class NormalClient:
                 raise RuntimeError("the normal client got no correct answer within %.0f s" % timeout_s)
         line = self.proc.stdout.readline().decode().strip()
         if line != "started":
-            raise RuntimeError("the normal client failed: %s" % self.proc.stderr.read().decode()[-2000:])
+            with open(self.stderr_path, "rb") as fh:
+                raise RuntimeError("the normal client failed: %s" % fh.read().decode()[-2000:])
         return self
 
     def stop(self) -> list:

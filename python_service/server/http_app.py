@@ -21,6 +21,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.http import parse_accept_header
 
+from python_service import contract
 from python_service.gen.predict.v1 import predict_pb2
 from python_service.server import metrics
 from python_service.server.admission import Unbounded
@@ -69,7 +70,7 @@ def _object(pairs):
 
 def _decode_json(body, value_bound=None):
     """A PredictRequest from a JSON body (bytes), or INVALID_ARGUMENT."""
-    _check_value_bound(body, value_bound)
+    _check_cost(body, value_bound)
     message = predict_pb2.PredictRequest()
     try:
         tree = json.loads(body.decode("utf-8"), object_pairs_hook=_object)
@@ -89,20 +90,25 @@ def _decode_json(body, value_bound=None):
     return message
 
 
-def _check_value_bound(body, bound):
-    """Refuse, before decoding, a JSON body holding more values than any valid request: decoding
-    costs per value (json.loads and json_format ~3 µs each), so a 2 MB body of a million numbers
-    would hold the GIL for seconds. A body's commas bound its values from below (values ≥ commas +
-    1) and a valid request carries at most `bound` values (errors.json, too_many_values). No bound
-    (models not loaded) checks nothing."""
-    if bound is None:
-        return
+def _check_cost(body, bound):
+    """Refuse, before decoding, a JSON body whose decoding would cost more than any valid
+    request's (errors.json, too_many_values and number_too_long):
+    - more values than a valid request carries: decoding costs per value (json.loads and
+      json_format ~3 µs each), so a 2 MB body of a million numbers would hold the GIL for seconds.
+      A body's commas bound its values from below (values ≥ commas + 1) and a valid request
+      carries at most `bound` values; no bound (models not loaded) checks nothing;
+    - a run of more than `_NUMBER_MAX_DIGITS` digits (a number, or a string holding one), as
+      CPython's int_max_str_digits refuses for integers; float() would read any length."""
     commas = body.count(b",")
-    if commas >= bound:
+    if bound is not None and commas >= bound:
         raise PredictError(
             _C.INVALID_ARGUMENT,
             "request body holds %d commas, so more values than a valid request carries"
             " (at most %d: --max-batch × (widest model's n_features + 1))" % (commas, bound),
+        )
+    if _DIGIT_RUN in body.translate(_DIGITS_AS_9):  # two passes in C, ~2 ms per MB
+        raise PredictError(
+            _C.INVALID_ARGUMENT, "request body holds a number of more than %d digits" % _NUMBER_MAX_DIGITS
         )
 
 
@@ -116,6 +122,9 @@ def _decode_protobuf(body, value_bound=None):
 
 
 _DECODERS = {_JSON: _decode_json, _PROTOBUF: _decode_protobuf}
+_NUMBER_MAX_DIGITS = contract.load("errors.json")["json_number_max_digits"]
+_DIGITS_AS_9 = bytes(b"9"[0] if b"0"[0] <= i <= b"9"[0] else b" "[0] for i in range(256))
+_DIGIT_RUN = b"9" * (_NUMBER_MAX_DIGITS + 1)
 _LONG_STRING = 4096  # longer model names skip json_format's string check (see _decode_json)
 _PLAIN_NUMBERS = {int, float}
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")

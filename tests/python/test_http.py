@@ -7,6 +7,7 @@ import json
 import grpc
 import pytest
 
+from python_service import contract
 from python_service.server.http_app import create_app
 from python_service.server.predictor import PredictError, Predictor
 from python_service.server.repository import load_repository
@@ -378,3 +379,20 @@ def test_long_model_names(predictor, name, status, code, words):
     )
     assert (response.status_code, response.json["code"]) == (status, code.value[0])
     assert words in response.json["message"] and len(response.json["message"]) <= 256
+
+
+def test_number_digit_limit(predictor):
+    """A number of json_number_max_digits digits is read (0.000…1 is 0 as a float32); one digit
+    more is refused before decoding, as is a string of that many digits."""
+    limit = contract.load("errors.json")["json_number_max_digits"]
+    client = create_app(predictor, max_body=MAX_BODY).test_client()
+
+    def post(feature):
+        body = '{"model": "iris-logreg", "instances": [{"features": [%s, 3.5, 1.4, 0.2]}]}' % feature
+        return client.post("/v1/predict", data=body, content_type="application/json")
+
+    assert post("0." + "0" * (limit - 1) + "1").status_code == 200
+    for feature in ("0." + "0" * limit + "1", '"%s"' % ("7" * (limit + 1)), "1" * 4_000_000):
+        response = post(feature)
+        assert (response.status_code, response.json["code"]) == (400, C.INVALID_ARGUMENT.value[0])
+        assert response.json["message"] == "request body holds a number of more than %d digits" % limit

@@ -15,6 +15,8 @@ from python_service import contract
 
 MAX_BATCH = 1024
 MAX_BODY = 4194304
+# The longest run of digits a JSON body may hold (the contract's error table).
+NUMBER_MAX_DIGITS = contract.load("errors.json")["json_number_max_digits"]
 IRIS = "iris-logreg"
 SEED_ROW = [5.1, 3.5, 1.4, 0.2]  # the seed post's example: setosa
 # The HTTP status of each code, from the contract's error table (proto/predict/v1/errors.json).
@@ -196,6 +198,12 @@ def error_table():
     ]
 
 
+def _long_number_body(digits):
+    """An iris request whose first feature is 0.000…1 written with `digits` digits after the point."""
+    feature = "0." + "0" * (digits - 1) + "1"
+    return '{"model":"%s","instances":[{"features":[%s,%s]}]}' % (IRIS, feature, ",".join(map(str, SEED_ROW[1:])))
+
+
 def limits(fitted_iris, widest_features):
     digits_row = [10.25] * 64
     value_bound = MAX_BATCH * (widest_features + 1)
@@ -227,6 +235,24 @@ def limits(fitted_iris, widest_features):
             "RESOURCE_EXHAUSTED",
             model="digits-mlp",
             generate={"model": "digits-mlp", "row": digits_row, "rows": many},
+        ),
+        success(
+            "json-number-longest",
+            "a feature written with %d digits (0.000…1, which is 0 as a float32): the longest a number "
+            "may be, read" % NUMBER_MAX_DIGITS,
+            fitted_iris,
+            [[0.0] + SEED_ROW[1:]],
+            transport="http",
+            http=raw(_long_number_body(NUMBER_MAX_DIGITS)),
+        ),
+        error(
+            "json-number-too-long",
+            "the same feature with one digit more: refused before decoding",
+            "INVALID_ARGUMENT",
+            transport="http",
+            model=IRIS,
+            matches=[r"more than %d digits" % NUMBER_MAX_DIGITS],
+            http=raw(_long_number_body(NUMBER_MAX_DIGITS + 1)),
         ),
         error(
             "json-over-value-bound",

@@ -26,6 +26,7 @@ import (
 type errorTable struct {
 	HTTPStatusForCode       map[string]int `json:"http_status_for_code"`
 	HTTPStatusWhenRetryable map[string]int `json:"http_status_for_code_when_retryable"`
+	NumberMaxDigits         int            `json:"json_number_max_digits"`
 	Unmapped                struct {
 		HTTPStatus int    `json:"http_status"`
 		GRPCCode   string `json:"grpc_code"`
@@ -110,6 +111,40 @@ func TestErrorMappingFollowsTheErrorTable(t *testing.T) {
 		}
 		if got := answerFor(st.Err()); got.status != cond.HTTPStatus {
 			t.Errorf("condition %s: HTTP %d; errors.json says %d", cond.Condition, got.status, cond.HTTPStatus)
+		}
+	}
+}
+
+// TestJSONCostLimits: the digit-run limit is errors.json's, and a body is refused at one digit
+// or one value more than the limits, never at the limits.
+func TestJSONCostLimits(t *testing.T) {
+	if want := loadTable(t).NumberMaxDigits; maxNumberDigits != want || want == 0 {
+		t.Fatalf("maxNumberDigits %d; errors.json json_number_max_digits %d", maxNumberDigits, want)
+	}
+	number := func(digits int) []byte {
+		return []byte(`{"model":"m","instances":[{"features":[0.` + strings.Repeat("0", digits-1) + `1]}]}`)
+	}
+	commas := func(n int) []byte { return []byte(`{"a":[` + strings.Repeat("1,", n) + `1]}`) }
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		bound  int64
+		refuse string // substring of the refusal, "" when accepted
+	}{
+		{"a number of the longest length", number(maxNumberDigits), 0, ""},
+		{"a number one digit longer", number(maxNumberDigits + 1), 0, "more than 4300 digits"},
+		{"a string of digits one longer", []byte(`{"model":"` + strings.Repeat("7", maxNumberDigits+1) + `"}`), 0, "digits"},
+		{"digit runs split by a dot", []byte(`[` + strings.Repeat("1", maxNumberDigits) + `.` + strings.Repeat("1", maxNumberDigits) + `]`), 0, ""},
+		{"commas below the bound", commas(99), 100, ""},
+		{"commas at the bound", commas(100), 100, "at most 100"},
+		{"no bound before the models load", commas(100), 0, ""},
+	} {
+		err := jsonTooCostly(tc.body, tc.bound)
+		switch {
+		case tc.refuse == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.refuse != "" && (status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.refuse)):
+			t.Errorf("%s: %v; want INVALID_ARGUMENT containing %q", tc.name, err, tc.refuse)
 		}
 	}
 }

@@ -61,7 +61,7 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 	if isProtobuf {
 		err = proto.Unmarshal(body, req)
 	} else {
-		if err := tooManyValues(body, h.core.ValueBound()); err != nil {
+		if err := jsonTooCostly(body, h.core.ValueBound()); err != nil {
 			return writeCoreError(w, err)
 		}
 		err = unmarshalJSON.Unmarshal(body, req)
@@ -99,19 +99,32 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 	return codes.OK
 }
 
-// tooManyValues refuses, before decoding, a JSON body that holds more values than any valid
-// request: decoding costs per value (~0.5 µs each in protojson), so a 2 MB body of a million
-// numbers would hold a CPU for half a second. A body's commas bound its values from below (values ≥
-// commas + 1), and a valid request carries at most bound values (errors.json, too_many_values). bound 0 (models
-// not loaded) checks nothing.
-func tooManyValues(body []byte, bound int64) error {
-	if bound <= 0 {
-		return nil
-	}
-	if commas := int64(bytes.Count(body, []byte{','})); commas >= bound {
+// maxNumberDigits is the longest run of digits a JSON body may hold (errors.json
+// json_number_max_digits, the default of CPython's int_max_str_digits): strconv.ParseFloat reads
+// every digit, twice, in a loop the scheduler cannot preempt, so one 4 MiB number held the only P
+// for ~60 ms.
+const maxNumberDigits = 4300
+
+// jsonTooCostly refuses, before decoding, a JSON body whose decoding would cost more than any
+// valid request's (errors.json, too_many_values and number_too_long):
+//   - more values than a valid request carries: decoding costs per value (~0.5 µs each in
+//     protojson), so a 2 MB body of a million numbers would hold a CPU for half a second. A
+//     body's commas bound its values from below (values ≥ commas + 1), and a valid request
+//     carries at most bound values; bound 0 (models not loaded) checks nothing;
+//   - a run of more than maxNumberDigits digits (a number, or a string holding one).
+func jsonTooCostly(body []byte, bound int64) error {
+	if commas := int64(bytes.Count(body, []byte{','})); bound > 0 && commas >= bound {
 		return status.Errorf(codes.InvalidArgument,
 			"request body holds %d commas, so more values than a valid request carries (at most %d: --max-batch × (widest model's n_features + 1))",
 			commas, bound)
+	}
+	run := 0
+	for _, c := range body {
+		if c < '0' || c > '9' {
+			run = 0
+		} else if run++; run > maxNumberDigits {
+			return status.Errorf(codes.InvalidArgument, "request body holds a number of more than %d digits", maxNumberDigits)
+		}
 	}
 	return nil
 }

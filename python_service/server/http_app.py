@@ -77,7 +77,7 @@ def _decode_json(body, value_bound=None):
         if not isinstance(tree, dict):
             raise ValueError("the body must be a JSON object")
         name = tree.get("model")
-        if isinstance(name, str) and len(name) > _LONG_STRING:
+        if isinstance(name, str) and len(name) > _LONG_MODEL_NAME:
             # json_format checks a string for lone surrogates with a regular expression (~70 ms
             # for 1 MB, holding the GIL); the field's own setter checks the same in C.
             json_format.ParseDict(dict(tree, model=""), message)
@@ -125,7 +125,7 @@ _DECODERS = {_JSON: _decode_json, _PROTOBUF: _decode_protobuf}
 _NUMBER_MAX_DIGITS = contract.load("errors.json")["json_number_max_digits"]
 _DIGITS_AS_9 = bytes(b"9"[0] if b"0"[0] <= i <= b"9"[0] else b" "[0] for i in range(256))
 _DIGIT_RUN = b"9" * (_NUMBER_MAX_DIGITS + 1)
-_LONG_STRING = 4096  # longer model names skip json_format's string check (see _decode_json)
+_LONG_MODEL_NAME = 4096  # longer model names skip json_format's string check (see _decode_json)
 _PLAIN_NUMBERS = {int, float}
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NUMBER_WORDS = ("NaN", "Infinity", "-Infinity")

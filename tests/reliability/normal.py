@@ -148,10 +148,10 @@ class GrpcSender:
 
 
 def run(protocol: str, address: str, rate: float, max_s: float, out: str) -> int:
-    # The SIGTERM handler only sets a flag: a handler that took a lock (threading.Event.set) could
-    # find it held by the main thread it interrupted, and hang the process for good.
-    stopping = [False]
-    signal.signal(signal.SIGTERM, lambda *_: stopping.__setitem__(0, True))
+    # The SIGTERM handler only appends to a list (as the servers' handlers do): one that took a lock
+    # (threading.Event.set) could find it held by the main thread it interrupted, and hang for good.
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     records, lock = [], threading.Lock()
     pending = threading.Semaphore(0)
     outstanding = [0]
@@ -181,12 +181,12 @@ def run(protocol: str, address: str, rate: float, max_s: float, out: str) -> int
 
     interval, begin, i = 1.0 / rate, time.monotonic(), 0
     wall0 = time.time()
-    while not stopping[0] and time.monotonic() - begin < max_s:
+    while not stopping and time.monotonic() - begin < max_s:
         due = begin + i * interval
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)  # ≤ one interval (25 ms at 40/s); the flag is read after it
-            if stopping[0]:
+            if stopping:
                 break
         with lock:
             outstanding[0] += 1

@@ -6,6 +6,7 @@ package admission
 import (
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,48 +18,84 @@ import (
 	"servebench/go_service/internal/metrics"
 )
 
-// AutoPerProc is the bound per GOMAXPROCS when the configured bound is 0 (auto).
-const AutoPerProc = 8
+// AutoPerCPU is the bound per CPU when the configured bound is 0 (auto): errors.json
+// max_inflight_per_cpu. A predict request is CPU work from decode to encode, so a few per CPU keep
+// the CPU busy; each one more adds its service time to the others' latency under overload.
+const AutoPerCPU = 4
 
 // RetryDelay is the retry delay an overloaded refusal carries (google.rpc.RetryInfo); the HTTP
 // adapter answers it as 503 with Retry-After.
 const RetryDelay = time.Second
 
-// Gate admits at most Max requests at a time. It is safe for concurrent use.
+// Gate admits at most Max requests at a time, and at most Share of them from one connection. It
+// is safe for concurrent use.
 type Gate struct {
-	max     int64
-	n       atomic.Int64
-	refusal error
+	max          int64
+	n            atomic.Int64
+	refusal      error
+	shareRefusal error
+	mu           sync.Mutex
+	held         map[string]int64 // places held per connection (requests entered with a `from`)
 }
 
 // Resolve returns the bound a configured value means: n itself when positive, else
-// AutoPerProc × GOMAXPROCS.
-func Resolve(n int) int {
+// AutoPerCPU × cpus (the CPUs predict work may use).
+func Resolve(n, cpus int) int {
 	if n > 0 {
 		return n
 	}
-	return AutoPerProc * runtime.GOMAXPROCS(0)
+	return AutoPerCPU * max(cpus, 1)
 }
 
-// New returns a Gate admitting Resolve(max) requests at a time.
-func New(max int) *Gate {
-	g := &Gate{max: int64(Resolve(max))}
-	st := status.New(codes.ResourceExhausted, fmt.Sprintf(
-		"server overloaded: %d requests in progress or queued (--max-inflight %d); retry later", g.max, g.max))
+// New returns a Gate admitting Resolve(bound, cpus) requests at a time.
+func New(bound, cpus int) *Gate {
+	g := &Gate{max: int64(Resolve(bound, cpus))}
+	g.refusal = withRetry(status.New(codes.ResourceExhausted, fmt.Sprintf(
+		"server overloaded: %d requests in progress or queued (--max-inflight %d); retry later", g.max, g.max)))
+	g.shareRefusal = withRetry(status.New(codes.ResourceExhausted, fmt.Sprintf(
+		"server overloaded: this connection holds %d of the %d places (--max-inflight %d); retry later",
+		g.share(), g.max, g.max)))
+	g.held = map[string]int64{}
+	return g
+}
+
+func withRetry(st *status.Status) error {
 	st, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(RetryDelay)})
 	if err != nil {
 		panic(err) // RetryInfo always marshals
 	}
-	g.refusal = st.Err()
-	return g
+	return st.Err()
 }
 
 // Max is the bound.
 func (g *Gate) Max() int { return int(g.max) }
 
-// Enter admits one request, or refuses it without waiting: RESOURCE_EXHAUSTED with a RetryInfo
-// of RetryDelay. An admitted request must Leave once answered.
-func (g *Gate) Enter() error {
+// share is the most places one connection may hold: all but one (a bound of 1 has no share), so
+// that while one client fills the bound over one connection (an HTTP/2 connection carries any
+// number of concurrent calls), another client is still admitted.
+func (g *Gate) share() int64 { return max(g.max-1, 1) }
+
+// Enter admits one request from connection `from` ("" for none: a connection that carries one
+// request at a time, as HTTP/1.1), or refuses it without waiting: RESOURCE_EXHAUSTED with a
+// RetryInfo of RetryDelay, when the bound is reached or `from` holds its share. An admitted
+// request must Leave once answered, with the same `from`.
+func (g *Gate) Enter(from string) error {
+	if from == "" {
+		return g.enter()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.held[from] >= g.share() {
+		return g.shareRefusal
+	}
+	if err := g.enter(); err != nil {
+		return err
+	}
+	g.held[from]++
+	return nil
+}
+
+func (g *Gate) enter() error {
 	for {
 		n := g.n.Load()
 		if n >= g.max {
@@ -70,31 +107,49 @@ func (g *Gate) Enter() error {
 	}
 }
 
-// Leave ends an admitted request.
-func (g *Gate) Leave() { g.n.Add(-1) }
+// Leave ends a request admitted from connection `from`.
+func (g *Gate) Leave(from string) {
+	if from != "" {
+		g.mu.Lock()
+		if g.held[from]--; g.held[from] <= 0 {
+			delete(g.held, from)
+		}
+		g.mu.Unlock()
+	}
+	g.n.Add(-1)
+}
 
 // InFlight is the number of admitted requests not yet left.
 func (g *Gate) InFlight() int { return int(g.n.Load()) }
 
 // Core is what an adapter's admission asks of the predictor: a place in its bound, and its end.
 type Core interface {
-	Admit() error
-	Release()
+	Admit(from string) error
+	Release(from string)
 }
 
-// Enter admits one predict request of protocol p into core's bound and records it in rec (shed or
-// admitted); a request it admits ends with Exit. The one place both adapters count admission.
-func Enter(core Core, rec metrics.Recorder, p metrics.Protocol) error {
-	if err := core.Admit(); err != nil {
+// Enter admits one predict request of protocol p from connection `from` (see Gate.Enter) into
+// core's bound and records it in rec (shed or admitted); a request it admits ends with Exit. The
+// one place both adapters count admission.
+//
+// An admitted request yields its P before its work starts (runtime.Gosched puts it at the back of
+// the global run queue), so that the goroutines already waiting there, which read the requests that
+// arrived meanwhile and refuse those over the bound, run first. Without it, under overload the
+// admitted requests' work (decode, inference, encode) took the P ahead of them: with GOMAXPROCS=1
+// at 3× capacity the run queue held ~1,000 goroutines and refusals waited 0.5–1.5 s; with it, ~10
+// and 3–5 ms (tests/reliability, attack 4). When nothing waits, Gosched returns at once.
+func Enter(core Core, rec metrics.Recorder, p metrics.Protocol, from string) error {
+	if err := core.Admit(from); err != nil {
 		rec.Shed(p)
 		return err
 	}
 	rec.Admitted(p)
+	runtime.Gosched()
 	return nil
 }
 
 // Exit ends a request Enter admitted.
-func Exit(core Core, rec metrics.Recorder, p metrics.Protocol) {
-	core.Release()
+func Exit(core Core, rec metrics.Recorder, p metrics.Protocol, from string) {
+	core.Release(from)
 	rec.Answered(p)
 }

@@ -2,14 +2,18 @@ package grpcapi_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
 	"servebench/go_service/internal/grpcapi"
@@ -17,15 +21,15 @@ import (
 	"servebench/go_service/internal/predictor"
 )
 
-// blockingCore is a loaded core with --max-inflight 2 whose inference waits, once entered,
+// blockingCore is a loaded core with --max-inflight bound whose inference waits, once entered,
 // until release is closed.
-func blockingCore(t *testing.T) (core *predictor.Predictor, entered <-chan struct{}, release chan struct{}) {
+func blockingCore(t *testing.T, bound int) (core *predictor.Predictor, entered <-chan struct{}, release chan struct{}) {
 	t.Helper()
 	modeltest.InitORT(t)
 	in := make(chan struct{}, 16)
 	release = make(chan struct{})
 	core = predictor.New(predictor.Options{
-		IntraOpThreads: 1, InterOpThreads: 1, MaxBatch: 8, MaxInflight: 2, MaxRuns: 2,
+		IntraOpThreads: 1, InterOpThreads: 1, MaxBatch: 8, MaxInflight: bound, MaxRuns: bound,
 		BeforeRun: func() { in <- struct{}{}; <-release },
 	})
 	if err := core.Load(modeltest.Only(t, "iris-logreg")); err != nil {
@@ -35,21 +39,22 @@ func blockingCore(t *testing.T) (core *predictor.Predictor, entered <-chan struc
 	return core, in, release
 }
 
-// TestAdmission: with --max-inflight 2 and both requests stuck in inference, a third Predict
-// and a PredictStream message are refused at once with RESOURCE_EXHAUSTED and a RetryInfo of
-// 1 s; once the load ends requests succeed again.
+// TestAdmission: with --max-inflight 2 and both requests (one per connection) stuck in
+// inference, a third Predict and a PredictStream message, on a third connection, are refused at
+// once with RESOURCE_EXHAUSTED and a RetryInfo of 1 s; once the load ends requests succeed again.
 func TestAdmission(t *testing.T) {
-	core, entered, release := blockingCore(t)
-	client := predictv1.NewPredictionServiceClient(dial(t, core, true))
+	core, entered, release := blockingCore(t, 2)
+	clients := dialN(t, core, 3)
+	client := clients[2]
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
 	var wg sync.WaitGroup
-	for range 2 {
+	for i := range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := client.Predict(ctx, iris(setosa...)); err != nil {
+			if _, err := clients[i].Predict(ctx, iris(setosa...)); err != nil {
 				t.Errorf("an admitted request: %v", err)
 			}
 		}()
@@ -101,6 +106,66 @@ func TestAdmission(t *testing.T) {
 	if _, err := client.Predict(ctx, iris(setosa...)); err != nil {
 		t.Fatalf("after the load: %v", err)
 	}
+}
+
+// dialN starts one server over core and opens n connections to it.
+func dialN(t *testing.T, core grpcapi.Core, n int) []predictv1.PredictionServiceClient {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	srv, hs := grpcapi.New(core, grpcapi.Options{MaxRecv: testMaxRecv})
+	grpcapi.SetServing(hs, true)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	var clients []predictv1.PredictionServiceClient
+	for range n {
+		conn, err := grpc.NewClient("passthrough:///bufconn",
+			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+			grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		clients = append(clients, predictv1.NewPredictionServiceClient(conn))
+	}
+	return clients
+}
+
+// TestShareByConnection: with --max-inflight 3, one connection's two requests stuck in inference
+// hold its share: its third is refused at once, while another connection's is admitted.
+func TestShareByConnection(t *testing.T) {
+	core, entered, release := blockingCore(t, 3)
+	clients := dialN(t, core, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	predict := func(c predictv1.PredictionServiceClient) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Predict(ctx, iris(setosa...)); err != nil {
+				t.Errorf("an admitted request: %v", err)
+			}
+		}()
+	}
+	await := func(what string) {
+		select {
+		case <-entered:
+		case <-ctx.Done():
+			t.Fatal(what)
+		}
+	}
+	for range 2 {
+		predict(clients[0])
+		await("the first connection's requests never reached inference")
+	}
+	_, err := clients[0].Predict(ctx, iris(setosa...))
+	if st := status.Convert(err); st.Code() != codes.ResourceExhausted || !strings.Contains(st.Message(), "this connection holds 2 of the 3 places") {
+		t.Fatalf("the first connection's third request: %v; want RESOURCE_EXHAUSTED for its share", err)
+	}
+	predict(clients[1])
+	await("the second connection's request was not admitted beside the first's share")
+	close(release)
+	wg.Wait()
 }
 
 // TestErrorMessagesAreBounded: a huge model name is quoted short, with its length.

@@ -126,3 +126,53 @@ func TestTricklingBodiesHoldNoSlot(t *testing.T) {
 		t.Fatalf("a normal request beside 3 trickling bodies: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestWorkSlots: with one work slot, an admitted request waits while another does its CPU work
+// (here, held in inference), and is served once the slot frees: neither refused nor run beside it.
+func TestWorkSlots(t *testing.T) {
+	modeltest.InitORT(t)
+	entered, release := make(chan struct{}, 4), make(chan struct{})
+	core := predictor.New(predictor.Options{
+		IntraOpThreads: 1, InterOpThreads: 1, MaxBatch: 8, MaxInflight: 4, MaxRuns: 4,
+		BeforeRun: func() { entered <- struct{}{}; <-release },
+	})
+	if err := core.Load(modeltest.Only(t, "iris-logreg")); err != nil {
+		t.Fatal(err)
+	}
+	defer core.Close()
+	srv := httptest.NewServer(httpapi.New(core, httpapi.Options{MaxBody: testMaxBody, WorkSlots: 1}))
+	defer srv.Close()
+	statuses := make(chan int, 2)
+	for range 2 {
+		go func() {
+			resp, err := srv.Client().Post(srv.URL+"/v1/predict", "application/json", strings.NewReader(irisSetosa))
+			if err != nil {
+				statuses <- -1
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	wait := func(what string) {
+		select {
+		case <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal(what)
+		}
+	}
+	wait("no request reached inference")
+	select {
+	case <-entered:
+		t.Fatal("two requests in inference at once with one work slot")
+	case <-time.After(300 * time.Millisecond):
+	}
+	release <- struct{}{}
+	wait("the second request never reached inference once the first was done")
+	release <- struct{}{}
+	for range 2 {
+		if s := <-statuses; s != http.StatusOK {
+			t.Errorf("status %d; want 200 for both", s)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"servebench/go_service/internal/admission"
 	"servebench/go_service/internal/metrics"
 	"servebench/go_service/internal/modeltest"
 	"servebench/go_service/internal/predictor"
@@ -27,6 +28,7 @@ type errorTable struct {
 	HTTPStatusForCode       map[string]int `json:"http_status_for_code"`
 	HTTPStatusWhenRetryable map[string]int `json:"http_status_for_code_when_retryable"`
 	NumberMaxDigits         int            `json:"json_number_max_digits"`
+	MaxInflightPerCPU       int            `json:"max_inflight_per_cpu"`
 	Unmapped                struct {
 		HTTPStatus int    `json:"http_status"`
 		GRPCCode   string `json:"grpc_code"`
@@ -112,6 +114,13 @@ func TestErrorMappingFollowsTheErrorTable(t *testing.T) {
 		if got := answerFor(st.Err()); got.status != cond.HTTPStatus {
 			t.Errorf("condition %s: HTTP %d; errors.json says %d", cond.Condition, got.status, cond.HTTPStatus)
 		}
+	}
+}
+
+// TestAutoAdmissionBound: the auto admission bound per CPU is errors.json's.
+func TestAutoAdmissionBound(t *testing.T) {
+	if want := loadTable(t).MaxInflightPerCPU; admission.AutoPerCPU != want || want == 0 {
+		t.Fatalf("admission.AutoPerCPU %d; errors.json max_inflight_per_cpu %d", admission.AutoPerCPU, want)
 	}
 }
 

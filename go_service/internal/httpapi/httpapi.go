@@ -7,6 +7,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -32,6 +33,9 @@ type Core interface {
 type Options struct {
 	MaxBody int64            // largest request body in bytes
 	Metrics *metrics.Metrics // nil: record nothing and answer /metrics with 404
+	// WorkSlots bounds the predict requests doing CPU work (decode, the core, encode) at once;
+	// admitted requests beyond it wait (at most the admission bound). 0 is GOMAXPROCS.
+	WorkSlots int
 }
 
 // routeFunc serves one request and returns the gRPC code it answered with.
@@ -41,11 +45,15 @@ type handler struct {
 	core    Core
 	maxBody int64
 	rec     metrics.Recorder
+	work    chan struct{} // one token per predict request doing CPU work
 }
 
 // New returns the routes of proto/predict/v1/routes.json over core.
 func New(core Core, opts Options) http.Handler {
-	h := &handler{core: core, maxBody: opts.MaxBody, rec: metrics.Nop{}}
+	if opts.WorkSlots <= 0 {
+		opts.WorkSlots = runtime.GOMAXPROCS(0)
+	}
+	h := &handler{core: core, maxBody: opts.MaxBody, rec: metrics.Nop{}, work: make(chan struct{}, opts.WorkSlots)}
 	if opts.Metrics != nil {
 		h.rec = opts.Metrics
 	}

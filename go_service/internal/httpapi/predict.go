@@ -35,8 +35,9 @@ var unmarshalJSON = protojson.UnmarshalOptions{DiscardUnknown: false}
 const discardFactor = 4
 
 // predict is POST /v1/predict: the body (in either media type), then admission (so that a client
-// trickling its body holds no admission slot), the core, and the answer in the media type Accept
-// prefers.
+// trickling its body holds no admission slot), a work slot for the CPU work (decode, the core,
+// encode), and the answer in the media type Accept prefers, written after the work slot is
+// released (a client slow to read its answer holds no CPU slot).
 func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 	isProtobuf, ok := requestIsProtobuf(r.Header.Get("Content-Type"))
 	if !ok {
@@ -52,10 +53,20 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 	if err != nil {
 		return writeCoreError(w, err)
 	}
-	if err := admission.Enter(h.core, h.rec, metrics.HTTP); err != nil {
+	// An HTTP/1.1 connection carries one request at a time: no per-connection share to keep.
+	if err := admission.Enter(h.core, h.rec, metrics.HTTP, ""); err != nil {
 		return writeCoreError(w, err)
 	}
-	defer admission.Exit(h.core, h.rec, metrics.HTTP)
+	defer admission.Exit(h.core, h.rec, metrics.HTTP, "")
+	h.work <- struct{}{}
+	working := true
+	release := func() {
+		if working {
+			working = false
+			<-h.work
+		}
+	}
+	defer release()
 	start := time.Now()
 	req := &predictv1.PredictRequest{}
 	if isProtobuf {
@@ -95,6 +106,7 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 		return writeError(w, http.StatusInternalServerError, codes.Internal, "internal error")
 	}
 	h.rec.Phase(metrics.HTTP, metrics.Encode, t.Shape+time.Since(start))
+	release()
 	writeBody(w, http.StatusOK, contentType, out)
 	return codes.OK
 }

@@ -27,11 +27,14 @@ type Options struct {
 	IntraOpThreads int // ONNX Runtime intra-op threads per session
 	InterOpThreads int // ONNX Runtime inter-op threads per session
 	MaxBatch       int // most rows one request may carry
+	// CPUs is how many CPUs predict work may use; 0 is GOMAXPROCS. main passes the runtime's
+	// GOMAXPROCS from before it adds a P for the network (see main).
+	CPUs int
 	// MaxInflight bounds the predict requests in progress or queued (see Admit); 0 is
-	// admission.AutoPerProc × GOMAXPROCS.
+	// admission.AutoPerCPU × CPUs.
 	MaxInflight int
 	// MaxRuns bounds the ONNX Runtime calls (input tensor + Run) in flight; more wait for a
-	// slot. 0 is GOMAXPROCS.
+	// slot. 0 is CPUs.
 	MaxRuns int
 	Logger  *slog.Logger
 	// BeforeRun, when set, is called before every session Run, holding a run slot. Tests use
@@ -58,19 +61,22 @@ func New(opts Options) *Predictor {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.MaxRuns <= 0 {
-		opts.MaxRuns = runtime.GOMAXPROCS(0)
+	if opts.CPUs <= 0 {
+		opts.CPUs = runtime.GOMAXPROCS(0)
 	}
-	return &Predictor{opts: opts, gate: admission.New(opts.MaxInflight), runs: make(chan struct{}, opts.MaxRuns)}
+	if opts.MaxRuns <= 0 {
+		opts.MaxRuns = opts.CPUs
+	}
+	return &Predictor{opts: opts, gate: admission.New(opts.MaxInflight, opts.CPUs), runs: make(chan struct{}, opts.MaxRuns)}
 }
 
 // Admit admits one predict request under the admission bound, or refuses it at once with
 // RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo. The adapters call it before they read or
 // decode the request; an admitted request must call Release once answered.
-func (p *Predictor) Admit() error { return p.gate.Enter() }
+func (p *Predictor) Admit(from string) error { return p.gate.Enter(from) }
 
 // Release ends a request Admit admitted.
-func (p *Predictor) Release() { p.gate.Leave() }
+func (p *Predictor) Release(from string) { p.gate.Leave(from) }
 
 // MaxInflight is the admission bound in effect.
 func (p *Predictor) MaxInflight() int { return p.gate.Max() }

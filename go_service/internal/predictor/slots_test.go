@@ -17,11 +17,18 @@ import (
 
 func TestDefaults(t *testing.T) {
 	p := New(Options{MaxBatch: 1})
-	if got, want := p.MaxInflight(), admission.AutoPerProc*runtime.GOMAXPROCS(0); got != want {
+	if got, want := p.MaxInflight(), admission.AutoPerCPU*runtime.GOMAXPROCS(0); got != want {
 		t.Errorf("auto --max-inflight = %d; want %d", got, want)
 	}
 	if got := cap(p.runs); got != runtime.GOMAXPROCS(0) {
 		t.Errorf("run slots = %d; want GOMAXPROCS %d", got, runtime.GOMAXPROCS(0))
+	}
+	p = New(Options{MaxBatch: 1, CPUs: 3})
+	if got, want := p.MaxInflight(), 3*admission.AutoPerCPU; got != want {
+		t.Errorf("auto --max-inflight with 3 CPUs = %d; want %d", got, want)
+	}
+	if got := cap(p.runs); got != 3 {
+		t.Errorf("run slots with 3 CPUs = %d; want 3", got)
 	}
 }
 

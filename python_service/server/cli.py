@@ -8,6 +8,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from python_service import contract
+
 HTTP_SERVERS = ("granian", "granian-wsgi", "gunicorn")
 GRPC_SERVERS = ("sync", "aio")
 # Defaults chosen by measurement (README, "The Python stack").
@@ -46,11 +48,12 @@ class ServeConfig:
         return cls(**json.loads(text))
 
 
-MAX_INFLIGHT_PER_CPU = 8
+MAX_INFLIGHT_PER_CPU = contract.load("errors.json")["max_inflight_per_cpu"]
 
 
 def inflight_bound(config):
-    """The admission bound of one worker process: --max-inflight, or 8 × the CPUs it may use."""
+    """The admission bound of one worker process: --max-inflight, or errors.json max_inflight_per_cpu ×
+    the CPUs it may use."""
     if config.max_inflight:
         return config.max_inflight
     return MAX_INFLIGHT_PER_CPU * worker_cpus(config)

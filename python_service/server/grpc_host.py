@@ -46,7 +46,7 @@ def _address(config):
 def serve_sync(config, work):
     from python_service.server.grpc_server import GrpcServer
 
-    server = GrpcServer(work.predictor, _address(config), **_options(config, work))
+    server = GrpcServer(work.predictor, _address(config), work_slots=work.cpus, **_options(config, work))
     server.start()
     work.load_in_background(on_ready=server.serving)
     while not _STOP:

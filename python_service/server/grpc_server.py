@@ -35,6 +35,7 @@ class GrpcServer:
         threads=GRPC_THREADS,
         max_inflight=None,
         recorder=metrics.NO_METRICS,
+        work_slots=None,
     ):
         self._predictor = predictor
         self._server = grpc.server(
@@ -42,7 +43,9 @@ class GrpcServer:
             options=[("grpc.max_receive_message_length", max_message), ("grpc.so_reuseport", 1 if reuse_port else 0)],
             maximum_concurrent_rpcs=max_inflight,
         )
-        grpc_service.register(self._server, grpc_service.sync_handlers(grpc_service.Calls(predictor, recorder)))
+        grpc_service.register(
+            self._server, grpc_service.sync_handlers(grpc_service.Calls(predictor, recorder, work_slots))
+        )
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         grpc_service.add_reflection(self._server)

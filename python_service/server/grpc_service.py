@@ -6,6 +6,8 @@ the request. Every RPC goes through `answer` / `answer_stream`, the one place a 
 `PredictError` becomes the call's status and a request is counted in the metrics.
 """
 
+import contextlib
+import threading
 from time import perf_counter
 
 import grpc
@@ -45,13 +47,23 @@ class ReflectionPool:
 
 
 class Calls:
-    """PredictionService over a predictor, on serialized messages; refusals raise PredictError."""
+    """PredictionService over a predictor, on serialized messages; refusals raise PredictError.
+    With `work_slots`, at most that many predictions do their work (decode, the core, encode) at
+    once, the others waiting for a slot off the GIL: the thread-pool server's handler threads
+    would otherwise take turns holding the GIL with grpcio's own thread, which admits and refuses
+    calls (3× overload, four interleaved pairs: refusal median 1.6–5.7 ms with one slot, 5.0–14.6
+    without; a fifth pair both fell behind, ~0.5 s)."""
 
-    def __init__(self, predictor, recorder):
+    def __init__(self, predictor, recorder, work_slots=None):
         self.predictor = predictor
         self.recorder = recorder
+        self._work = contextlib.nullcontext() if work_slots is None else threading.BoundedSemaphore(work_slots)
 
     def predict(self, data, time_remaining=None):
+        with self._work:
+            return self._predict(data, time_remaining)
+
+    def _predict(self, data, time_remaining):
         timing = Timing()
         started = perf_counter()
         request = REQUEST.FromString(data)

@@ -1,12 +1,14 @@
 """The HTTP side of the process tree: the Flask app hosted by a production WSGI server, chosen with
 --http-server (`python -m python_service.server.http_host`, started by the supervisor).
 
-- granian (default; Rust/hyper HTTP, WSGI on a pool of Python threads): the master forks --workers
-  processes, each of which calls `wsgi_app()` after the fork: it creates that worker's predictor,
-  starts loading the models in the background and returns the app. Request heads are read by
-  hyper (no Python thread waits on a slow or idle client; --http-read-header-timeout closes them),
-  heads over --http-max-header-bytes get 431. A client trickling its body holds one of
-  --http-blocking-threads until it is done: granian has no body-read timeout.
+- granian (default; Rust/hyper HTTP): the master forks --workers processes, each of which calls
+  `rsgi_app()` after the fork: it creates that worker's predictor, starts loading the models in
+  the background and returns the asyncio RSGI front (rsgi.py) over the Flask app. Request heads
+  are read by hyper (no Python thread waits on a slow or idle client; --http-read-header-timeout
+  closes them), heads over --http-max-header-bytes get 431, and the front reads bodies under
+  --http-read-timeout. `granian-wsgi` is granian's WSGI interface instead (`wsgi_app()`, on
+  --http-blocking-threads Python threads): there a client trickling its body holds a thread until
+  it is done, as granian has no body-read timeout.
 - gunicorn (gthread, 2 threads per worker: yesterday's stack, kept for comparison): the arbiter
   forks --workers processes; --http-idle-timeout is its keep-alive timeout and the header cap
   applies, but a slow client holds one of the two threads for as long as it likes.

@@ -7,14 +7,17 @@ is read, so a client trickling its body holds a thread for as long as it likes (
 body deadline), and requests beyond the threads queue where no admission check can see them. Here
 no thread waits on a client: a body too slow for --http-read-timeout gets 408 and a closed
 connection, an overloaded worker answers 503 + Retry-After before reading anything. Requests whose
-body has arrived wait in this worker's queue, which the admission bound caps (queued plus the one
-in progress); one task runs the app on the loop thread, one request at a time (a worker is one
-CPU's worth of work), yielding to the loop between requests so that arrivals are admitted or
-refused meanwhile.
+body has arrived wait for the app lane, one thread running the app one request at a time (a worker
+is one CPU's worth of work), in a queue the admission bound caps (queued plus the one in progress).
+
+The app never runs on the loop's thread, so the loop reads, admits and refuses arrivals while a
+prediction runs, as soon as the GIL is handed over (worker.GIL_SWITCH_INTERVAL_S). Running the
+app on the loop, as this front first did, refused under 3× overload only between two predictions:
+10–16 ms (median) instead of 2–3 ms (make test-reliability, attack 4).
 
 A request whose body is over BIG_BODY_BYTES (a 1,024-row batch, a hostile 4 MiB body) runs instead
-on one side thread, so that the small requests behind it are not held for its whole decode (tens
-to hundreds of ms in Python): the two lanes share the GIL, which Python hands over every few ms.
+on a second lane, so that the small requests behind it are not held for its whole decode (tens
+to hundreds of ms in Python): the two lanes share the GIL.
 """
 
 import asyncio
@@ -39,24 +42,12 @@ class RsgiApp:
         self.on_exit = on_exit
 
     def __rsgi_init__(self, loop):
-        self._queue = asyncio.Queue()
-        self._runner = loop.create_task(self._run())
+        self._lane = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
         self._big_lane = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="big-request")
-
-    async def _run(self):
-        """Run queued WSGI calls one at a time, yielding to the loop after each."""
-        while True:
-            environ, answer = await self._queue.get()
-            try:
-                result = _call(self.wsgi_app, environ)
-            except Exception as e:  # Flask answers its own errors; this is a bug in the front
-                answer.set_exception(e)
-            else:
-                answer.set_result(result)
-            await asyncio.sleep(0)
 
     def __rsgi_del__(self, loop):
         """The worker stopped serving (its in-flight requests are done)."""
+        self._lane.shutdown(wait=False)
         self._big_lane.shutdown(wait=False)
         if self.on_exit is not None:
             self.on_exit()
@@ -87,14 +78,11 @@ class RsgiApp:
         admitted = predict and bool(body)
         if admitted and not self.admission.enter():
             return _answer(proto, *self.admission.refusal(counted=True))
+        lane = self._big_lane if len(body) > BIG_BODY_BYTES else self._lane
         try:
-            if len(body) > BIG_BODY_BYTES:
-                lane = asyncio.get_running_loop().run_in_executor(self._big_lane, _call, self.wsgi_app, environ)
-                status, headers, payload = await lane
-            else:
-                answer = asyncio.get_running_loop().create_future()
-                self._queue.put_nowait((environ, answer))
-                status, headers, payload = await answer
+            status, headers, payload = await asyncio.get_running_loop().run_in_executor(
+                lane, _call, self.wsgi_app, environ
+            )
         finally:
             if admitted:
                 self.admission.exit()

@@ -10,6 +10,7 @@ that waited for "ready" is never sent to a worker still loading. A worker restar
 "not ready" (and refuses predictions with UNAVAILABLE) only itself, while it loads.
 """
 
+import gc
 import logging
 import os
 import sys
@@ -83,10 +84,18 @@ def tree_loaded(config):
     return all(loaded[protocol] >= n for protocol, n in expected.items())
 
 
+# How long a thread may hold the GIL while another asks for it (CPython's default: 5 ms). A worker's
+# threads that accept, read and refuse requests (granian's, the RSGI front's loop, grpcio's poller)
+# wait for the GIL behind the thread running a prediction's Python code: at 5 ms, refusals under
+# overload took 10–16 ms (median) and more; at 1 ms, 2–3 ms (make test-reliability, attack 4).
+GIL_SWITCH_INTERVAL_S = 0.001
+
+
 class Worker:
     """One worker's predictor (empty and not ready until `load` has run) and metrics recorder."""
 
     def __init__(self, config, protocol):
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         # Imported here: the supervisor and the HTTP host's master use this module without serving.
         from python_service.server import metrics
         from python_service.server.predictor import Predictor
@@ -96,11 +105,12 @@ class Worker:
         self._tree_loaded = False
         self.recorder = metrics.for_protocol(protocol, config.metrics)
         self.inflight_bound = inflight_bound(config)
+        self.cpus = worker_cpus(config)
         self.predictor = Predictor(
             intra_op_threads=config.intra_op_threads,
             inter_op_threads=config.inter_op_threads,
             max_batch=config.max_batch,
-            inference_slots=worker_cpus(config),
+            inference_slots=self.cpus,
         )
 
     @property
@@ -121,6 +131,11 @@ class Worker:
             self.predictor.load(load_repository(self.config.models_dir))
         except Exception as e:
             fail(str(e))
+        # What the worker holds from now on (modules, sessions, metadata) is never garbage: out of
+        # the collector's sight, a full collection walks only what requests allocate. Under 3×
+        # overload, collections walking it all were the admitted gRPC calls' p99 (63–109 ms, 23–33
+        # ms with the collector off; make test-reliability, attack 4).
+        gc.freeze()
         path = os.environ.get(READY_DIR_ENV)
         if path:
             with open(os.path.join(path, "%s-%d" % (self.protocol, os.getpid())), "w"):

@@ -2,7 +2,10 @@
 in-process grpcio server (port 0) for the rows a live process cannot be made to show on demand
 (not ready, inference failure)."""
 
+import concurrent.futures
 import math
+import threading
+import time
 
 import grpc
 import pytest
@@ -89,6 +92,39 @@ def test_handler_passes_the_deadline_to_the_core(models_dir):
     with pytest.raises(_Aborted) as err:
         predict(iris(SETOSA).SerializeToString(), _Context(0.0))
     assert err.value.args == (C.DEADLINE_EXCEEDED, "deadline exceeded")
+
+
+class _SlowPredictor:
+    """A predictor whose predict waits for `release`, counting how many run at once."""
+
+    def __init__(self, answer):
+        self.answer, self.release = answer, threading.Event()
+        self.running = self.most = 0
+        self.lock = threading.Lock()
+
+    def predict(self, request, time_remaining=None, timing=None):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        self.release.wait(5)
+        with self.lock:
+            self.running -= 1
+        return self.answer
+
+
+def test_work_slots_bound_the_calls_doing_cpu_work(models_dir):
+    """With one work slot, concurrent Predict calls run their work one at a time; all answered."""
+    answer = Predictor(load_repository(models_dir))
+    slow = _SlowPredictor(answer.predict(iris(SETOSA)))
+    calls = grpc_service.Calls(slow, metrics.NO_METRICS, work_slots=1)
+    data = iris(SETOSA).SerializeToString()
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(calls.predict, data) for _ in range(3)]
+        time.sleep(0.2)
+        slow.release.set()
+        answers = [predict_pb2.PredictResponse.FromString(f.result(5)) for f in futures]
+    assert slow.most == 1
+    assert [a.predictions[0].label for a in answers] == ["setosa"] * 3
 
 
 def test_list_and_get_model(server):

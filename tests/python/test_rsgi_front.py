@@ -1,6 +1,7 @@
 """The RSGI front (python_service/server/rsgi.py) with a fake granian protocol: small requests run
-on the loop thread one at a time, a big one on the side lane without holding the small ones, and
-the admission bound counts both."""
+on the app lane one at a time, a big one on the side lane without holding the small ones, neither
+on the loop's thread (which keeps refusing while a prediction runs), and the admission bound
+counts both."""
 
 import asyncio
 import threading
@@ -83,7 +84,32 @@ def big_then_small(bound):
 def test_a_big_request_does_not_hold_the_small_ones():
     small, big, threads, loop_thread = big_then_small(bound=8)
     assert small[0] == 200 and big[0] == 200  # the small one answered while the big one was blocked
-    assert threads[b"smal"] == loop_thread and threads[b"wait"] != loop_thread
+    assert loop_thread not in (threads[b"smal"], threads[b"wait"]) and threads[b"smal"] != threads[b"wait"]
+
+
+def test_the_loop_refuses_while_a_prediction_runs():
+    """With the worker at its bound (one small request blocked in the app), the next request is
+    refused 503 at once, while the first is still running: the app does not run on the loop."""
+    app = App()
+    rsgi = front(app, bound=1)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        rsgi.__rsgi_init__(loop)
+        first, second = Proto(b"wait"), Proto(b"second")
+        first_call = asyncio.ensure_future(rsgi.__rsgi__(Scope(b"wait"), first))
+        await asyncio.sleep(0.1)  # the first one is in the app now, blocked
+        await asyncio.wait_for(rsgi.__rsgi__(Scope(b"second"), second), 2)
+        running = first.answer is None
+        app.release.set()
+        await asyncio.wait_for(first_call, 5)
+        rsgi.__rsgi_del__(loop)
+        return first.answer, second.answer, running
+
+    first, second, running = asyncio.run(main())
+    assert running, "the first request finished before it was released"
+    assert second[0] == 503 and "retry-after" in second[1]
+    assert first[0] == 200
 
 
 def test_the_admission_bound_counts_big_requests_too():

@@ -95,10 +95,12 @@ def extra_args(kind: str) -> list[str]:
     return shlex.split(os.environ.get("RELIABILITY_%s_ARGS" % kind.upper(), ""))
 
 
-def gomaxprocs() -> int:
-    """The Go server's GOMAXPROCS: the number of server CPUs, as the bench sets it (and as Go itself
-    picks under taskset); RELIABILITY_GOMAXPROCS overrides it for a diagnosis."""
-    return int(os.environ.get("RELIABILITY_GOMAXPROCS") or len(SERVER_CPUS))
+def gomaxprocs() -> int | None:
+    """The Go server's GOMAXPROCS environment variable: none, so that the server runs as deployed
+    (its predict work on the server CPUs, and one P more for the network, go_service/README.md);
+    RELIABILITY_GOMAXPROCS sets it for a diagnosis (the bench sets it to the server CPUs)."""
+    value = os.environ.get("RELIABILITY_GOMAXPROCS")
+    return int(value) if value else None
 
 
 def spec_for(kind: str, models: str = MODELS, *more: str, name: str | None = None) -> harness.ServerSpec:

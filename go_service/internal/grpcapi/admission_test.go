@@ -2,18 +2,14 @@ package grpcapi_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
 	"servebench/go_service/internal/grpcapi"
@@ -111,21 +107,10 @@ func TestAdmission(t *testing.T) {
 // dialN starts one server over core and opens n connections to it.
 func dialN(t *testing.T, core grpcapi.Core, n int) []predictv1.PredictionServiceClient {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	srv, hs := grpcapi.New(core, grpcapi.Options{MaxRecv: testMaxRecv})
-	grpcapi.SetServing(hs, true)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
+	lis := serve(t, core, true, grpcapi.Options{MaxRecv: testMaxRecv})
 	var clients []predictv1.PredictionServiceClient
 	for range n {
-		conn, err := grpc.NewClient("passthrough:///bufconn",
-			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-			grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		clients = append(clients, predictv1.NewPredictionServiceClient(conn))
+		clients = append(clients, predictv1.NewPredictionServiceClient(connect(t, lis)))
 	}
 	return clients
 }

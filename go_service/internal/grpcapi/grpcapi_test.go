@@ -51,11 +51,23 @@ func dial(t *testing.T, c grpcapi.Core, serving bool) *grpc.ClientConn {
 
 func dialWith(t testing.TB, c grpcapi.Core, serving bool, opts grpcapi.Options) *grpc.ClientConn {
 	t.Helper()
+	return connect(t, serve(t, c, serving, opts))
+}
+
+// serve starts a server over c on an in-memory listener.
+func serve(t testing.TB, c grpcapi.Core, serving bool, opts grpcapi.Options) *bufconn.Listener {
+	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv, hs := grpcapi.New(c, opts)
 	grpcapi.SetServing(hs, serving)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
+	return lis
+}
+
+// connect opens a new connection to lis.
+func connect(t testing.TB, lis *bufconn.Listener) *grpc.ClientConn {
+	t.Helper()
 	conn, err := grpc.NewClient("passthrough:///bufconn",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))

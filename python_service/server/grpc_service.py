@@ -52,7 +52,7 @@ class Calls:
     once, the others waiting for a slot off the GIL: the thread-pool server's handler threads
     would otherwise take turns holding the GIL with grpcio's own thread, which admits and refuses
     calls (3× overload, four interleaved pairs: refusal median 1.6–5.7 ms with one slot, 5.0–14.6
-    without; a fifth pair both fell behind, ~0.5 s)."""
+    without, in three; in the fourth both fell behind, ~0.5 s)."""
 
     def __init__(self, predictor, recorder, work_slots=None):
         self.predictor = predictor

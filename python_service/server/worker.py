@@ -86,8 +86,8 @@ def tree_loaded(config):
 
 # How long a thread may hold the GIL while another asks for it (CPython's default: 5 ms). A worker's
 # threads that accept, read and refuse requests (granian's, the RSGI front's loop, grpcio's poller)
-# wait for the GIL behind the thread running a prediction's Python code: at 5 ms, refusals under
-# overload took 10–16 ms (median) and more; at 1 ms, 2–3 ms (make test-reliability, attack 4).
+# wait for the GIL behind the thread running a prediction's Python code: grpcio's refusals under 3×
+# overload took 16 ms (median) at 5 ms, 3.2 and 6.9 ms at 1 ms (make test-reliability, attack 4).
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
@@ -133,8 +133,8 @@ class Worker:
             fail(str(e))
         # What the worker holds from now on (modules, sessions, metadata) is never garbage: out of
         # the collector's sight, a full collection walks only what requests allocate. Under 3×
-        # overload, collections walking it all were the admitted gRPC calls' p99 (63–109 ms, 23–33
-        # ms with the collector off; make test-reliability, attack 4).
+        # overload the admitted gRPC calls' p99 was 26, 63 and 109 ms with the collector walking it
+        # all, 23, 28 and 33 ms with the collector off (make test-reliability, attack 4).
         gc.freeze()
         path = os.environ.get(READY_DIR_ENV)
         if path:

@@ -67,7 +67,7 @@ var cpus = runtime.GOMAXPROCS(0)
 // serveProcs gives the runtime one P more than cpus, unless the GOMAXPROCS environment variable
 // sets it, and returns GOMAXPROCS. Go polls the network from a P with nothing else to run, or else
 // every 10 ms (sysmon): with GOMAXPROCS = CPUs and the CPUs busy with admitted work, requests that
-// arrive meanwhile are read only that often, so under 3× overload their refusals took 5–10 ms
+// arrive meanwhile are read only that often, so under 3× overload their refusals took 3–10 ms
 // (median) over HTTP. The P that predict work cannot take polls at once: 2 ms (make
 // test-reliability, attack 4).
 func serveProcs() int {

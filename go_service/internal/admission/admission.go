@@ -35,7 +35,7 @@ type Gate struct {
 	refusal      error
 	shareRefusal error
 	mu           sync.Mutex
-	held         map[string]int64 // places held per connection (requests entered with a `from`)
+	held         map[any]int64 // places held per connection (requests entered with a `from`)
 }
 
 // Resolve returns the bound a configured value means: n itself when positive, else
@@ -55,7 +55,7 @@ func New(bound, cpus int) *Gate {
 	g.shareRefusal = withRetry(status.New(codes.ResourceExhausted, fmt.Sprintf(
 		"server overloaded: this connection holds %d of the %d places (--max-inflight %d); retry later",
 		g.share(), g.max, g.max)))
-	g.held = map[string]int64{}
+	g.held = map[any]int64{}
 	return g
 }
 
@@ -75,12 +75,13 @@ func (g *Gate) Max() int { return int(g.max) }
 // number of concurrent calls), another client is still admitted.
 func (g *Gate) share() int64 { return max(g.max-1, 1) }
 
-// Enter admits one request from connection `from` ("" for none: a connection that carries one
-// request at a time, as HTTP/1.1), or refuses it without waiting: RESOURCE_EXHAUSTED with a
-// RetryInfo of RetryDelay, when the bound is reached or `from` holds its share. An admitted
-// request must Leave once answered, with the same `from`.
-func (g *Gate) Enter(from string) error {
-	if from == "" {
+// Enter admits one request from connection `from` (a comparable value naming it, such as its
+// *net.TCPAddr; nil for none: a connection that carries one request at a time, as HTTP/1.1), or
+// refuses it without waiting: RESOURCE_EXHAUSTED with a RetryInfo of RetryDelay, when the bound is
+// reached or `from` holds its share. An admitted request must Leave once answered, with the same
+// `from`.
+func (g *Gate) Enter(from any) error {
+	if from == nil {
 		return g.enter()
 	}
 	g.mu.Lock()
@@ -108,8 +109,8 @@ func (g *Gate) enter() error {
 }
 
 // Leave ends a request admitted from connection `from`.
-func (g *Gate) Leave(from string) {
-	if from != "" {
+func (g *Gate) Leave(from any) {
+	if from != nil {
 		g.mu.Lock()
 		if g.held[from]--; g.held[from] <= 0 {
 			delete(g.held, from)
@@ -124,8 +125,8 @@ func (g *Gate) InFlight() int { return int(g.n.Load()) }
 
 // Core is what an adapter's admission asks of the predictor: a place in its bound, and its end.
 type Core interface {
-	Admit(from string) error
-	Release(from string)
+	Admit(from any) error
+	Release(from any)
 }
 
 // Enter admits one predict request of protocol p from connection `from` (see Gate.Enter) into
@@ -138,7 +139,7 @@ type Core interface {
 // admitted requests' work (decode, inference, encode) took the P ahead of them: with GOMAXPROCS=1
 // at 3× capacity the run queue held ~1,000 goroutines and refusals waited 0.5–1.5 s; with it, ~10
 // and 3–5 ms (tests/reliability, attack 4). When nothing waits, Gosched returns at once.
-func Enter(core Core, rec metrics.Recorder, p metrics.Protocol, from string) error {
+func Enter(core Core, rec metrics.Recorder, p metrics.Protocol, from any) error {
 	if err := core.Admit(from); err != nil {
 		rec.Shed(p)
 		return err
@@ -149,7 +150,7 @@ func Enter(core Core, rec metrics.Recorder, p metrics.Protocol, from string) err
 }
 
 // Exit ends a request Enter admitted.
-func Exit(core Core, rec metrics.Recorder, p metrics.Protocol, from string) {
+func Exit(core Core, rec metrics.Recorder, p metrics.Protocol, from any) {
 	core.Release(from)
 	rec.Answered(p)
 }

@@ -28,11 +28,11 @@ func TestResolve(t *testing.T) {
 func TestEnterRefusesBeyondTheBound(t *testing.T) {
 	g := New(2, 1)
 	for i := range 2 {
-		if err := g.Enter(""); err != nil {
+		if err := g.Enter(nil); err != nil {
 			t.Fatalf("request %d refused: %v", i, err)
 		}
 	}
-	err := g.Enter("")
+	err := g.Enter(nil)
 	st := status.Convert(err)
 	if st.Code() != codes.ResourceExhausted || st.Message() != "server overloaded: 2 requests in progress or queued (--max-inflight 2); retry later" {
 		t.Fatalf("third request: %v", err)
@@ -46,8 +46,8 @@ func TestEnterRefusesBeyondTheBound(t *testing.T) {
 	if delay != RetryDelay {
 		t.Fatalf("RetryInfo delay %v; want %v", delay, RetryDelay)
 	}
-	g.Leave("")
-	if err := g.Enter(""); err != nil {
+	g.Leave(nil)
+	if err := g.Enter(nil); err != nil {
 		t.Fatalf("after a Leave: %v", err)
 	}
 }
@@ -64,7 +64,7 @@ func TestEnterNeverOvershoots(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range rounds {
-				if g.Enter("") != nil {
+				if g.Enter(nil) != nil {
 					continue
 				}
 				if n := g.InFlight(); n > bound {
@@ -72,7 +72,7 @@ func TestEnterNeverOvershoots(t *testing.T) {
 					peak = max(peak, n)
 					mu.Unlock()
 				}
-				g.Leave("")
+				g.Leave(nil)
 			}
 		}()
 	}
@@ -101,7 +101,7 @@ func TestShare(t *testing.T) {
 	if err := g.Enter("b"); err != nil {
 		t.Fatalf("b refused while a holds its share: %v", err)
 	}
-	if err := g.Enter(""); err == nil {
+	if err := g.Enter(nil); err == nil {
 		t.Fatal("a 5th request admitted over the bound of 4")
 	}
 	g.Leave("a")

@@ -2,13 +2,16 @@ package grpcapi_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
@@ -104,13 +107,26 @@ func TestAdmission(t *testing.T) {
 	}
 }
 
-// dialN starts one server over core and opens n connections to it.
+// dialN starts one server over core on a loopback TCP port (admission's per-connection share
+// names connections by their TCP address) and opens n connections to it.
 func dialN(t *testing.T, core grpcapi.Core, n int) []predictv1.PredictionServiceClient {
 	t.Helper()
-	lis := serve(t, core, true, grpcapi.Options{MaxRecv: testMaxRecv})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, hs := grpcapi.New(core, grpcapi.Options{MaxRecv: testMaxRecv})
+	grpcapi.SetServing(hs, true)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
 	var clients []predictv1.PredictionServiceClient
 	for range n {
-		clients = append(clients, predictv1.NewPredictionServiceClient(connect(t, lis)))
+		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		clients = append(clients, predictv1.NewPredictionServiceClient(conn))
 	}
 	return clients
 }

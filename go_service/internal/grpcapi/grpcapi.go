@@ -5,15 +5,14 @@ package grpcapi
 
 import (
 	"context"
-	"strconv"
-	"sync/atomic"
+	"net"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
@@ -77,27 +76,18 @@ func (s *Server) predict(ctx context.Context, req *predictv1.PredictRequest) (*p
 	return resp, nil
 }
 
-// connection names the HTTP/2 connection a call came on, for admission's per-connection share.
-func connection(ctx context.Context) string {
-	id, _ := ctx.Value(connKey{}).(string)
-	return id
+// connection names the HTTP/2 connection a call came on, for admission's per-connection share: its
+// client's *net.TCPAddr, one value per accepted connection, which grpc-go hands every call of the
+// connection (comparing pointers costs nothing per call). A call on another transport (an
+// in-memory listener in tests) has none: nil, no share.
+func connection(ctx context.Context) any {
+	if p, ok := peer.FromContext(ctx); ok {
+		if addr, ok := p.Addr.(*net.TCPAddr); ok {
+			return addr
+		}
+	}
+	return nil
 }
-
-type connKey struct{}
-
-// connTagger is a stats.Handler that gives each connection its own name in the context its calls
-// inherit (a client's address does not name a connection on every transport: all of a unix
-// socket's, or of an in-memory listener's, share one).
-type connTagger struct{ last atomic.Uint64 }
-
-func (c *connTagger) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
-	return context.WithValue(ctx, connKey{}, strconv.FormatUint(c.last.Add(1), 10))
-}
-func (*connTagger) HandleConn(context.Context, stats.ConnStats) {}
-func (*connTagger) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
-	return ctx
-}
-func (*connTagger) HandleRPC(context.Context, stats.RPCStats) {}
 
 // ListModels lists the loaded models.
 func (s *Server) ListModels(context.Context, *predictv1.ListModelsRequest) (*predictv1.ListModelsResponse, error) {
@@ -139,7 +129,7 @@ var ServiceName = predictv1.PredictionService_ServiceDesc.ServiceName
 func New(core Core, opts Options) (*grpc.Server, *health.Server) {
 	var rec metrics.Recorder = metrics.Nop{}
 	var codec *timingCodec
-	serverOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(opts.MaxRecv), grpc.StatsHandler(&connTagger{})}
+	serverOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(opts.MaxRecv)}
 	if opts.Metrics != nil {
 		rec = opts.Metrics
 		c := newTimingCodec(rec)

@@ -54,10 +54,10 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 		return writeCoreError(w, err)
 	}
 	// An HTTP/1.1 connection carries one request at a time: no per-connection share to keep.
-	if err := admission.Enter(h.core, h.rec, metrics.HTTP, ""); err != nil {
+	if err := admission.Enter(h.core, h.rec, metrics.HTTP, nil); err != nil {
 		return writeCoreError(w, err)
 	}
-	defer admission.Exit(h.core, h.rec, metrics.HTTP, "")
+	defer admission.Exit(h.core, h.rec, metrics.HTTP, nil)
 	h.work <- struct{}{}
 	working := true
 	release := func() {

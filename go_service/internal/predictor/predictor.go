@@ -71,12 +71,13 @@ func New(opts Options) *Predictor {
 }
 
 // Admit admits one predict request under the admission bound, or refuses it at once with
-// RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo. The adapters call it before they read or
-// decode the request; an admitted request must call Release once answered.
-func (p *Predictor) Admit(from string) error { return p.gate.Enter(from) }
+// RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo; `from` names the connection (see
+// admission.Gate.Enter). The adapters call it before they decode the request; an admitted request
+// must call Release once answered.
+func (p *Predictor) Admit(from any) error { return p.gate.Enter(from) }
 
 // Release ends a request Admit admitted.
-func (p *Predictor) Release(from string) { p.gate.Leave(from) }
+func (p *Predictor) Release(from any) { p.gate.Leave(from) }
 
 // MaxInflight is the admission bound in effect.
 func (p *Predictor) MaxInflight() int { return p.gate.Max() }

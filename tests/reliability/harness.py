@@ -20,6 +20,7 @@ import psutil
 
 from bench.run import servers as harness
 from bench.run.procs import Supervisor
+from python_service import contract
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELS = os.environ.get("SERVEBENCH_MODELS") or os.path.join(ROOT, "models")
@@ -46,6 +47,8 @@ SUITE_FLAGS = (
 )
 MAX_BODY = 4 * 1024 * 1024
 MAX_BATCH = 1024
+# Both servers' default admission bound with the suite's server CPUs (errors.json).
+DEFAULT_BOUND = contract.load("errors.json")["max_inflight_per_cpu"] * len(SERVER_CPUS)
 
 
 @dataclass(frozen=True)

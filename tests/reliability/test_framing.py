@@ -19,17 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from python_service import contract
 from tests.reliability import rawnet
 from tests.reliability.conftest import finish, judge_normal
-from tests.reliability.harness import SERVER_CPUS
+from tests.reliability.harness import DEFAULT_BOUND
 from tests.reliability.normal import IRIS_BODY, iris_answer_ok
 from tests.reliability.report import Verdict
 
 pytestmark = [pytest.mark.reliability, pytest.mark.process]
 
 REPEATS = 10
-WAVE = max(1, contract.load("errors.json")["max_inflight_per_cpu"] * len(SERVER_CPUS) // 2)
+WAVE = max(1, DEFAULT_BOUND // 2)
 CLOSE_WITHIN_S = 2.0
 HEAD = b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 

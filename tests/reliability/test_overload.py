@@ -33,11 +33,10 @@ import grpc
 import pytest
 
 from bench.run.measure import busy_s
-from python_service import contract
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 from tests.reliability import loadtools
 from tests.reliability.conftest import finish, judge_normal
-from tests.reliability.harness import CLIENT_CPUS, MAX_BATCH, SERVER_CPUS
+from tests.reliability.harness import CLIENT_CPUS, DEFAULT_BOUND, MAX_BATCH
 from tests.reliability.normal import IRIS_BODY, IRIS_FEATURES, iris_answer_ok, percentile
 from tests.reliability.report import Verdict
 
@@ -45,9 +44,9 @@ pytestmark = [pytest.mark.reliability, pytest.mark.process]
 
 OVERLOAD_MODEL, OVERLOAD_ROWS, OVERLOAD_FEATURES = "breast-cancer-rf", 32, 30
 RATE_MAX = {"http": 3000.0, "grpc": 2500.0}
-# The servers' default admission bound with one server CPU: a closed loop at this concurrency is
-# never refused, so it measures what the server answers, not what it refuses.
-CAPACITY_CONCURRENCY = contract.load("errors.json")["max_inflight_per_cpu"] * len(SERVER_CPUS)
+# A closed loop at the servers' default bound is never refused: it measures what a server answers,
+# not what it refuses.
+CAPACITY_CONCURRENCY = DEFAULT_BOUND
 FACTOR = 3.0
 ATTACK_S = 5.0
 REFUSED_P50_MS = 5.0
@@ -132,20 +131,20 @@ def test_overload(target, normal, report, protocol, tmp_path):
             rows *= 2
             capacity = measure_capacity(rows)
         rate = FACTOR * capacity
-        busy_before, attack_started = busy_s(CLIENT_CPUS), time.monotonic()
         if protocol == "http":
             unloaded, _ = loadtools.vegeta(sup, url, body_path, workdir, 20, 2, "unloaded")
-            attack, achieved = loadtools.vegeta(sup, url, body_path, workdir, rate, ATTACK_S, "attack")
-            client_busy = (busy_s(CLIENT_CPUS) - busy_before) / (time.monotonic() - attack_started)
-            recovery = recover_http(target.http)
         else:
             unloaded, _ = loadtools.ghz(sup, target.grpc, body_path, workdir, "unloaded", rate=20, count=40)
             grpc.channel_ready_future(channel).result(timeout=5)
+        busy_before, attack_started = busy_s(CLIENT_CPUS), time.monotonic()
+        if protocol == "http":
+            attack, achieved = loadtools.vegeta(sup, url, body_path, workdir, rate, ATTACK_S, "attack")
+        else:
             attack, achieved = loadtools.openloop(
                 sup, target.grpc, body_path, workdir, "attack", rate=rate, seconds=ATTACK_S
             )
-            client_busy = (busy_s(CLIENT_CPUS) - busy_before) / (time.monotonic() - attack_started)
-            recovery = recover_grpc(stub)
+        client_busy = (busy_s(CLIENT_CPUS) - busy_before) / (time.monotonic() - attack_started)
+        recovery = recover_http(target.http) if protocol == "http" else recover_grpc(stub)
     finally:
         channel.close()
         time.sleep(0.3)

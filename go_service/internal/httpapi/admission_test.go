@@ -18,20 +18,29 @@ import (
 	"servebench/go_service/internal/predictor"
 )
 
-// TestAdmission: with --max-inflight 2 and both requests stuck in inference, a third is answered
-// at once with 503, Retry-After: 1 and code 8, its body read so the connection stays usable;
-// once the load ends the same connection predicts again.
-func TestAdmission(t *testing.T) {
+// blockingCore is a loaded core with --max-inflight bound (and as many run slots) whose inference
+// waits, once entered, for a value on release or its closing.
+func blockingCore(t *testing.T, bound int) (core *predictor.Predictor, entered <-chan struct{}, release chan struct{}) {
+	t.Helper()
 	modeltest.InitORT(t)
-	entered, release := make(chan struct{}, 16), make(chan struct{})
-	core := predictor.New(predictor.Options{
-		IntraOpThreads: 1, InterOpThreads: 1, MaxBatch: 8, MaxInflight: 2, MaxRuns: 2,
-		BeforeRun: func() { entered <- struct{}{}; <-release },
+	in := make(chan struct{}, 16)
+	release = make(chan struct{})
+	core = predictor.New(predictor.Options{
+		IntraOpThreads: 1, InterOpThreads: 1, MaxBatch: 8, MaxInflight: bound, MaxRuns: bound,
+		BeforeRun: func() { in <- struct{}{}; <-release },
 	})
 	if err := core.Load(modeltest.Only(t, "iris-logreg")); err != nil {
 		t.Fatal(err)
 	}
-	defer core.Close()
+	t.Cleanup(core.Close)
+	return core, in, release
+}
+
+// TestAdmission: with --max-inflight 2 and both requests stuck in inference, a third is answered
+// at once with 503, Retry-After: 1 and code 8, its body read so the connection stays usable;
+// once the load ends the same connection predicts again.
+func TestAdmission(t *testing.T) {
+	core, entered, release := blockingCore(t, 2)
 	srv := httptest.NewServer(httpapi.New(core, httpapi.Options{MaxBody: testMaxBody}))
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -130,16 +139,7 @@ func TestTricklingBodiesHoldNoSlot(t *testing.T) {
 // TestWorkSlots: with one work slot, an admitted request waits while another does its CPU work
 // (here, held in inference), and is served once the slot frees: neither refused nor run beside it.
 func TestWorkSlots(t *testing.T) {
-	modeltest.InitORT(t)
-	entered, release := make(chan struct{}, 4), make(chan struct{})
-	core := predictor.New(predictor.Options{
-		IntraOpThreads: 1, InterOpThreads: 1, MaxBatch: 8, MaxInflight: 4, MaxRuns: 4,
-		BeforeRun: func() { entered <- struct{}{}; <-release },
-	})
-	if err := core.Load(modeltest.Only(t, "iris-logreg")); err != nil {
-		t.Fatal(err)
-	}
-	defer core.Close()
+	core, entered, release := blockingCore(t, 4)
 	srv := httptest.NewServer(httpapi.New(core, httpapi.Options{MaxBody: testMaxBody, WorkSlots: 1}))
 	defer srv.Close()
 	statuses := make(chan int, 2)

@@ -19,9 +19,10 @@ import (
 )
 
 // AutoPerCPU is the bound per CPU when the configured bound is 0 (auto): errors.json
-// max_inflight_per_cpu. A predict request is CPU work from decode to encode, so a few per CPU keep
-// the CPU busy; each one more adds its service time to the others' latency under overload.
-const AutoPerCPU = 4
+// max_inflight_per_cpu. A predict request is CPU work from decode to encode, so one at work and
+// one ready to start when it ends keep a CPU busy; each one more adds its service time to the
+// others' latency under overload and nothing to throughput.
+const AutoPerCPU = 2
 
 // RetryDelay is the retry delay an overloaded refusal carries (google.rpc.RetryInfo); the HTTP
 // adapter answers it as 503 with Retry-After.

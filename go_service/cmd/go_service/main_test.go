@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -287,4 +289,26 @@ const OrtApiBase *OrtGetApiBase(void) { return &base; }
 		t.Fatalf("building the fake library with %s (cgo needs a C compiler anyway): %v\n%s", cc, err, out)
 	}
 	return lib
+}
+
+// TestServeGC: the collector runs at gcPercent unless GOGC is set, which it leaves alone.
+func TestServeGC(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+
+	t.Setenv("GOGC", "")
+	if got := serveGC(); got != strconv.Itoa(gcPercent) {
+		t.Fatalf("serveGC() = %q without GOGC; want %d", got, gcPercent)
+	}
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Fatalf("GC percent %d without GOGC; want %d", got, gcPercent)
+	}
+
+	t.Setenv("GOGC", "150")
+	if got := serveGC(); got != "150" {
+		t.Fatalf("serveGC() = %q with GOGC=150", got)
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GC percent %d with GOGC set: serveGC changed it", got)
+	}
 }

@@ -30,13 +30,6 @@ NORMAL_MIN_PCT = 99.0
 # (so removing a deadline or the admission bound still fails the suite). The work on hostile clients
 # is not done while this is not empty; remove an entry when its fix lands.
 KNOWN_FAILURES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
-    ("python", "4 overload 3× (grpc)"): (
-        "grpcio refuses beyond the bound in its own Python thread, which needs the GIL for every new "
-        "call and every refusal: at 1,500 refusals/s and more they wait for it (median 4–25 ms) and the "
-        "admitted calls' p99 reaches 30–240 ms; in 2 of ~25 runs the worker fell behind altogether "
-        "(refusal median ~0.5 s, calls timing out); it passed in about a third (median 1.3–4 ms)",
-        ("",),  # every rule of the attack has failed in some run
-    ),
     ("python", "7 gRPC abuse"): (
         "1,000 concurrent calls on one connection fill grpcio's bound (maximum_concurrent_rpcs, which knows "
         "no connections), so the normal client's calls are refused or wait meanwhile",

@@ -13,8 +13,9 @@ the server's CPU sat 40–60 % idle, and its latencies were the client's own que
 
 Steps: unloaded latency (20 requests/s for 2 s), capacity (hey / ghz closed loop for 3 s at the
 servers' default admission bound on one CPU, so that nothing is refused: correct answers per
-second), 3× capacity for 5 s, then recovery (a normal request every 10 ms until one succeeds). The
-gRPC attack is the bench's open-loop generator (4 connections, latency from each call's due time),
+second of server CPU, as a closed loop this small leaves the server idle while its requests are in
+the client's hands), 3× capacity for 5 s, then recovery (a normal request every 10 ms until one
+succeeds). The gRPC attack is the bench's open-loop generator (4 connections, latency from each call's due time),
 not ghz: from one CPU ghz --rps fell behind (~2,100 of ~5,400 calls/s offered) and its --async mode
 adds seconds of client-side latency, either of which would be charged to the server.
 
@@ -36,7 +37,7 @@ from bench.run.measure import busy_s
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 from tests.reliability import loadtools
 from tests.reliability.conftest import finish, judge_normal
-from tests.reliability.harness import CLIENT_CPUS, DEFAULT_BOUND, MAX_BATCH
+from tests.reliability.harness import CLIENT_CPUS, DEFAULT_BOUND, MAX_BATCH, SERVER_CPUS
 from tests.reliability.normal import IRIS_BODY, IRIS_FEATURES, iris_answer_ok, percentile
 from tests.reliability.report import Verdict
 
@@ -47,6 +48,7 @@ RATE_MAX = {"http": 3000.0, "grpc": 2500.0}
 # A closed loop at the servers' default bound is never refused: it measures what a server answers,
 # not what it refuses.
 CAPACITY_CONCURRENCY = DEFAULT_BOUND
+CAPACITY_SECONDS = 3.0
 FACTOR = 3.0
 ATTACK_S = 5.0
 REFUSED_P50_MS = 5.0
@@ -108,28 +110,37 @@ def test_overload(target, normal, report, protocol, tmp_path):
     try:
         url = "http://%s/v1/predict" % target.http
 
-        def measure_capacity(rows: int) -> float:
+        def measure_capacity(rows: int) -> tuple[float, float, float]:
+            """(capacity, closed-loop answers/s, server CPU busy share): correct answers per second
+            of server CPU, over a closed loop of CAPACITY_SECONDS at the default bound."""
             with open(body_path, "w") as fh:
                 fh.write(overload_body(rows))
+            busy_before, started = busy_s(SERVER_CPUS), time.monotonic()
             if protocol == "http":
-                return loadtools.hey_capacity(sup, url, body_path, workdir, concurrency=CAPACITY_CONCURRENCY)
-            closed_loop, _ = loadtools.ghz(
-                sup,
-                target.grpc,
-                body_path,
-                workdir,
-                "capacity",
-                seconds=3,
-                concurrency=CAPACITY_CONCURRENCY,
-                connections=1,
-            )
-            return sum(1 for _, o in closed_loop if o == "ok") / 3.0
+                answered = CAPACITY_SECONDS * loadtools.hey_capacity(
+                    sup, url, body_path, workdir, concurrency=CAPACITY_CONCURRENCY, seconds=CAPACITY_SECONDS
+                )
+            else:
+                closed_loop, _ = loadtools.ghz(
+                    sup,
+                    target.grpc,
+                    body_path,
+                    workdir,
+                    "capacity",
+                    seconds=CAPACITY_SECONDS,
+                    concurrency=CAPACITY_CONCURRENCY,
+                    connections=CAPACITY_CONCURRENCY,
+                )
+                answered = sum(1 for _, o in closed_loop if o == "ok")
+            busy, wall = busy_s(SERVER_CPUS) - busy_before, time.monotonic() - started
+            busy = min(max(busy, 1e-3), CAPACITY_SECONDS * len(SERVER_CPUS))
+            return answered / busy, answered / CAPACITY_SECONDS, busy / (wall * len(SERVER_CPUS))
 
         rows = OVERLOAD_ROWS
-        capacity = measure_capacity(rows)
+        capacity, closed_rate, server_busy = measure_capacity(rows)
         while FACTOR * capacity > RATE_MAX[protocol] and 2 * rows <= MAX_BATCH:
             rows *= 2
-            capacity = measure_capacity(rows)
+            capacity, closed_rate, server_busy = measure_capacity(rows)
         rate = FACTOR * capacity
         if protocol == "http":
             unloaded, _ = loadtools.vegeta(sup, url, body_path, workdir, 20, 2, "unloaded")
@@ -187,12 +198,15 @@ def test_overload(target, normal, report, protocol, tmp_path):
         % ("no success within 5 s" if recovery is None else "%.2f s" % recovery, RECOVERY_MAX_S),
     )
     text = (
-        "%d rows; capacity %.0f/s, offered %.0f/s (achieved %s/s) for %g s: %d requests, admitted %d "
+        "%d rows; capacity %.0f/s (closed loop: %.0f/s, server CPU %.0f %% busy), "
+        "offered %.0f/s (achieved %s/s) for %g s: %d requests, admitted %d "
         "(p50 %s, p99 %s ms; unloaded p99 %s ms), refused %d = %.0f %% (median %s ms), unanswered %d; recovery %s; "
         "client CPU %.0f %%"
         % (
             rows,
             capacity,
+            closed_rate,
+            100 * server_busy,
             rate,
             "%.0f" % achieved if achieved else "?",
             ATTACK_S,
@@ -212,6 +226,8 @@ def test_overload(target, normal, report, protocol, tmp_path):
     figures = {
         "request": "%s × %d rows" % (OVERLOAD_MODEL, rows),
         "capacity_per_s": round(capacity, 1),
+        "closed_loop_per_s": round(closed_rate, 1),
+        "capacity_server_cpu_busy_pct": round(100 * server_busy, 1),
         "offered_per_s": round(rate, 1),
         "achieved_per_s": None if achieved is None else round(achieved, 1),
         "requests": len(attack),

@@ -15,9 +15,10 @@ prediction runs, as soon as the GIL is handed over (worker.GIL_SWITCH_INTERVAL_S
 app on the loop, as this front first did, refused under 3× overload only between two predictions:
 10–16 ms (median) instead of 2–3 ms (make test-reliability, attack 4).
 
-A request whose body is over BIG_BODY_BYTES (a 1,024-row batch, a hostile 4 MiB body) runs instead
-on a second lane, so that the small requests behind it are not held for its whole decode (tens
-to hundreds of ms in Python): the two lanes share the GIL.
+A request whose body is over BIG_BODY_BYTES (errors.json big_body_bytes; a 1,024-row batch, a
+hostile 4 MiB body) runs instead on a second lane, so that the small requests behind it are not
+held for its whole decode (tens to hundreds of ms in Python): the two lanes share the GIL. The Go
+HTTP adapter keeps the same two lanes.
 """
 
 import asyncio
@@ -26,8 +27,12 @@ import io
 import json
 import sys
 
+from python_service import contract
+
 _JSON = ("content-type", "application/json")
-BIG_BODY_BYTES = 64 * 1024
+# errors.json big_body_bytes: the largest body of the small requests' lane (the Go HTTP adapter's
+# BigBody too).
+BIG_BODY_BYTES = contract.load("errors.json")["big_body_bytes"]
 
 
 class RsgiApp:

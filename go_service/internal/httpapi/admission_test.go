@@ -176,3 +176,50 @@ func TestWorkSlots(t *testing.T) {
 		}
 	}
 }
+
+// TestBigBodyLane: with one work slot per lane, a request whose body is over BigBody does its work
+// beside a small one (both reach inference at once), and a second big one waits for the first.
+func TestBigBodyLane(t *testing.T) {
+	core, entered, release := blockingCore(t, 4)
+	srv := httptest.NewServer(httpapi.New(core, httpapi.Options{MaxBody: testMaxBody, WorkSlots: 1}))
+	t.Cleanup(srv.Close)
+	// Cleanups run last first: a failed test leaves no run blocked when the server closes.
+	t.Cleanup(func() { close(release) })
+	big := irisSetosa + strings.Repeat(" ", httpapi.BigBody) // valid JSON, one byte over
+	statuses := make(chan int, 3)
+	post := func(body string) {
+		resp, err := srv.Client().Post(srv.URL+"/v1/predict", "application/json", strings.NewReader(body))
+		if err != nil {
+			statuses <- -1
+			return
+		}
+		resp.Body.Close()
+		statuses <- resp.StatusCode
+	}
+	wait := func(what string) {
+		select {
+		case <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal(what)
+		}
+	}
+	go post(big)
+	wait("the big request never reached inference")
+	go post(irisSetosa)
+	wait("the small request waited for the big one's work slot")
+	go post(big)
+	select {
+	case <-entered:
+		t.Fatal("two big requests in inference at once with one work slot")
+	case <-time.After(300 * time.Millisecond):
+	}
+	release <- struct{}{}
+	release <- struct{}{}
+	wait("the second big request never reached inference once the first was done")
+	release <- struct{}{}
+	for range 3 {
+		if s := <-statuses; s != http.StatusOK {
+			t.Errorf("status %d; want 200 for all three", s)
+		}
+	}
+}

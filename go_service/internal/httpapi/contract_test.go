@@ -29,6 +29,7 @@ type errorTable struct {
 	HTTPStatusWhenRetryable map[string]int `json:"http_status_for_code_when_retryable"`
 	NumberMaxDigits         int            `json:"json_number_max_digits"`
 	MaxInflightPerCPU       int            `json:"max_inflight_per_cpu"`
+	BigBodyBytes            int            `json:"big_body_bytes"`
 	Unmapped                struct {
 		HTTPStatus int    `json:"http_status"`
 		GRPCCode   string `json:"grpc_code"`
@@ -121,6 +122,13 @@ func TestErrorMappingFollowsTheErrorTable(t *testing.T) {
 func TestAutoAdmissionBound(t *testing.T) {
 	if want := loadTable(t).MaxInflightPerCPU; admission.AutoPerCPU != want || want == 0 {
 		t.Fatalf("admission.AutoPerCPU %d; errors.json max_inflight_per_cpu %d", admission.AutoPerCPU, want)
+	}
+}
+
+// TestBigBodyBound: the small requests' lane takes bodies up to errors.json's big_body_bytes.
+func TestBigBodyBound(t *testing.T) {
+	if want := loadTable(t).BigBodyBytes; BigBody != want || want == 0 {
+		t.Fatalf("BigBody %d; errors.json big_body_bytes %d", BigBody, want)
 	}
 }
 

@@ -35,9 +35,10 @@ var unmarshalJSON = protojson.UnmarshalOptions{DiscardUnknown: false}
 const discardFactor = 4
 
 // predict is POST /v1/predict: the body (in either media type), then admission (so that a client
-// trickling its body holds no admission slot), a work slot for the CPU work (decode, the core,
-// encode), and the answer in the media type Accept prefers, written after the work slot is
-// released (a client slow to read its answer holds no CPU slot).
+// trickling its body holds no admission slot), the work (compute), and the answer in the media
+// type Accept prefers, written once the request has left its admission place and work slot: a
+// client slow to read a big answer (over net/http's 4 KB buffer, written while the handler runs)
+// holds neither.
 func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 	isProtobuf, ok := requestIsProtobuf(r.Header.Get("Content-Type"))
 	if !ok {
@@ -57,23 +58,32 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 	if err := admission.Enter(h.core, h.rec, metrics.HTTP, nil); err != nil {
 		return writeCoreError(w, err)
 	}
-	defer admission.Exit(h.core, h.rec, metrics.HTTP, nil)
-	h.work <- struct{}{}
-	working := true
-	release := func() {
-		if working {
-			working = false
-			<-h.work
-		}
+	out, contentType, err := h.compute(r, body, isProtobuf)
+	if err != nil {
+		return writeCoreError(w, err)
 	}
-	defer release()
+	writeBody(w, http.StatusOK, contentType, out)
+	return codes.OK
+}
+
+// compute is an admitted request's CPU work, in a work slot of its body's lane (BigBody): decode,
+// the core, encode. It leaves the slot and the admission place as it returns; a failure is a gRPC
+// status error (answerFor).
+func (h *handler) compute(r *http.Request, body []byte, isProtobuf bool) (out []byte, contentType string, err error) {
+	defer admission.Exit(h.core, h.rec, metrics.HTTP, nil)
+	lane := h.work
+	if len(body) > BigBody {
+		lane = h.bigWork
+	}
+	lane <- struct{}{}
+	defer func() { <-lane }()
 	start := time.Now()
 	req := &predictv1.PredictRequest{}
 	if isProtobuf {
 		err = proto.Unmarshal(body, req)
 	} else {
 		if err := jsonTooCostly(body, h.core.ValueBound()); err != nil {
-			return writeCoreError(w, err)
+			return nil, "", err
 		}
 		err = unmarshalJSON.Unmarshal(body, req)
 	}
@@ -82,20 +92,19 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 		if isProtobuf {
 			kind = "protobuf"
 		}
-		return writeError(w, http.StatusBadRequest, codes.InvalidArgument, "invalid "+kind+" body: "+clip.Quote(parseError(err)))
+		return nil, "", status.Error(codes.InvalidArgument, "invalid "+kind+" body: "+clip.Quote(parseError(err)))
 	}
 	decode := time.Since(start)
 	resp, t, err := h.core.PredictTimed(r.Context(), req)
 	if err != nil {
-		return writeCoreError(w, err)
+		return nil, "", err
 	}
 	h.rec.Phase(metrics.HTTP, metrics.Decode, decode)
 	h.rec.Phase(metrics.HTTP, metrics.Tensor, t.Tensor)
 	h.rec.Phase(metrics.HTTP, metrics.Inference, t.Inference)
 
 	start = time.Now()
-	contentType := jsonType
-	var out []byte
+	contentType = jsonType
 	if acceptsProtobuf(r.Header["Accept"]) {
 		contentType = protobufType
 		out, err = proto.Marshal(resp)
@@ -103,12 +112,10 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 		out, err = marshal.Marshal(resp)
 	}
 	if err != nil {
-		return writeError(w, http.StatusInternalServerError, codes.Internal, "internal error")
+		return nil, "", status.Error(codes.Internal, "internal error")
 	}
 	h.rec.Phase(metrics.HTTP, metrics.Encode, t.Shape+time.Since(start))
-	release()
-	writeBody(w, http.StatusOK, contentType, out)
-	return codes.OK
+	return out, contentType, nil
 }
 
 // maxNumberDigits is the longest run of digits a JSON body may hold (errors.json

@@ -136,39 +136,55 @@ func TestTricklingBodiesHoldNoSlot(t *testing.T) {
 	}
 }
 
+// postPredict posts a JSON body to srv's /v1/predict and sends the answer's status (-1: none) to
+// statuses.
+func postPredict(srv *httptest.Server, body string, statuses chan<- int) {
+	resp, err := srv.Client().Post(srv.URL+"/v1/predict", "application/json", strings.NewReader(body))
+	if err != nil {
+		statuses <- -1
+		return
+	}
+	resp.Body.Close()
+	statuses <- resp.StatusCode
+}
+
+// inference waits for a request to reach blockingCore's inference, failing the test with what
+// after 10 s.
+func inference(t *testing.T, entered <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal(what)
+	}
+}
+
+// noInference fails the test with what if a request reaches inference within 300 ms.
+func noInference(t *testing.T, entered <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-entered:
+		t.Fatal(what)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
 // TestWorkSlots: with one work slot, an admitted request waits while another does its CPU work
 // (here, held in inference), and is served once the slot frees: neither refused nor run beside it.
 func TestWorkSlots(t *testing.T) {
 	core, entered, release := blockingCore(t, 4)
 	srv := httptest.NewServer(httpapi.New(core, httpapi.Options{MaxBody: testMaxBody, WorkSlots: 1}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	// Cleanups run last first: a failed test leaves no run blocked when the server closes.
+	t.Cleanup(func() { close(release) })
 	statuses := make(chan int, 2)
 	for range 2 {
-		go func() {
-			resp, err := srv.Client().Post(srv.URL+"/v1/predict", "application/json", strings.NewReader(irisSetosa))
-			if err != nil {
-				statuses <- -1
-				return
-			}
-			resp.Body.Close()
-			statuses <- resp.StatusCode
-		}()
+		go postPredict(srv, irisSetosa, statuses)
 	}
-	wait := func(what string) {
-		select {
-		case <-entered:
-		case <-time.After(10 * time.Second):
-			t.Fatal(what)
-		}
-	}
-	wait("no request reached inference")
-	select {
-	case <-entered:
-		t.Fatal("two requests in inference at once with one work slot")
-	case <-time.After(300 * time.Millisecond):
-	}
+	inference(t, entered, "no request reached inference")
+	noInference(t, entered, "two requests in inference at once with one work slot")
 	release <- struct{}{}
-	wait("the second request never reached inference once the first was done")
+	inference(t, entered, "the second request never reached inference once the first was done")
 	release <- struct{}{}
 	for range 2 {
 		if s := <-statuses; s != http.StatusOK {
@@ -183,39 +199,18 @@ func TestBigBodyLane(t *testing.T) {
 	core, entered, release := blockingCore(t, 4)
 	srv := httptest.NewServer(httpapi.New(core, httpapi.Options{MaxBody: testMaxBody, WorkSlots: 1}))
 	t.Cleanup(srv.Close)
-	// Cleanups run last first: a failed test leaves no run blocked when the server closes.
-	t.Cleanup(func() { close(release) })
+	t.Cleanup(func() { close(release) })                     // first, as in TestWorkSlots
 	big := irisSetosa + strings.Repeat(" ", httpapi.BigBody) // valid JSON, one byte over
 	statuses := make(chan int, 3)
-	post := func(body string) {
-		resp, err := srv.Client().Post(srv.URL+"/v1/predict", "application/json", strings.NewReader(body))
-		if err != nil {
-			statuses <- -1
-			return
-		}
-		resp.Body.Close()
-		statuses <- resp.StatusCode
-	}
-	wait := func(what string) {
-		select {
-		case <-entered:
-		case <-time.After(10 * time.Second):
-			t.Fatal(what)
-		}
-	}
-	go post(big)
-	wait("the big request never reached inference")
-	go post(irisSetosa)
-	wait("the small request waited for the big one's work slot")
-	go post(big)
-	select {
-	case <-entered:
-		t.Fatal("two big requests in inference at once with one work slot")
-	case <-time.After(300 * time.Millisecond):
-	}
+	go postPredict(srv, big, statuses)
+	inference(t, entered, "the big request never reached inference")
+	go postPredict(srv, irisSetosa, statuses)
+	inference(t, entered, "the small request waited for the big one's work slot")
+	go postPredict(srv, big, statuses)
+	noInference(t, entered, "two big requests in inference at once with one work slot")
 	release <- struct{}{}
 	release <- struct{}{}
-	wait("the second big request never reached inference once the first was done")
+	inference(t, entered, "the second big request never reached inference once the first was done")
 	release <- struct{}{}
 	for range 3 {
 		if s := <-statuses; s != http.StatusOK {

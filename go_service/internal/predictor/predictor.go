@@ -72,8 +72,9 @@ func New(opts Options) *Predictor {
 
 // Admit admits one predict request under the admission bound, or refuses it at once with
 // RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo; `from` names the connection (see
-// admission.Gate.Enter). The adapters call it before they decode the request; an admitted request
-// must call Release once answered.
+// admission.Gate.Enter). The HTTP adapter calls it once the body is read, before decoding it; the
+// gRPC adapter once grpc-go has decoded the message. An admitted request must call Release once
+// answered.
 func (p *Predictor) Admit(from any) error { return p.gate.Enter(from) }
 
 // Release ends a request Admit admitted.

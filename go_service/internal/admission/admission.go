@@ -97,6 +97,23 @@ func (g *Gate) Enter(from any) error {
 	return nil
 }
 
+// Refuses is Enter's answer for `from` now, without taking a place: the refusal Enter would give,
+// or nil when it would admit (a look, not a promise: by the time the request enters, the places
+// may be taken). It lets an adapter refuse before it reads a request's body.
+func (g *Gate) Refuses(from any) error {
+	if g.n.Load() >= g.max {
+		return g.refusal
+	}
+	if from != nil {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.held[from] >= g.share() {
+			return g.shareRefusal
+		}
+	}
+	return nil
+}
+
 func (g *Gate) enter() error {
 	for {
 		n := g.n.Load()

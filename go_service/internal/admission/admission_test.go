@@ -119,3 +119,40 @@ func TestShare(t *testing.T) {
 		t.Fatal("a bound of 1 refused the only request")
 	}
 }
+
+// TestRefuses: Refuses gives Enter's answer for a connection without taking a place.
+func TestRefuses(t *testing.T) {
+	g := New(3, 1)
+	for range 5 {
+		if err := g.Refuses("a"); err != nil {
+			t.Fatalf("Refuses on an empty gate: %v", err)
+		}
+	}
+	if g.InFlight() != 0 || len(g.held) != 0 {
+		t.Fatalf("Refuses took a place: %d in flight, %d connections held", g.InFlight(), len(g.held))
+	}
+	for range 2 {
+		if err := g.Enter("a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err, want := g.Refuses("a"), g.Enter("a"); err == nil || err != want {
+		t.Fatalf("a at its share: Refuses %v; Enter %v", err, want)
+	}
+	if err := g.Refuses("b"); err != nil {
+		t.Fatalf("b while a holds its share: %v", err)
+	}
+	if err := g.Enter("b"); err != nil {
+		t.Fatal(err)
+	}
+	if err, want := g.Refuses(nil), g.Enter(nil); err == nil || err != want {
+		t.Fatalf("at the bound: Refuses %v; Enter %v", err, want)
+	}
+	if err := g.Refuses("c"); err == nil {
+		t.Fatal("Refuses admitted c at the bound")
+	}
+	g.Leave("b")
+	if err := g.Refuses("c"); err != nil {
+		t.Fatalf("c after a place freed: %v", err)
+	}
+}

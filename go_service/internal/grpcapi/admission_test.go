@@ -1,6 +1,7 @@
 package grpcapi_test
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -49,22 +52,7 @@ func TestAdmission(t *testing.T) {
 	defer cancel()
 
 	var wg sync.WaitGroup
-	for i := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := clients[i].Predict(ctx, iris(setosa...)); err != nil {
-				t.Errorf("an admitted request: %v", err)
-			}
-		}()
-	}
-	for range 2 {
-		select {
-		case <-entered:
-		case <-ctx.Done():
-			t.Fatal("the first two requests never reached inference")
-		}
-	}
+	stuck(ctx, t, &wg, entered, clients[:2])
 
 	refused := func(name string, err error, took time.Duration) {
 		t.Helper()
@@ -107,9 +95,136 @@ func TestAdmission(t *testing.T) {
 	}
 }
 
+// TestRefusedBeforeTheMessage: while the bound is full, a Predict call is refused when its headers
+// arrive: a client that has sent no message yet gets RESOURCE_EXHAUSTED at once, not after its
+// message (the server neither waits for nor reads a message it would refuse).
+func TestRefusedBeforeTheMessage(t *testing.T) {
+	core, entered, release := blockingCore(t, 2)
+	clients, conns := dialConns(t, core, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer func() { close(release); wg.Wait() }()
+	stuck(ctx, t, &wg, entered, clients[:2])
+	callCtx, callCancel := context.WithTimeout(ctx, 5*time.Second)
+	defer callCancel()
+	stream, err := conns[2].NewStream(callCtx, &grpc.StreamDesc{ClientStreams: true}, predictv1.PredictionService_Predict_FullMethodName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = stream.RecvMsg(&predictv1.PredictResponse{}) // no message sent, nor CloseSend
+	if st := status.Convert(err); st.Code() != codes.ResourceExhausted || !strings.Contains(st.Message(), "--max-inflight 2") {
+		t.Fatalf("a call without its message, the bound full: %v after %v; want RESOURCE_EXHAUSTED at once", err, time.Since(start))
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("refused after %v; want at once", took)
+	}
+}
+
+// TestWaitingMessageHoldsNoPlace: a Predict call whose message has not all arrived (a client that
+// sent its headers and part of its message, then nothing) holds no place: with --max-inflight 2,
+// two other connections' requests both reach inference beside it.
+func TestWaitingMessageHoldsNoPlace(t *testing.T) {
+	core, entered, release := blockingCore(t, 2)
+	clients, conns := dialConns(t, core, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer func() { close(release); wg.Wait() }()
+	trickle(t, conns[0].Target())
+	stuck(ctx, t, &wg, entered, clients) // both reach inference beside the trickling call
+}
+
+// stuck sends one Predict on each client, each in a goroutine of wg that reports an error, and
+// returns once each has reached the blocking core's inference (failing the test if one does not
+// before ctx ends).
+func stuck(ctx context.Context, t *testing.T, wg *sync.WaitGroup, entered <-chan struct{}, clients []predictv1.PredictionServiceClient) {
+	t.Helper()
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Predict(ctx, iris(setosa...)); err != nil {
+				t.Errorf("request %d (admitted, then released): %v", i, err)
+			}
+		}()
+		select {
+		case <-entered:
+		case <-ctx.Done():
+			t.Fatalf("request %d never reached inference", i)
+		}
+	}
+}
+
+// trickle opens an HTTP/2 connection to the gRPC server at addr and starts one Predict call on
+// it: its headers and the start of its message (a prefix declaring 100 bytes, then 5 of them),
+// then nothing. It returns once the server has read them (it answered a PING sent after them: a
+// connection's frames are read in order); the connection closes when the test ends.
+func trickle(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range [][2]string{
+		{":method", "POST"}, {":scheme", "http"}, {":path", predictv1.PredictionService_Predict_FullMethodName},
+		{":authority", addr}, {"content-type", "application/grpc"}, {"te", "trailers"},
+	} {
+		if err := enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prefix := []byte{0, 0, 0, 0, 100, 1, 2, 3, 4, 5} // uncompressed, 100 bytes long; 5 of them sent
+	ping := [8]byte{'t', 'r', 'i', 'c', 'k', 'l', 'e'}
+	for _, err := range []error{
+		fr.WriteSettings(),
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: true}),
+		fr.WriteData(1, false, prefix),
+		fr.WritePing(false, ping),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("waiting for the server to read the call: %v", err)
+		}
+		switch f := f.(type) {
+		case *http2.PingFrame:
+			if f.IsAck() && f.Data == ping {
+				return
+			}
+		case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+			t.Fatalf("the server ended the call: %v", f)
+		case *http2.HeadersFrame:
+			t.Fatalf("the server answered a call whose message never came: %v", f)
+		}
+	}
+}
+
 // dialN starts one server over core on a loopback TCP port (admission's per-connection share
 // names connections by their TCP address) and opens n connections to it.
 func dialN(t *testing.T, core grpcapi.Core, n int) []predictv1.PredictionServiceClient {
+	t.Helper()
+	clients, _ := dialConns(t, core, n)
+	return clients
+}
+
+// dialConns is dialN that also returns the connections.
+func dialConns(t *testing.T, core grpcapi.Core, n int) ([]predictv1.PredictionServiceClient, []*grpc.ClientConn) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -120,6 +235,7 @@ func dialN(t *testing.T, core grpcapi.Core, n int) []predictv1.PredictionService
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	var clients []predictv1.PredictionServiceClient
+	var conns []*grpc.ClientConn
 	for range n {
 		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
@@ -127,8 +243,9 @@ func dialN(t *testing.T, core grpcapi.Core, n int) []predictv1.PredictionService
 		}
 		t.Cleanup(func() { conn.Close() })
 		clients = append(clients, predictv1.NewPredictionServiceClient(conn))
+		conns = append(conns, conn)
 	}
-	return clients
+	return clients, conns
 }
 
 // TestShareByConnection: with --max-inflight 3, one connection's two requests stuck in inference

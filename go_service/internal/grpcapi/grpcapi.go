@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
 	"servebench/go_service/internal/admission"
@@ -25,6 +27,7 @@ import (
 // Core is what the adapter needs from the predictor.
 type Core interface {
 	admission.Core
+	Refuses(from any) error
 	PredictTimed(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, predictor.Timings, error)
 	ListModels() (*predictv1.ListModelsResponse, error)
 	GetModel(name string) (*predictv1.ModelInfo, error)
@@ -74,6 +77,26 @@ func (s *Server) predict(ctx context.Context, req *predictv1.PredictRequest) (*p
 		s.codec.shaped(resp, t.Shape)
 	}
 	return resp, nil
+}
+
+// tap is the server's InTapHandle: grpc-go calls it on the connection's reader goroutine when a
+// call's headers arrive, before its message is read. A Predict call that admission would refuse
+// now is refused there (RESOURCE_EXHAUSTED with its RetryInfo, as a trailers-only answer and a
+// RST_STREAM, so a client still sending stops), without reading, decoding or allocating its
+// message: under overload with large messages, refusing after decoding cost the server more CPU
+// than the work it admitted. The tap takes no place: a call it lets through is admitted, or
+// refused, once decoded (predict), so no place is held by a message still arriving (a client
+// trickling its message, or sending none, holds nothing).
+func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if info.FullMethodName != predictv1.PredictionService_Predict_FullMethodName {
+		return ctx, nil
+	}
+	if err := s.core.Refuses(connection(ctx)); err != nil {
+		s.rec.Shed(metrics.GRPC)
+		s.rec.Request(metrics.GRPC, metrics.Predict, codes.ResourceExhausted, 0)
+		return ctx, err
+	}
+	return ctx, nil
 }
 
 // connection names the HTTP/2 connection a call came on, for admission's per-connection share: its
@@ -136,8 +159,10 @@ func New(core Core, opts Options) (*grpc.Server, *health.Server) {
 		codec = &c
 		serverOpts = append(serverOpts, grpc.ForceServerCodecV2(c))
 	}
+	service := &Server{core: core, rec: rec, codec: codec}
+	serverOpts = append(serverOpts, grpc.InTapHandle(service.tap))
 	srv := grpc.NewServer(serverOpts...)
-	predictv1.RegisterPredictionServiceServer(srv, &Server{core: core, rec: rec, codec: codec})
+	predictv1.RegisterPredictionServiceServer(srv, service)
 	hs := health.NewServer()
 	SetServing(hs, false)
 	healthpb.RegisterHealthServer(srv, hs)

@@ -73,9 +73,12 @@ func New(opts Options) *Predictor {
 // Admit admits one predict request under the admission bound, or refuses it at once with
 // RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo; `from` names the connection (see
 // admission.Gate.Enter). The HTTP adapter calls it once the body is read, before decoding it; the
-// gRPC adapter once grpc-go has decoded the message. An admitted request must call Release once
-// answered.
+// gRPC adapter once grpc-go has decoded the message (having refused on arrival, with Refuses, the
+// calls it would refuse then). An admitted request must call Release once answered.
 func (p *Predictor) Admit(from any) error { return p.gate.Enter(from) }
+
+// Refuses is the refusal Admit(from) would give now, or nil; it takes no place (admission.Gate.Refuses).
+func (p *Predictor) Refuses(from any) error { return p.gate.Refuses(from) }
 
 // Release ends a request Admit admitted.
 func (p *Predictor) Release(from any) { p.gate.Leave(from) }

@@ -91,9 +91,10 @@ func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, erro
 	if info.FullMethodName != predictv1.PredictionService_Predict_FullMethodName {
 		return ctx, nil
 	}
+	start := time.Now()
 	if err := s.core.Refuses(connection(ctx)); err != nil {
 		s.rec.Shed(metrics.GRPC)
-		s.rec.Request(metrics.GRPC, metrics.Predict, codes.ResourceExhausted, 0)
+		s.rec.Request(metrics.GRPC, metrics.Predict, codes.ResourceExhausted, time.Since(start))
 		return ctx, err
 	}
 	return ctx, nil

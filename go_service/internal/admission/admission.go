@@ -101,15 +101,15 @@ func (g *Gate) Enter(from any) error {
 // or nil when it would admit (a look, not a promise: by the time the request enters, the places
 // may be taken). It lets an adapter refuse before it reads a request's body.
 func (g *Gate) Refuses(from any) error {
-	if g.n.Load() >= g.max {
-		return g.refusal
-	}
 	if from != nil {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.held[from] >= g.share() {
 			return g.shareRefusal
 		}
+	}
+	if g.n.Load() >= g.max {
+		return g.refusal
 	}
 	return nil
 }
@@ -141,15 +141,28 @@ func (g *Gate) Leave(from any) {
 // InFlight is the number of admitted requests not yet left.
 func (g *Gate) InFlight() int { return int(g.n.Load()) }
 
-// Core is what an adapter's admission asks of the predictor: a place in its bound, and its end.
+// Core is what an adapter's admission asks of the predictor: a place in its bound, its end, and
+// whether it would refuse one now (Gate.Refuses).
 type Core interface {
 	Admit(from any) error
 	Release(from any)
+	Refuses(from any) error
+}
+
+// Check refuses a predict request of protocol p from connection `from` before it is read, when
+// core would refuse it now (Gate.Refuses), and records the refusal in rec as Enter does; nil
+// promises nothing, and the request still asks Enter once read.
+func Check(core Core, rec metrics.Recorder, p metrics.Protocol, from any) error {
+	if err := core.Refuses(from); err != nil {
+		rec.Shed(p)
+		return err
+	}
+	return nil
 }
 
 // Enter admits one predict request of protocol p from connection `from` (see Gate.Enter) into
-// core's bound and records it in rec (shed or admitted); a request it admits ends with Exit. The
-// one place both adapters count admission.
+// core's bound and records it in rec (shed or admitted); a request it admits ends with Exit. With
+// Check, the one place the adapters count admission.
 //
 // An admitted request yields its P before its work starts (runtime.Gosched puts it at the back of
 // the global run queue), so that the goroutines already waiting there, which read the requests that

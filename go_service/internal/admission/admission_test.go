@@ -151,6 +151,9 @@ func TestRefuses(t *testing.T) {
 	if err := g.Refuses("c"); err == nil {
 		t.Fatal("Refuses admitted c at the bound")
 	}
+	if err, want := g.Refuses("a"), g.Enter("a"); err == nil || err != want {
+		t.Fatalf("a at its share and the bound: Refuses %v; Enter %v", err, want)
+	}
 	g.Leave("b")
 	if err := g.Refuses("c"); err != nil {
 		t.Fatalf("c after a place freed: %v", err)

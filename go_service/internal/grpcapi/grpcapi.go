@@ -27,7 +27,6 @@ import (
 // Core is what the adapter needs from the predictor.
 type Core interface {
 	admission.Core
-	Refuses(from any) error
 	PredictTimed(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, predictor.Timings, error)
 	ListModels() (*predictv1.ListModelsResponse, error)
 	GetModel(name string) (*predictv1.ModelInfo, error)
@@ -92,8 +91,7 @@ func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, erro
 		return ctx, nil
 	}
 	start := time.Now()
-	if err := s.core.Refuses(connection(ctx)); err != nil {
-		s.rec.Shed(metrics.GRPC)
+	if err := admission.Check(s.core, s.rec, metrics.GRPC, connection(ctx)); err != nil {
 		s.rec.Request(metrics.GRPC, metrics.Predict, codes.ResourceExhausted, time.Since(start))
 		return ctx, err
 	}

@@ -311,7 +311,7 @@ def exchange(address: str, payload: bytes, answer_timeout_s: float = 5.0, close_
 # --- HTTP/2, just enough to speak gRPC badly -------------------------------------------------------
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, SETTINGS, WINDOW_UPDATE, GOAWAY = 0x0, 0x1, 0x4, 0x8, 0x7
+DATA, HEADERS, RST_STREAM, SETTINGS, WINDOW_UPDATE, GOAWAY = 0x0, 0x1, 0x3, 0x4, 0x8, 0x7
 END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
 
 
@@ -342,6 +342,12 @@ def hpack_literal(headers: list[tuple[str, str]]) -> bytes:
 
 
 def grpc_request_frames(stream: int, authority: str, method: str, message: bytes) -> bytes:
+    body = b"\x00" + struct.pack(">I", len(message)) + message
+    return grpc_request_headers(stream, authority, method) + h2_frame(DATA, END_STREAM, stream, body)
+
+
+def grpc_request_headers(stream: int, authority: str, method: str) -> bytes:
+    """The HEADERS frame opening a gRPC call (no END_STREAM: its message follows)."""
     headers = [
         (":method", "POST"),
         (":scheme", "http"),
@@ -350,8 +356,94 @@ def grpc_request_frames(stream: int, authority: str, method: str, message: bytes
         ("content-type", "application/grpc"),
         ("te", "trailers"),
     ]
-    body = b"\x00" + struct.pack(">I", len(message)) + message
-    return h2_frame(HEADERS, END_HEADERS, stream, hpack_literal(headers)) + h2_frame(DATA, END_STREAM, stream, body)
+    return h2_frame(HEADERS, END_HEADERS, stream, hpack_literal(headers))
+
+
+def h2_frames(buf: bytes) -> tuple[list[tuple[int, int, int]], bytes]:
+    """The whole frames at the start of `buf` as (type, flags, stream), and what is left."""
+    frames = []
+    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+        length = int.from_bytes(buf[:3], "big")
+        frames.append((buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF))
+        buf = buf[9 + length :]
+    return frames, buf
+
+
+def grpc_slow_messages(
+    address: str, method: str, message: bytes, conns: int, calls: int, window_s: float, interval_s: float = 1.0
+) -> dict:
+    """`conns` HTTP/2 connections, each opening `calls` gRPC calls at once: their HEADERS, then the
+    5-byte message prefix and one byte of the message, then one more byte per call every
+    `interval_s`, never the last one, until `window_s` has passed; then every socket is closed.
+    Records how the server ended the calls meanwhile: streams reset (RST_STREAM), answered
+    (HEADERS with END_STREAM: a status), connections closed."""
+    assert len(message) > window_s / interval_s + 1, "the message must outlast the window"
+    socks: list[socket.socket] = []
+    sel = selectors.DefaultSelector()
+    bufs: dict[socket.socket, bytes] = {}
+    ended: dict[tuple[int, int], str] = {}
+    closed, goaway = 0, 0
+    sent = 5 + 1
+    try:
+        for _ in range(conns):
+            sock = _connect(address)
+            out = H2_PREFACE + h2_frame(SETTINGS, 0, 0) + h2_frame(SETTINGS, ACK, 0)
+            for i in range(calls):
+                stream = 2 * i + 1
+                out += grpc_request_headers(stream, address, method)
+                out += h2_frame(DATA, 0, stream, b"\x00" + struct.pack(">I", len(message)) + message[:1])
+            sock.sendall(out)
+            sock.setblocking(False)
+            sel.register(sock, selectors.EVENT_READ, len(socks))
+            socks.append(sock)
+            bufs[sock] = b""
+        end = time.monotonic() + window_s
+        next_tick = time.monotonic() + interval_s
+        while time.monotonic() < end:
+            for key, _ in sel.select(max(0.0, min(next_tick, end) - time.monotonic())):
+                sock = key.fileobj
+                try:
+                    data = sock.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(sock)
+                    closed += 1
+                    continue
+                frames, bufs[sock] = h2_frames(bufs[sock] + data)
+                for kind, flags, stream in frames:
+                    if kind == RST_STREAM:
+                        ended.setdefault((key.data, stream), "reset")
+                    elif kind == HEADERS and flags & END_STREAM:
+                        ended.setdefault((key.data, stream), "answered")
+                    elif kind == GOAWAY:
+                        goaway += 1
+            if time.monotonic() >= next_tick and time.monotonic() < end:
+                next_tick += interval_s
+                at = sent - 5
+                for sock in socks:
+                    try:
+                        sock.send(b"".join(h2_frame(DATA, 0, 2 * i + 1, message[at : at + 1]) for i in range(calls)))
+                    except OSError:
+                        pass
+                sent += 1
+    finally:
+        for sock in socks:
+            sock.close()
+        sel.close()
+    counts: dict[str, int] = {}
+    for how in ended.values():
+        counts[how] = counts.get(how, 0) + 1
+    return {
+        "calls": conns * calls,
+        "connections": conns,
+        "bytes of each message sent": "%d of %d" % (sent, len(message) + 5),
+        "ended by the server": counts,
+        "connections closed by the server": closed,
+        "GOAWAY": goaway,
+    }
 
 
 def h2_read_until_closed(sock: socket.socket, timeout_s: float) -> tuple[bool, bool, float]:

@@ -1,16 +1,19 @@
 """Attacks 1-3, slow and idle clients: 300 connections writing their request head 1 byte per
-second, 100 connections trickling a body, 2,000 idle keep-alive connections. Each runs beside the
-normal client (HTTP JSON)."""
+second, 100 connections trickling a body, 2,000 idle keep-alive connections, each beside the
+normal HTTP JSON client; and the slow body over gRPC, 100 calls whose message trickles in, beside
+the normal gRPC client."""
 
 from __future__ import annotations
 
 import time
 
+import grpc
 import pytest
 
+from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 from tests.reliability import rawnet
 from tests.reliability.conftest import finish, judge_normal
-from tests.reliability.normal import percentile
+from tests.reliability.normal import IRIS_FEATURES, percentile
 from tests.reliability.report import Verdict
 
 pytestmark = [pytest.mark.reliability, pytest.mark.process]
@@ -20,6 +23,10 @@ SLOW_BODY_CONNS = 100
 IDLE_CONNS = 2000
 MARGIN_S = 2.0  # a deadline is met when the close comes within it + MARGIN_S (timer granularity, load)
 SLOW_BODY_WINDOW_S = 10.0
+# 100 calls over 10 connections, each message 1 byte a second for 6 s (an iris message is ~35
+# bytes: none completes); far more than either server's admission bound.
+SLOW_GRPC_CONNS, SLOW_GRPC_CALLS_PER_CONN, SLOW_GRPC_WINDOW_S = 10, 10, 6.0
+PREDICT_METHOD = "/predict.v1.PredictionService/Predict"
 PREDICT_HEAD = (
     b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 70\r\n"
     b"X-Padding: " + b"p" * 64 + b"\r\n\r\n"
@@ -148,6 +155,51 @@ def test_slow_body(target, normal, report):
         "body_deadline": target.deadlines.body_note,
     }
     finish(report, target.kind, "2 slow body (100 × 1 B/s)", v, text, figures, summary)
+
+
+def test_slow_grpc_messages(target, normal, report):
+    """The slow body over gRPC. Rule: a call whose message has not all arrived holds no admission
+    place (nor anything else the server has few of), so the normal gRPC client passes meanwhile;
+    the server stays alive and answers a Predict once the slow calls are gone. Figures: how the
+    server ended the slow calls while they trickled."""
+    iris = predict_pb2.PredictRequest(model="iris-logreg", instances=[predict_pb2.Instance(features=IRIS_FEATURES)])
+    client = normal("grpc", target.grpc)
+    figures = rawnet.grpc_slow_messages(
+        target.grpc,
+        PREDICT_METHOD,
+        iris.SerializeToString(),
+        SLOW_GRPC_CONNS,
+        SLOW_GRPC_CALLS_PER_CONN,
+        SLOW_GRPC_WINDOW_S,
+    )
+    time.sleep(0.5)
+    client.stop()
+    summary = client.summary()
+    with grpc.insecure_channel(target.grpc) as channel:
+        try:
+            predict_pb2_grpc.PredictionServiceStub(channel).Predict(iris, timeout=5)
+            after = "OK"
+        except grpc.RpcError as e:
+            after = e.code().name
+    figures["after"] = after
+    v = Verdict()
+    judge_normal(v, summary)
+    v.check(target.alive(), "the server process died")
+    v.check(after == "OK", "after the slow calls, Predict answers %s" % after)
+    text = (
+        "%d calls on %d connections, %s bytes of each message in %g s; ended by the server meanwhile: %s; "
+        "%d connections closed by it; after: %s"
+        % (
+            figures["calls"],
+            figures["connections"],
+            figures["bytes of each message sent"],
+            SLOW_GRPC_WINDOW_S,
+            figures["ended by the server"] or "none",
+            figures["connections closed by the server"],
+            after,
+        )
+    )
+    finish(report, target.kind, "2 slow gRPC messages (100 × 1 B/s)", v, text, figures, summary)
 
 
 def test_idle_flood(target, normal, report):

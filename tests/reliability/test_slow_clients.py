@@ -23,7 +23,7 @@ SLOW_BODY_CONNS = 100
 IDLE_CONNS = 2000
 MARGIN_S = 2.0  # a deadline is met when the close comes within it + MARGIN_S (timer granularity, load)
 SLOW_BODY_WINDOW_S = 10.0
-# 100 calls over 10 connections, each message 1 byte a second for 6 s (an iris message is ~35
+# 100 calls over 10 connections, each message 1 byte a second for 6 s (an iris message is 33
 # bytes: none completes); far more than either server's admission bound.
 SLOW_GRPC_CONNS, SLOW_GRPC_CALLS_PER_CONN, SLOW_GRPC_WINDOW_S = 10, 10, 6.0
 PREDICT_METHOD = "/predict.v1.PredictionService/Predict"

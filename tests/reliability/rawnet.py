@@ -341,9 +341,19 @@ def hpack_literal(headers: list[tuple[str, str]]) -> bytes:
     return bytes(out)
 
 
+def client_start() -> bytes:
+    """What a client sends first: the preface, empty SETTINGS, and the ACK of the server's SETTINGS
+    (sent unread: a server waits for it before it counts its own settings as in force)."""
+    return H2_PREFACE + h2_frame(SETTINGS, 0, 0) + h2_frame(SETTINGS, ACK, 0)
+
+
+def grpc_message(message: bytes) -> bytes:
+    """A gRPC length-prefixed message: uncompressed flag, 4-byte length, the bytes."""
+    return b"\x00" + struct.pack(">I", len(message)) + message
+
+
 def grpc_request_frames(stream: int, authority: str, method: str, message: bytes) -> bytes:
-    body = b"\x00" + struct.pack(">I", len(message)) + message
-    return grpc_request_headers(stream, authority, method) + h2_frame(DATA, END_STREAM, stream, body)
+    return grpc_request_headers(stream, authority, method) + h2_frame(DATA, END_STREAM, stream, grpc_message(message))
 
 
 def grpc_request_headers(stream: int, authority: str, method: str) -> bytes:
@@ -387,11 +397,11 @@ def grpc_slow_messages(
     try:
         for _ in range(conns):
             sock = _connect(address)
-            out = H2_PREFACE + h2_frame(SETTINGS, 0, 0) + h2_frame(SETTINGS, ACK, 0)
+            out = client_start()
             for i in range(calls):
                 stream = 2 * i + 1
                 out += grpc_request_headers(stream, address, method)
-                out += h2_frame(DATA, 0, stream, b"\x00" + struct.pack(">I", len(message)) + message[:1])
+                out += h2_frame(DATA, 0, stream, grpc_message(message)[:6])  # prefix + first byte
             sock.sendall(out)
             sock.setblocking(False)
             sel.register(sock, selectors.EVENT_READ, len(socks))
@@ -462,10 +472,5 @@ def h2_read_until_closed(sock: socket.socket, timeout_s: float) -> tuple[bool, b
             return True, goaway, time.monotonic() - start
         if not data:
             return True, goaway, time.monotonic() - start
-        buf += data
-        while len(buf) >= 9:
-            length = int.from_bytes(buf[:3], "big")
-            if len(buf) < 9 + length:
-                break
-            goaway = goaway or buf[3] == GOAWAY
-            buf = buf[9 + length :]
+        frames, buf = h2_frames(buf + data)
+        goaway = goaway or any(kind == GOAWAY for kind, _, _ in frames)

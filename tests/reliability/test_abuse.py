@@ -154,8 +154,7 @@ def never_reading_client(address: str, streams: int, hold_s: float) -> dict:
     sock.connect(rawnet.split(address))
     sent = 0
     try:
-        sock.sendall(rawnet.H2_PREFACE + rawnet.h2_frame(rawnet.SETTINGS, 0, 0))
-        sock.sendall(rawnet.h2_frame(rawnet.SETTINGS, rawnet.ACK, 0))  # acknowledges theirs unread
+        sock.sendall(rawnet.client_start())
         # The server's flow-control window for what we send is 65,535 bytes unless it grows it (we do
         # not read whether it did): stay inside it.
         per_stream = len(rawnet.grpc_request_frames(1, address, "/predict.v1.PredictionService/Predict", message))

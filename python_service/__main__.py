@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from python_service.export import cli as export_cli
-from python_service.server import cli as serve_cli
+from python_service.server.process import cli as serve_cli
 
 
 def _command_registrars():

@@ -132,7 +132,7 @@ def time_session_run(models_dir: str, model: str, batch: int, min_time_s: float)
     import onnxruntime as ort
 
     from bench.run import payloads
-    from python_service.server.predictor import session_options
+    from python_service.server.core.predictor import session_options
 
     entry = payloads.load_models(models_dir, [model])[model]
     meta = entry.metadata

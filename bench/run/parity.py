@@ -22,8 +22,8 @@ from bench.results import Parity
 from bench.run import payloads
 from python_service import answers
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
-from python_service.server.predictor import session_options
-from python_service.server.repository import ModelEntry
+from python_service.server.core.predictor import session_options
+from python_service.server.core.repository import ModelEntry
 
 
 class GateFailed(RuntimeError):

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from python_service.server.repository import ModelEntry, RepositoryError, load_repository
+from python_service.server.core.repository import ModelEntry, RepositoryError, load_repository
 
 SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
 SEED = 20240611

@@ -17,7 +17,7 @@ PHASES = ("decode", "tensor", "inference", "encode")
 PREDICT_METHODS = ("Predict", "PredictStream")
 
 
-# The Python server writes its histograms (the phases) every 50 ms (python_service/server/metrics.py):
+# The Python server writes its histograms (the phases) every 50 ms (python_service/server/core/metrics.py):
 # the scrape after a timed run waits this long, outside the measured window, so that it sees them all.
 SETTLE_S = 0.15
 

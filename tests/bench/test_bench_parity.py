@@ -12,7 +12,7 @@ from google.protobuf import json_format
 from bench.run import parity
 from python_service import answers
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
-from python_service.server.repository import ModelEntry
+from python_service.server.core.repository import ModelEntry
 
 META = {"toy-model": ModelEntry("toy-model", "1", {"name": "toy-model", "n_features": 3, "dataset": None}, b"", "")}
 

@@ -10,11 +10,11 @@ import jsonschema
 import pytest
 
 from python_service import contract
-from python_service.server import metrics
-from python_service.server.errors import PredictError, http_answer
-from python_service.server.http_app import create_app
-from python_service.server.predictor import Predictor
-from python_service.server.repository import RepositoryError, load_repository, metadata_problem
+from python_service.server.core import metrics
+from python_service.server.core.errors import PredictError, http_answer
+from python_service.server.core.predictor import Predictor
+from python_service.server.core.repository import RepositoryError, load_repository, metadata_problem
+from python_service.server.httpapi.app import create_app
 
 TABLE = contract.load("errors.json")
 CODES = [c for c in grpc.StatusCode if c is not grpc.StatusCode.OK]

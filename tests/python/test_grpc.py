@@ -13,10 +13,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
-from python_service.server import grpc_service, metrics
-from python_service.server.grpc_server import SERVICE_NAME, GrpcServer
-from python_service.server.predictor import Predictor
-from python_service.server.repository import load_repository
+from python_service.server.core import metrics
+from python_service.server.core.predictor import Predictor
+from python_service.server.core.repository import load_repository
+from python_service.server.grpcapi import service as grpc_service
+from python_service.server.grpcapi.server import SERVICE_NAME, GrpcServer
 from tests.python.pyservice_harness import SETOSA, predict_request
 
 C = grpc.StatusCode
@@ -86,7 +87,7 @@ class _Aborted(Exception):
 
 def test_handler_passes_the_deadline_to_the_core(models_dir):
     calls = grpc_service.Calls(Predictor(load_repository(models_dir)), metrics.NO_METRICS)
-    predict = grpc_service.sync_handlers(calls)["Predict"].unary_unary
+    predict = grpc_service.handlers(calls)["Predict"].unary_unary
     answer = predict_pb2.PredictResponse.FromString(predict(iris(SETOSA).SerializeToString(), _Context(None)))
     assert answer.predictions[0].label == "setosa"
     with pytest.raises(_Aborted) as err:

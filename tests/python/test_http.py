@@ -8,9 +8,9 @@ import grpc
 import pytest
 
 from python_service import contract
-from python_service.server.http_app import create_app
-from python_service.server.predictor import PredictError, Predictor
-from python_service.server.repository import load_repository
+from python_service.server.core.predictor import PredictError, Predictor
+from python_service.server.core.repository import load_repository
+from python_service.server.httpapi.app import create_app
 from tests.python.pyservice_harness import SETOSA, http_call, post_predict
 
 C = grpc.StatusCode

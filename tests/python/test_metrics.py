@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from python_service import contract
 from python_service.gen.predict.v1 import predict_pb2_grpc
-from python_service.server import metrics
+from python_service.server.core import metrics
 from tests.python.pyservice_harness import SETOSA, http_call, post_predict, predict_request
 
 SPEC = contract.load("metrics.json")

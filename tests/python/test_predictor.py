@@ -11,8 +11,8 @@ import onnxruntime as ort
 import pytest
 
 from python_service.gen.predict.v1 import predict_pb2
-from python_service.server.predictor import PredictError, Predictor, session_options
-from python_service.server.repository import RepositoryError, load_repository
+from python_service.server.core.predictor import PredictError, Predictor, session_options
+from python_service.server.core.repository import RepositoryError, load_repository
 from tests.python.pyservice_harness import SETOSA, predict_request
 
 C = grpc.StatusCode

@@ -1,4 +1,4 @@
-"""The RSGI front (python_service/server/rsgi.py) with a fake granian protocol: small requests run
+"""The RSGI front (python_service/server/httpapi/rsgi.py) with a fake granian protocol: small requests run
 on the app lane one at a time, a big one on the side lane without holding the small ones, neither
 on the loop's thread (which keeps refusing while a prediction runs), and the admission bound
 counts both."""
@@ -6,9 +6,9 @@ counts both."""
 import asyncio
 import threading
 
-from python_service.server import metrics
-from python_service.server.admission import Admission
-from python_service.server.rsgi import BIG_BODY_BYTES, RsgiApp
+from python_service.server.core import metrics
+from python_service.server.core.admission import Admission
+from python_service.server.httpapi.rsgi import BIG_BODY_BYTES, RsgiApp
 
 
 class Scope:

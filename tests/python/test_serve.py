@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
-from python_service.server.grpc_server import SERVICE_NAME
+from python_service.server.grpcapi.server import SERVICE_NAME
 from tests.python.pyservice_harness import ROOT, SETOSA, http_call, post_predict, predict_request
 
 pytestmark = pytest.mark.process  # starts server processes

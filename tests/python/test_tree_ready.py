@@ -1,6 +1,6 @@
 """Readiness is the process tree's: a worker says "ready" only once every worker of the tree
 (--workers per protocol served) has loaded the models, so a client that waited for "ready" is never
-sent to a sibling still loading (python_service/server/worker.py)."""
+sent to a sibling still loading (python_service/server/process/worker.py)."""
 
 import os
 import subprocess
@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from python_service.server import worker
-from python_service.server.cli import ServeConfig
+from python_service.server.process import worker
+from python_service.server.process.cli import ServeConfig
 
 
 def _config(**kw):

@@ -1,4 +1,4 @@
-"""The Python core (`python_service.server.predictor.Predictor`) against the shared test vectors
+"""The Python core (`python_service.server.core.predictor.Predictor`) against the shared test vectors
 (tests/vectors): every vector marked "core" — the predictions and the core's own validation
 (error table rows 2–7: model, instances, batch size, widths, finite values, deadline). Requests
 are the exact wire bytes the gRPC endpoints get, decoded as a gRPC server would."""
@@ -7,8 +7,8 @@ import grpc
 import pytest
 
 from python_service.gen.predict.v1 import predict_pb2
-from python_service.server.predictor import PredictError, Predictor
-from python_service.server.repository import load_repository
+from python_service.server.core.predictor import PredictError, Predictor
+from python_service.server.core.repository import load_repository
 from tests.vectors import vectorspec
 
 VECTORS = [v for v in vectorspec.load() if v["core"]]

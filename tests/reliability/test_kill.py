@@ -86,7 +86,7 @@ def test_kill_9(target, normal, report):
     results: dict = {}
     rows = []
     if target.kind == "python":
-        (http_host,) = harness.python_children(target, "python_service.server.http_host")
+        (http_host,) = harness.python_children(target, "python_service.server.process.http_host")
         workers = http_host.children()
         assert workers, "granian has no worker process"
         killed_at = time.time()
@@ -103,11 +103,11 @@ def test_kill_9(target, normal, report):
             )
         )
         time.sleep(STEADY_S)
-        (grpc_worker,) = harness.python_children(target, "python_service.server.grpc_host")
+        (grpc_worker,) = harness.python_children(target, "python_service.server.process.grpc_host")
         killed_at = time.time()
         pid = _kill(grpc_worker)
         _probe("grpc", target.grpc, results).join()
-        new = [p.pid for p in harness.python_children(target, "python_service.server.grpc_host")]
+        new = [p.pid for p in harness.python_children(target, "python_service.server.process.grpc_host")]
         rows.append(
             ("(gRPC worker)", "grpc", killed_at, results.get("grpc"), "gRPC worker pid %d killed, now %s" % (pid, new))
         )

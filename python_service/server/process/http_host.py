@@ -1,9 +1,9 @@
 """The HTTP side of the process tree: the Flask app hosted by a production WSGI server, chosen with
---http-server (`python -m python_service.server.http_host`, started by the supervisor).
+--http-server (`python -m python_service.server.process.http_host`, started by the supervisor).
 
 - granian (default; Rust/hyper HTTP): the master forks --workers processes, each of which calls
   `rsgi_app()` after the fork: it creates that worker's predictor, starts loading the models in
-  the background and returns the asyncio RSGI front (rsgi.py) over the Flask app. Request heads
+  the background and returns the asyncio RSGI front (httpapi/rsgi.py) over the Flask app. Request heads
   are read by hyper (no Python thread waits on a slow or idle client; --http-read-header-timeout
   closes them), heads over --http-max-header-bytes get 431, and the front reads bodies under
   --http-read-timeout. `granian-wsgi` is granian's WSGI interface instead (`wsgi_app()`, on
@@ -26,7 +26,7 @@ import sys
 for _sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(_sig, lambda *_: os._exit(0))
 
-from python_service.server import worker  # noqa: E402
+from python_service.server.process import worker  # noqa: E402
 
 GRACE_S = 25
 GUNICORN_THREADS = 2
@@ -36,8 +36,8 @@ _worker = None
 def _app(in_view_admission):
     """One HTTP worker's Flask app (called in the worker, after the fork): its predictor, the model
     load started in the background, and its admission bound (in the view, or the RSGI front's)."""
-    from python_service.server.admission import Admission
-    from python_service.server.http_app import create_app
+    from python_service.server.core.admission import Admission
+    from python_service.server.httpapi.app import create_app
 
     global _worker
     config = worker.config()
@@ -61,8 +61,8 @@ def wsgi_app():
 
 
 def rsgi_app():
-    """The RSGI app of one worker (granian): the Flask app behind the asyncio front (rsgi.py)."""
-    from python_service.server.rsgi import RsgiApp
+    """The RSGI app of one worker (granian): the Flask app behind the asyncio front (httpapi/rsgi.py)."""
+    from python_service.server.httpapi.rsgi import RsgiApp
 
     config, app, admission = _app(in_view_admission=False)
     return RsgiApp(
@@ -87,7 +87,7 @@ def serve_granian(config):
     host, port = _host_port(config)
     wsgi = config.http_server == "granian-wsgi"
     server = Server(
-        "python_service.server.http_host:" + ("wsgi_app" if wsgi else "rsgi_app"),
+        "python_service.server.process.http_host:" + ("wsgi_app" if wsgi else "rsgi_app"),
         factory=True,
         address=host,
         port=port,

@@ -17,9 +17,9 @@ import numpy as np
 import onnxruntime as ort
 
 from python_service.gen.predict.v1 import predict_pb2
-from python_service.server.errors import PredictError, quote
+from python_service.server.core.errors import PredictError, quote
 
-log = logging.getLogger("python_service.server.predictor")
+log = logging.getLogger("python_service.server.core.predictor")
 
 
 class _Model:

@@ -1,9 +1,10 @@
-"""The gRPC adapter's logic, shared by the thread-pool (grpc_sync) and asyncio (grpc_aio) servers.
+"""The gRPC adapter's PredictionService, for the thread-pool and asyncio servers alike.
 
-The PredictionService handlers take and return serialized messages, so that decode (bytes →
-PredictRequest, protobuf's own FromString) and encode (SerializeToString) are timed as phases of
-the request. Every RPC goes through `answer` / `answer_stream`, the one place a core
-`PredictError` becomes the call's status and a request is counted in the metrics.
+The handlers take and return serialized messages, so that decode (bytes → PredictRequest,
+protobuf's own FromString) and encode (SerializeToString) are timed as phases of the request.
+Every RPC (and each message of a PredictStream) runs through `metrics.timed`, the one wrapper
+that times a call and counts it with its status; a core `PredictError` becomes the call's status
+in `_behaviors`, the one place each flavor (sync or asyncio) aborts a call.
 """
 
 import contextlib
@@ -14,8 +15,9 @@ import grpc
 from google.protobuf import descriptor_pool
 
 from python_service.gen.predict.v1 import predict_pb2
-from python_service.server.errors import PredictError
-from python_service.server.predictor import Timing
+from python_service.server.core import metrics
+from python_service.server.core.errors import PredictError
+from python_service.server.core.predictor import Timing
 
 SERVICE_NAME = predict_pb2.DESCRIPTOR.services_by_name["PredictionService"].full_name
 REQUEST = predict_pb2.PredictRequest
@@ -81,96 +83,73 @@ class Calls:
     def get_model(self, data):
         return self.predictor.get_model(predict_pb2.GetModelRequest.FromString(data).name).SerializeToString()
 
-
-def answer(calls, method, handle):
-    """A unary behavior (request bytes, context) → answer bytes running `handle(request, context)`."""
-    recorder = calls.recorder
-
-    def behavior(data, context):
-        started, code = perf_counter(), "OK"
-        try:
-            return handle(data, context)
-        except PredictError as e:
-            code = e.code.name
-            context.abort(e.code, e.message)
-        finally:
-            recorder.request(method, code, perf_counter() - started)
-
-    return behavior
+    def unary(self):
+        """method name → handle(request bytes, context) → answer bytes, of every unary RPC."""
+        return {
+            "Predict": lambda data, context: self.predict(data, context.time_remaining),
+            "ListModels": lambda data, context: self.list_models(data),
+            "GetModel": lambda data, context: self.get_model(data),
+        }
 
 
-def answer_stream(calls, method):
-    """The PredictStream behavior: one answer per request, in order; a refusal ends the stream."""
-    recorder = calls.recorder
+def _behaviors(calls, aio):
+    """(unary behavior factory, PredictStream behavior) of one server flavor."""
+    timed, recorder = metrics.timed, calls.recorder
+    if not aio:
 
-    def behavior(requests, context):
-        for data in requests:
-            started, code = perf_counter(), "OK"
-            try:
-                yield calls.predict(data, context.time_remaining)
-            except PredictError as e:
-                code = e.code.name
-                context.abort(e.code, e.message)
-            finally:
-                recorder.request(method, code, perf_counter() - started)
+        def unary(method, handle):
+            def behavior(data, context):
+                try:
+                    return timed(recorder, method, handle, data, context)
+                except PredictError as e:
+                    context.abort(e.code, e.message)
 
-    return behavior
+            return behavior
 
+        def stream(requests, context):
+            for data in requests:
+                try:
+                    yield timed(recorder, "PredictStream", calls.predict, data, context.time_remaining)
+                except PredictError as e:
+                    context.abort(e.code, e.message)
 
-def sync_handlers(calls):
-    """name → grpc.RpcMethodHandler of every PredictionService RPC (thread-pool server)."""
-    unary = grpc.unary_unary_rpc_method_handler
-    pair = {"request_deserializer": _identity, "response_serializer": _identity}
-    return {
-        "Predict": unary(answer(calls, "Predict", lambda d, c: calls.predict(d, c.time_remaining)), **pair),
-        "ListModels": unary(answer(calls, "ListModels", lambda d, c: calls.list_models(d)), **pair),
-        "GetModel": unary(answer(calls, "GetModel", lambda d, c: calls.get_model(d)), **pair),
-        "PredictStream": grpc.stream_stream_rpc_method_handler(answer_stream(calls, "PredictStream"), **pair),
-    }
+        return unary, stream
 
-
-def aio_handlers(calls):
-    """name → grpc.RpcMethodHandler of every PredictionService RPC (asyncio server)."""
-    recorder = calls.recorder
-    pair = {"request_deserializer": _identity, "response_serializer": _identity}
-
-    def unary(method, handle):
+    def aio_unary(method, handle):
         async def behavior(data, context):
-            started, code = perf_counter(), "OK"
             try:
-                return handle(data, context)
+                return timed(recorder, method, handle, data, context)
             except PredictError as e:
-                code = e.code.name
                 await context.abort(e.code, e.message)
-            finally:
-                recorder.request(method, code, perf_counter() - started)
 
-        return grpc.unary_unary_rpc_method_handler(behavior, **pair)
+        return behavior
 
-    async def stream(requests, context):
+    async def aio_stream(requests, context):
         async for data in requests:
-            started, code = perf_counter(), "OK"
             try:
-                answer_bytes = calls.predict(data, context.time_remaining)
+                answer = timed(recorder, "PredictStream", calls.predict, data, context.time_remaining)
             except PredictError as e:
-                code = e.code.name
                 await context.abort(e.code, e.message)
-            finally:
-                recorder.request("PredictStream", code, perf_counter() - started)
-            yield answer_bytes
+            yield answer
 
-    return {
-        "Predict": unary("Predict", lambda d, c: calls.predict(d, c.time_remaining)),
-        "ListModels": unary("ListModels", lambda d, c: calls.list_models(d)),
-        "GetModel": unary("GetModel", lambda d, c: calls.get_model(d)),
-        "PredictStream": grpc.stream_stream_rpc_method_handler(stream, **pair),
-    }
+    return aio_unary, aio_stream
 
 
-def register(server, handlers):
+def handlers(calls, aio=False):
+    """name → grpc.RpcMethodHandler of every PredictionService RPC, for the thread-pool server
+    (or, with `aio`, the asyncio server: the core is synchronous and short, so a handler calls it
+    directly on the loop)."""
+    unary, stream = _behaviors(calls, aio)
+    pair = {"request_deserializer": _identity, "response_serializer": _identity}
+    out = {m: grpc.unary_unary_rpc_method_handler(unary(m, h), **pair) for m, h in calls.unary().items()}
+    out["PredictStream"] = grpc.stream_stream_rpc_method_handler(stream, **pair)
+    return out
+
+
+def register(server, method_handlers):
     """Add the PredictionService handlers to a grpcio (sync or aio) server."""
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
-    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, method_handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, method_handlers)
 
 
 def add_reflection(server):

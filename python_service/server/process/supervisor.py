@@ -29,8 +29,8 @@ import sys
 import tempfile
 import time
 
-from python_service.server import worker
-from python_service.server.repository import RepositoryError, load_repository
+from python_service.server.core.repository import RepositoryError, load_repository
+from python_service.server.process import worker
 
 STOP_TIMEOUT_S = 40  # SIGTERM → SIGKILL of a child that does not finish draining
 RESPAWN_LIMIT, RESPAWN_WINDOW_S = 5, 30.0  # more deaths than this within the window: give up
@@ -150,11 +150,14 @@ def _supervise(config, reserved, workdir):
     specs = []
     if "http" in reserved:
         specs.append(
-            ("python_service.server.http_host", dict(env, **{worker.PORT_ENV: str(reserved["http"].getsockname()[1])}))
+            (
+                "python_service.server.process.http_host",
+                dict(env, **{worker.PORT_ENV: str(reserved["http"].getsockname()[1])}),
+            )
         )
     if "grpc" in reserved:
         grpc_env = dict(env, **{worker.PORT_ENV: str(reserved["grpc"].getsockname()[1])})
-        specs += [("python_service.server.grpc_host", grpc_env)] * config.workers
+        specs += [("python_service.server.process.grpc_host", grpc_env)] * config.workers
     error_file = os.path.join(workdir, "error")
     children = [_spawn(module, child_env) for module, child_env in specs]
     failed = _watch(children, specs, stopping, error_file)
@@ -192,7 +195,7 @@ def _watch(children, specs, stopping, error_file):
 
 def _forget(pid):
     """Drop a dead worker's live gauges from the metrics sum."""
-    from python_service.server import metrics
+    from python_service.server.core import metrics
 
     if os.environ.get(metrics.MULTIPROC_ENV):
         metrics.mark_dead(pid)

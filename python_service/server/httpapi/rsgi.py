@@ -24,12 +24,14 @@ HTTP adapter keeps the same two lanes.
 import asyncio
 import concurrent.futures
 import io
-import json
 import sys
 
-from python_service import contract
+import grpc
 
-_JSON = ("content-type", "application/json")
+from python_service import contract
+from python_service.server.core.errors import PredictError
+from python_service.server.httpapi import errors
+
 # errors.json big_body_bytes: the largest body of the small requests' lane (the Go HTTP adapter's
 # BigBody too).
 BIG_BODY_BYTES = contract.load("errors.json")["big_body_bytes"]
@@ -62,27 +64,27 @@ class RsgiApp:
             return
         predict = scope.method == "POST" and scope.path == "/v1/predict"
         if predict and self.admission.full():
-            return _answer(proto, *self.admission.refusal())
+            self.admission.shed()
+            return _answer(proto, errors.answer(self.admission.refusal()))
         try:
             async with asyncio.timeout(self.read_timeout_s):  # no extra task, unlike wait_for
                 body = await self._body(scope, proto)
         except TimeoutError:
+            message = "request body not received within %gs" % self.read_timeout_s
             return _answer(
-                proto,
-                408,
-                {"code": 4, "message": "request body not received within %gs" % self.read_timeout_s},
-                close=True,
+                proto, errors.answer(PredictError(grpc.StatusCode.DEADLINE_EXCEEDED, message), 408, close=True)
             )
         if body is None:  # over the limit: the rest was read and dropped
             message = "request body larger than %d bytes" % self.max_body
-            return _answer(proto, 413, {"code": 8, "message": message}, close=True)
+            refusal = PredictError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+            return _answer(proto, errors.answer(refusal, 413, close=True))
         environ = self._environ(scope, body)
         # An empty body cannot be a prediction (the app refuses it at once, 400), and is what a
         # malformed chunked body arrives as from granian: it takes no admission place, so that it
         # gets its 400 even when the worker is full.
         admitted = predict and bool(body)
         if admitted and not self.admission.enter():
-            return _answer(proto, *self.admission.refusal(counted=True))
+            return _answer(proto, errors.answer(self.admission.refusal()))
         lane = self._big_lane if len(body) > BIG_BODY_BYTES else self._lane
         try:
             status, headers, payload = await asyncio.get_running_loop().run_in_executor(
@@ -157,8 +159,6 @@ def _call(wsgi_app, environ):
     return int(status[:3]), [(k, v) for k, v in headers], payload
 
 
-def _answer(proto, status, body, headers=(), close=False):
-    """A JSON error answer straight from the front (overload, slow or too large body)."""
-    payload = json.dumps(body).encode()
-    headers = [_JSON, *headers] + ([("connection", "close")] if close else [])
-    proto.response_bytes(status, headers, payload)
+def _answer(proto, answer):
+    """An error answer straight from the front (overload, slow or too large body): errors.answer's."""
+    proto.response_bytes(*answer)

@@ -1,67 +1,18 @@
 """`python -m python_service serve`: the command line. Flags are parsed here, once, into a
-`ServeConfig` value that the process tree (`supervisor.run`) and every worker receive."""
+`ServeConfig` value (core/config.py) that the process tree (`supervisor.run`) and every worker
+receive."""
 
 import argparse
-import dataclasses
-import json
-import os
 import sys
-from dataclasses import dataclass
 
-from python_service import contract
-
-HTTP_SERVERS = ("granian", "granian-wsgi", "gunicorn")
-GRPC_SERVERS = ("sync", "aio")
-# Defaults chosen by measurement (README, "The Python stack").
-DEFAULT_HTTP_SERVER = "granian"
-DEFAULT_GRPC_SERVER = "sync"
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    models_dir: str
-    grpc_addr: str
-    http_addr: str
-    intra_op_threads: int = 1
-    inter_op_threads: int = 1
-    max_batch: int = 1024
-    max_body: int = 4194304
-    log_level: str = "info"
-    workers: int = 1
-    http_server: str = DEFAULT_HTTP_SERVER
-    grpc_server: str = DEFAULT_GRPC_SERVER
-    max_inflight: int = 0  # 0: auto (MAX_INFLIGHT_PER_CPU × the worker's CPUs)
-    http_read_header_timeout_s: float = 5.0
-    http_read_timeout_s: float = 30.0
-    http_write_timeout_s: float = 30.0
-    http_idle_timeout_s: float = 60.0
-    http_max_header_bytes: int = 16384
-    http_blocking_threads: int = 256
-    metrics: bool = True
-    metrics_addr: str = ""
-
-    def to_json(self):
-        return json.dumps(dataclasses.asdict(self))
-
-    @classmethod
-    def from_json(cls, text):
-        return cls(**json.loads(text))
-
-
-MAX_INFLIGHT_PER_CPU = contract.load("errors.json")["max_inflight_per_cpu"]
-
-
-def inflight_bound(config):
-    """The admission bound of one worker process: --max-inflight, or errors.json max_inflight_per_cpu ×
-    the CPUs it may use."""
-    if config.max_inflight:
-        return config.max_inflight
-    return MAX_INFLIGHT_PER_CPU * worker_cpus(config)
-
-
-def worker_cpus(config):
-    """CPUs one worker process may use: its affinity shared among the workers (at least 1)."""
-    return max(1, len(os.sched_getaffinity(0)) // config.workers)
+from python_service.server.core.config import (
+    DEFAULT_GRPC_SERVER,
+    DEFAULT_HTTP_SERVER,
+    GRPC_SERVERS,
+    HTTP_SERVERS,
+    MAX_INFLIGHT_PER_CPU,
+    ServeConfig,
+)
 
 
 def _positive(text):
@@ -259,6 +210,6 @@ def _run(args):
     if args.metrics_addr and not args.metrics:  # as go_service: contradictory flags are refused
         print("python_service serve: --metrics-addr needs --metrics", file=sys.stderr)
         return 1
-    from python_service.server import supervisor  # the process tree loads only for `serve`
+    from python_service.server.process import supervisor  # the process tree loads only for `serve`
 
     return supervisor.run(config_from(args))

@@ -17,8 +17,8 @@ import sys
 import threading
 import time
 
-from python_service.server.cli import ServeConfig, inflight_bound, worker_cpus
-from python_service.server.repository import load_repository
+from python_service.server.core.config import ServeConfig, inflight_bound, worker_cpus
+from python_service.server.core.repository import load_repository
 
 SERVE_CONFIG_ENV = "SERVEBENCH_SERVE_CONFIG"
 PORT_ENV = "SERVEBENCH_SERVE_PORT"
@@ -97,8 +97,8 @@ class Worker:
     def __init__(self, config, protocol):
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         # Imported here: the supervisor and the HTTP host's master use this module without serving.
-        from python_service.server import metrics
-        from python_service.server.predictor import Predictor
+        from python_service.server.core import metrics
+        from python_service.server.core.predictor import Predictor
 
         self.config = config
         self.protocol = protocol

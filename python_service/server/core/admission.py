@@ -1,13 +1,14 @@
 """Admission control: at most `bound` predict requests in progress or waiting for the predictor in
-one worker; the next one is refused at once (RESOURCE_EXHAUSTED: HTTP 503 with Retry-After, the
-error table's "overloaded"), never queued."""
+one worker; the next one is refused at once (RESOURCE_EXHAUSTED with a retry delay: the error
+table's "overloaded"), never queued. Admission only says yes or no; each adapter answers a refusal
+in its protocol (`refusal()` is the core's error for it)."""
 
 import threading
 
 import grpc
 
-from python_service.server import metrics
-from python_service.server.errors import PredictError
+from python_service.server.core import metrics
+from python_service.server.core.errors import PredictError
 
 RETRY_AFTER_S = 1
 
@@ -19,15 +20,21 @@ class Admission:
         self._lock = threading.Lock()
         self._inflight = 0
 
-    @property
-    def message(self):
-        return "server overloaded: %d requests in progress or queued (--max-inflight %d); retry later" % (
+    def refusal(self):
+        """The core error a refused request is answered with."""
+        message = "server overloaded: %d requests in progress or queued (--max-inflight %d); retry later" % (
             self.bound,
             self.bound,
         )
+        return PredictError(grpc.StatusCode.RESOURCE_EXHAUSTED, message, retry_after_s=RETRY_AFTER_S)
 
     def full(self):
+        """Whether a request arriving now would be refused (a look, not a promise)."""
         return self._inflight >= self.bound
+
+    def shed(self):
+        """Count a request refused before it asked `enter` (on `full`)."""
+        self._recorder.shed()
 
     def enter(self):
         """Take a place (True), or count the request as shed (False)."""
@@ -46,17 +53,9 @@ class Admission:
             self._inflight -= 1
         self._recorder.inflight(-1)
 
-    def refusal(self, counted=False):
-        """(HTTP status, JSON body, headers) of a refusal answered before the app runs (`counted`:
-        `enter` has already counted it as shed)."""
-        if not counted:
-            self._recorder.shed()
-        body = {"code": grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], "message": self.message}
-        return 503, body, [("retry-after", str(RETRY_AFTER_S))]
-
     def __enter__(self):
         if not self.enter():
-            raise PredictError(grpc.StatusCode.RESOURCE_EXHAUSTED, self.message, retry_after_s=RETRY_AFTER_S)
+            raise self.refusal()
 
     def __exit__(self, *exc):
         self.exit()

@@ -1,0 +1,158 @@
+"""HTTP adapter: a Flask app over the core `Predictor` (decode → core → encode → map errors).
+
+Bodies are decoded and answers encoded by the core's codec (core/codec.py: the proto3 JSON mapping,
+or binary protobuf with `application/x-protobuf`; the answer's encoding follows `Accept`,
+routes.json). Every error answer is built by `errors.answer` (httpapi/errors.py): the core's
+refusals and the framework's own (routing, body size, media type).
+"""
+
+from time import perf_counter
+
+import grpc
+from flask import Flask, Response, request
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.http import parse_accept_header
+
+from python_service.server.core import codec, metrics
+from python_service.server.core.admission import Unbounded
+from python_service.server.core.errors import PredictError, quote
+from python_service.server.core.predictor import Timing
+from python_service.server.httpapi import errors
+
+_C = grpc.StatusCode
+
+
+def wants_protobuf(accept):
+    """routes.json: protobuf when Accept names application/x-protobuf with a q-value at least that
+    of application/json (or application/json absent)."""
+    if not accept or codec.PROTOBUF not in accept:
+        return False
+    named = {value.lower(): quality for value, quality in parse_accept_header(accept, MIMEAccept)}
+    protobuf = named.get(codec.PROTOBUF, 0)
+    return protobuf > 0 and protobuf >= named.get(codec.JSON, 0)
+
+
+def _status(error):
+    """The status code name a route's request is counted with (metrics.timed)."""
+    if isinstance(error, HTTPException):
+        return errors.CODE_FOR_STATUS.get(error.code, _C.INTERNAL).name
+    return metrics.status_of(error)
+
+
+def _read_body(max_body):
+    """The request body, read once. Werkzeug refuses a Content-Length over MAX_CONTENT_LENGTH
+    before reading; a chunked body (no Content-Length) it would silently cut at the limit, so that
+    one is read here with one byte to spare."""
+    if request.content_length is not None or "wsgi.input_terminated" not in request.environ:
+        return request.get_data(cache=False)
+    body = request.environ["wsgi.input"].read(max_body + 1)
+    if len(body) > max_body:
+        raise RequestEntityTooLarge()
+    return body
+
+
+def _discard_body(stream, limit):
+    """Read (at most `limit` bytes of) what is left of a refused body, so that a client that
+    sends the whole body before reading the answer (Python's http.client) gets the 413 rather
+    than a connection reset when the server closes with unread data."""
+    while limit > 0:
+        chunk = stream.read(min(65536, limit))
+        if not chunk:
+            return
+        limit -= len(chunk)
+
+
+def _json_response(message):
+    return Response(codec.encode_json(message), mimetype=codec.JSON)
+
+
+def create_app(predictor, *, max_body, recorder=metrics.NO_METRICS, admission=None, ready=None):
+    """The Flask app answering the contract's routes (proto/predict/v1/routes.json) for
+    `predictor`; bodies over `max_body` bytes are refused with 413; /metrics is served when
+    `recorder` records; /readyz asks `ready()` (default: the predictor's own readiness)."""
+    app = Flask("python_service")
+    app.config.update(MAX_CONTENT_LENGTH=max_body, PROVIDE_AUTOMATIC_OPTIONS=False)
+    admission = admission or Unbounded()
+    ready = ready or (lambda: predictor.ready)
+
+    def predict_view():
+        decode = codec.DECODERS.get(request.mimetype)
+        if decode is None:
+            raise UnsupportedMediaType()
+        body = _read_body(max_body)
+        with admission:
+            timing = Timing()
+            decoding = perf_counter()
+            message = decode(body, predictor.value_bound)
+            timing.decode = perf_counter() - decoding
+            answer = predictor.predict(message, timing=timing)
+            encoding = perf_counter()
+            if wants_protobuf(request.headers.get("Accept")):
+                response = Response(answer.SerializeToString(), mimetype=codec.PROTOBUF)
+            else:
+                response = _json_response(answer)
+            timing.encode += perf_counter() - encoding
+        timing.record(recorder)
+        return response
+
+    @app.post("/v1/predict")
+    def predict():
+        return metrics.timed(recorder, "Predict", predict_view, status=_status)
+
+    @app.get("/v1/models")
+    def list_models():
+        return _json_response(metrics.timed(recorder, "ListModels", predictor.list_models))
+
+    @app.get("/v1/models/<name>")
+    def get_model(name):
+        return _json_response(metrics.timed(recorder, "GetModel", predictor.get_model, name))
+
+    @app.get("/healthz")
+    def healthz():
+        return Response('{"status": "ok"}', mimetype=codec.JSON)
+
+    @app.get("/readyz")
+    def readyz():
+        if not ready():
+            raise PredictError(_C.UNAVAILABLE, "not ready")
+        return Response('{"status": "ready"}', mimetype=codec.JSON)
+
+    if recorder.enabled:
+
+        @app.get("/metrics")
+        def metrics_route():
+            return Response(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
+
+    @app.errorhandler(PredictError)
+    def on_predict_error(e):
+        return Response(*_flask(errors.answer(e)))
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(e):
+        """Refusals by routing, the body limit or the media-type check (and 500 for a bug:
+        Flask has logged the exception; the answer stays generic)."""
+        headers = ()
+        if e.code == 404:
+            message = "no route %s %s" % (request.method, quote(request.path))
+        elif e.code == 405:
+            message = "method %s not allowed on %s" % (request.method, quote(request.path))
+            headers = (("Allow", ", ".join(sorted(e.valid_methods or ()))),)
+        elif e.code == 413:
+            message = "request body larger than %d bytes" % max_body
+            _discard_body(request.environ["wsgi.input"], 4 * max_body)
+        elif e.code == 415:
+            message = "Content-Type must be %s or %s" % (codec.JSON, codec.PROTOBUF)
+        elif e.code >= 500:
+            message = "internal error"
+        else:
+            message = e.description
+        return Response(*_flask(errors.answer(errors.framework_error(e.code, message), e.code, headers)))
+
+    return app
+
+
+def _flask(answer):
+    """errors.answer's (status, headers, body) as Flask Response arguments (body, status, headers)."""
+    status, headers, body = answer
+    return body, status, headers

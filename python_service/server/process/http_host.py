@@ -26,10 +26,11 @@ import sys
 for _sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(_sig, lambda *_: os._exit(0))
 
-from python_service.server.process import worker  # noqa: E402
+from python_service.server.process import children, worker  # noqa: E402
 
 GRACE_S = 25
 GUNICORN_THREADS = 2
+HOST_PID_ENV = "SERVEBENCH_HTTP_HOST_PID"  # the host's pid, for its workers' parent-death check
 _worker = None
 
 
@@ -40,6 +41,9 @@ def _app(in_view_admission):
     from python_service.server.httpapi.app import create_app
 
     global _worker
+    host = os.environ.get(HOST_PID_ENV)
+    if host:  # a worker the host forked: it dies with the host (children.py)
+        children.die_with_parent(signal.SIGKILL, int(host))
     config = worker.config()
     worker.setup_logging(config)
     _worker = worker.Worker(config, "http")
@@ -154,6 +158,7 @@ def serve_gunicorn(config):
 
 
 def main():
+    os.environ[HOST_PID_ENV] = str(os.getpid())  # inherited by the workers it forks
     config = worker.config()
     worker.setup_logging(config)
     if config.http_server == "gunicorn":

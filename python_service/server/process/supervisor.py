@@ -10,31 +10,31 @@ each, then starts its children, each in a session of its own and with a parent-d
 Every worker listens at once and loads the models in the background; the tree is ready once every
 worker has loaded them (worker.py: each says so in a shared directory). A
 worker that cannot load them prints the tree's one error line and exits 4; the supervisor then
-stops the others and exits 4. A child that dies otherwise (kill -9, a crash) is started again (the
-HTTP host restarts its own workers). SIGTERM or SIGINT: every child drains (stops accepting,
-finishes in-flight requests) and exits; the supervisor exits 0 once all have exited cleanly.
+stops the others and exits 4. A child that dies otherwise (kill -9, a crash) is started again once
+its whole process group is gone (the HTTP host restarts its own workers). SIGTERM or SIGINT: every
+child drains (stops accepting, finishes in-flight requests) and exits; after STOP_TIMEOUT_S what is
+left of any child's group is SIGKILLed; the supervisor exits 0 once all have exited cleanly. Nothing
+the tree starts outlives it: children.py says how, for each way a process can die.
 
 Metrics: the supervisor gives the tree one prometheus_client multiprocess directory; /metrics on
 any HTTP worker (and --metrics-addr, served here) sums every worker's figures.
 """
 
-import ctypes
 import logging
 import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 
 from python_service.server.core.repository import RepositoryError, load_repository
+from python_service.server.process import children as tree
 from python_service.server.process import worker
 
 STOP_TIMEOUT_S = 40  # SIGTERM → SIGKILL of a child that does not finish draining
 RESPAWN_LIMIT, RESPAWN_WINDOW_S = 5, 30.0  # more deaths than this within the window: give up
-_PR_SET_PDEATHSIG = 1
 log = logging.getLogger("python_service.server")
 
 
@@ -70,23 +70,6 @@ def _problem(config):
     if not config.grpc_addr and not config.http_addr:
         return "both --grpc-addr and --http-addr are empty; nothing to serve"
     return None
-
-
-def _child_setup():
-    """In each child, before exec: its own session (a Ctrl-C on the terminal reaches only the
-    supervisor, which drains the tree in order) and SIGTERM when the supervisor dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-def _spawn(module, env):
-    return subprocess.Popen(
-        [sys.executable, "-m", module],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=_child_setup,
-    )
 
 
 def _serve_metrics(address):
@@ -159,9 +142,9 @@ def _supervise(config, reserved, workdir):
         grpc_env = dict(env, **{worker.PORT_ENV: str(reserved["grpc"].getsockname()[1])})
         specs += [("python_service.server.process.grpc_host", grpc_env)] * config.workers
     error_file = os.path.join(workdir, "error")
-    children = [_spawn(module, child_env) for module, child_env in specs]
+    children = [tree.spawn(module, child_env) for module, child_env in specs]
     failed = _watch(children, specs, stopping, error_file)
-    codes = _stop(children)
+    codes = tree.stop(children, STOP_TIMEOUT_S)
     if os.path.exists(error_file):
         return worker.LOAD_ERROR
     if failed is not None:
@@ -179,16 +162,16 @@ def _watch(children, specs, stopping, error_file):
         if os.path.exists(error_file):
             return "a worker could not load the models"
         for i, child in enumerate(children):
-            code = child.poll()
-            if code is None:
+            if not tree.exited(child):
                 continue
+            code = tree.ended(child)  # its group too: a host's workers die with it
             now = time.monotonic()
             deaths = [t for t in deaths if now - t < RESPAWN_WINDOW_S] + [now]
             if len(deaths) > RESPAWN_LIMIT:
                 return "worker processes keep exiting (the last with status %s); giving up" % code
             log.warning("%s (pid %d) exited with status %s; starting it again", specs[i][0], child.pid, code)
             _forget(child.pid)
-            children[i] = _spawn(*specs[i])
+            children[i] = tree.spawn(*specs[i])
         time.sleep(0.05)
     return None
 
@@ -199,18 +182,3 @@ def _forget(pid):
 
     if os.environ.get(metrics.MULTIPROC_ENV):
         metrics.mark_dead(pid)
-
-
-def _stop(children):
-    """SIGTERM every child still running (each drains), wait, SIGKILL the stragglers; statuses."""
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    for child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-    return [child.returncode for child in children]

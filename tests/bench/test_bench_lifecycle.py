@@ -64,13 +64,21 @@ def test_start_failure_reports_the_log_tail(tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) not installed")
-def test_sigkill_of_the_bench_takes_its_servers_along(tmp_path):
+@pytest.mark.parametrize(
+    "spec",
+    ['servers.toy_spec("toy-flask", "")', 'servers.python_spec(("grpc", "http"), MODELS)'],
+    ids=["toy-flask", "python-tree"],
+)
+def test_sigkill_of_the_bench_takes_its_servers_along(tmp_path, models_dir, spec):
+    """The bench (or a test) killed with SIGKILL: its servers follow, the Python server's whole tree
+    (supervisor, hosts, granian's worker) included."""
     script = textwrap.dedent(f"""
         import sys, time
         from bench.run import servers
         from bench.run.procs import Supervisor
+        MODELS = {models_dir!r}
         sup = Supervisor()
-        srv = servers.start(sup, servers.toy_spec("toy-flask", ""), {CPU!r}, {str(tmp_path / "toy.log")!r}, 30)
+        srv = servers.start(sup, {spec}, {CPU!r}, {str(tmp_path / "server.log")!r}, 60)
         print(srv.pid, flush=True)
         time.sleep(120)
     """)
@@ -81,7 +89,7 @@ def test_sigkill_of_the_bench_takes_its_servers_along(tmp_path):
         tracked = [(p.pid, p.create_time()) for p in [toy, *toy.children(recursive=True)]]
         bench.kill()
         bench.wait()
-        assert gone(tracked), "the toy server outlived the SIGKILLed bench"
+        assert gone(tracked, timeout_s=15.0), "the server (or part of its tree) outlived the SIGKILLed bench"
     finally:
         bench.kill()
 

@@ -17,8 +17,7 @@ import pytest
 
 from bench.run import servers as harness
 from bench.run.procs import Supervisor
-from tests.conformance.endpoints import ENDPOINTS, GrpcEndpoint, make
-from tests.vectors import vectorspec
+from tests.conformance.endpoints import ENDPOINTS, SERVER_WAYS, GrpcEndpoint, make
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELS = os.path.join(ROOT, "models")
@@ -74,17 +73,25 @@ def go_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def servers(python_server, go_server):
-    return {"python": python_server, "go": go_server}
+def python_rsgi_server(tmp_path_factory):
+    """The Python server with the lean HTTP adapter (--http-server rsgi), HTTP only."""
+    require(MODELS, "the model repository", "models")
+    spec = harness.python_spec(("http",), MODELS, "--http-server", "rsgi", name="python-rsgi")
+    yield from _serve(spec, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def servers(python_server, go_server, python_rsgi_server):
+    return {"python": python_server, "go": go_server, "python[rsgi]": python_rsgi_server}
 
 
 @pytest.fixture(scope="session")
 def endpoints(servers):
-    """name → endpoint, for the four endpoints of ENDPOINTS."""
+    """name → endpoint, for every endpoint of ENDPOINTS."""
     made = {}
-    for lang, server in servers.items():
-        for way in vectorspec.WAYS:
-            made["%s-%s" % (lang, way)] = make(lang, way, server.endpoints[way.split("-")[0]])
+    for name, server in servers.items():
+        for way in SERVER_WAYS[name]:
+            made["%s-%s" % (name, way)] = make(name, way, server.endpoints[way.split("-")[0]])
     assert sorted(made) == sorted(ENDPOINTS)
     yield made
     for endpoint in made.values():

@@ -15,7 +15,14 @@ from python_service import answers
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 from tests.vectors import vectorspec
 
-ENDPOINTS = tuple("%s-%s" % (server, way) for server in ("python", "go") for way in vectorspec.WAYS)
+# server → the ways into it: both servers as shipped over every way, and the Python server's lean HTTP
+# adapter (--http-server rsgi) over HTTP.
+SERVER_WAYS = {
+    "python": tuple(vectorspec.WAYS),
+    "go": tuple(vectorspec.WAYS),
+    "python[rsgi]": tuple(w for w in vectorspec.WAYS if w.startswith("http")),
+}
+ENDPOINTS = tuple("%s-%s" % (server, way) for server, ways in SERVER_WAYS.items() for way in ways)
 _PREDICT = "/predict.v1.PredictionService/Predict"
 _PREDICT_STREAM = "/predict.v1.PredictionService/PredictStream"
 _PROTOBUF = "application/x-protobuf"

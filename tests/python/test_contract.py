@@ -46,7 +46,7 @@ def test_core_conditions_answer_their_http_status(condition):
         ready = True
         value_bound = None
 
-        def predict(self, request, timing=None):
+        def infer(self, request, timing=None):  # the HTTP adapter's call into the core
             raise error
 
     response = (

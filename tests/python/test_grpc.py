@@ -76,6 +76,7 @@ class _Context:
 
     def __init__(self, remaining):
         self.time_remaining = lambda: remaining
+        self.is_active = lambda: True
 
     def abort(self, code, details):
         raise _Aborted(code, details)
@@ -103,7 +104,7 @@ class _SlowPredictor:
         self.running = self.most = 0
         self.lock = threading.Lock()
 
-    def predict(self, request, time_remaining=None, timing=None):
+    def infer(self, request, time_remaining=None, timing=None):
         with self.lock:
             self.running += 1
             self.most = max(self.most, self.running)
@@ -116,7 +117,7 @@ class _SlowPredictor:
 def test_work_slots_bound_the_calls_doing_cpu_work(models_dir):
     """With one work slot, concurrent Predict calls run their work one at a time; all answered."""
     answer = Predictor(load_repository(models_dir))
-    slow = _SlowPredictor(answer.predict(iris(SETOSA)))
+    slow = _SlowPredictor(answer.infer(iris(SETOSA)))
     calls = grpc_service.Calls(slow, metrics.NO_METRICS, work_slots=1)
     data = iris(SETOSA).SerializeToString()
     with concurrent.futures.ThreadPoolExecutor(3) as pool:

@@ -320,13 +320,13 @@ class _Refusing:
     def __init__(self, code):
         self.code = code
 
-    def predict(self, request, timing=None):
+    def infer(self, request, timing=None):
         raise PredictError(self.code, "refused")
 
 
 def test_unexpected_bug_is_a_generic_500():
     class Buggy(_Refusing):
-        def predict(self, request, timing=None):
+        def infer(self, request, timing=None):
             raise KeyError("bug")
 
     response = create_app(Buggy(None), max_body=MAX_BODY).test_client().post("/v1/predict", json=ok_body())

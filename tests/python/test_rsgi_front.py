@@ -33,6 +33,9 @@ class Proto:
     async def __call__(self):
         return self.body
 
+    async def client_disconnect(self):
+        await asyncio.Event().wait()  # the client stays
+
     def response_bytes(self, status, headers, payload):
         self.answer = (status, dict(headers), payload)
 
@@ -125,9 +128,9 @@ def test_an_empty_body_takes_no_admission_place():
     class CountingAdmission(Admission):
         entered = 0
 
-        def enter(self):
+        def enter(self, queue=None):
             CountingAdmission.entered += 1
-            return super().enter()
+            return super().enter(queue)
 
     rsgi = RsgiApp(App(), admission=CountingAdmission(1), max_body=1 << 20, read_timeout_s=5)
 

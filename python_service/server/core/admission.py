@@ -1,71 +1,149 @@
-"""Admission control: at most `bound` predict requests in progress or waiting for the predictor in
-one worker; the next one is refused at once (RESOURCE_EXHAUSTED with a retry delay: the error
-table's "overloaded"), never queued. Admission only says yes or no; each adapter answers a refusal
-in its protocol (`refusal()` is the core's error for it)."""
+"""Admission control by queueing time (errors.json "overloaded", proto/predict/v1/README.md
+"Admission"): a predict request is admitted while the time it would wait for a work slot stays
+within the budget (--max-queue-delay):
 
+    expected wait = requests admitted ahead of it and not yet at work × recent service time ÷ slots
+
+per queue (a lane of `slots` work slots: the RSGI front's small-body and big-body lanes, the gRPC
+work slots), where the recent service time is an exponentially weighted moving average of how long
+a request holds its work slot. So a burst of ordinary clients, whose requests wait a few
+milliseconds, is never refused; a standing queue that would keep each request waiting longer than
+the budget is, at once. A count of requests in progress or queued (--max-inflight) stays as a
+memory backstop, large. A refusal is RESOURCE_EXHAUSTED with a retry delay; admission only says
+yes or no, each adapter answers the refusal in its protocol.
+"""
+
+import contextlib
 import threading
+from time import perf_counter
 
 import grpc
 
+from python_service import contract
 from python_service.server.core import metrics
+from python_service.server.core.config import DEFAULT_QUEUE_DELAY_S
 from python_service.server.core.errors import PredictError
 
 RETRY_AFTER_S = 1
+# The weight of the newest service time in the moving average (errors.json service_time_weight).
+WEIGHT = contract.load("errors.json")["service_time_weight"]
+
+
+class Queue:
+    """Requests admitted for `slots` work slots (one lane), and their recent service time."""
+
+    __slots__ = ("inflight", "service_s", "slots")
+
+    def __init__(self, slots=1):
+        self.slots = slots
+        self.inflight = 0  # admitted and not yet answered: at work or waiting for a slot
+        self.service_s = 0.0  # the moving average; 0 until a request has been served
+
+    def expected_wait_s(self):
+        """The time a request arriving now would wait for a slot: none while a slot is free; else
+        the requests waiting ahead of it, plus the one whose slot it will take, each the recent
+        service time, shared among the slots."""
+        ahead = self.inflight - self.slots + 1
+        return ahead * self.service_s / self.slots if ahead > 0 else 0.0
+
+    def served(self, seconds):
+        """One request held its work slot for `seconds`."""
+        self.service_s = seconds if not self.service_s else self.service_s + WEIGHT * (seconds - self.service_s)
+
+    def limit(self, budget_s, backstop):
+        """The same rule as a count (Little's law): the requests this queue may hold while the last
+        of them would wait at most `budget_s`, at most `backstop`."""
+        if not budget_s or not self.service_s:
+            return backstop
+        return min(backstop, self.slots + int(budget_s * self.slots / self.service_s))
 
 
 class Admission:
-    def __init__(self, bound, recorder=metrics.NO_METRICS):
-        self.bound = bound
+    """The admission rule of one worker process: the queueing budget per queue, the backstop over
+    all of them."""
+
+    def __init__(self, backstop, recorder=metrics.NO_METRICS, budget_s=DEFAULT_QUEUE_DELAY_S):
+        self.bound = backstop
+        self.budget_s = budget_s
         self._recorder = recorder
         self._lock = threading.Lock()
         self._inflight = 0
+        self._default = Queue()
 
-    def refusal(self):
-        """The core error a refused request is answered with."""
-        message = "server overloaded: %d requests in progress or queued (--max-inflight %d); retry later" % (
-            self.bound,
-            self.bound,
-        )
+    def queue(self, slots=1):
+        """A queue of this worker's for `slots` work slots (a lane)."""
+        return Queue(slots)
+
+    def refusal(self, wait_s=None):
+        """The core error a refused request is answered with (`wait_s`: the expected wait that
+        exceeded the budget; None: the backstop)."""
+        if wait_s is None:
+            message = "server overloaded: %d requests in progress or queued (--max-inflight %d); retry later" % (
+                self.bound,
+                self.bound,
+            )
+        else:
+            message = "server overloaded: expected wait %.0f ms exceeds the queueing budget %.0f ms" % (
+                1000 * wait_s,
+                1000 * self.budget_s,
+            )
+            message += " (--max-queue-delay); retry later"
         return PredictError(grpc.StatusCode.RESOURCE_EXHAUSTED, message, retry_after_s=RETRY_AFTER_S)
 
-    def full(self):
-        """Whether a request arriving now would be refused (a look, not a promise)."""
-        return self._inflight >= self.bound
-
-    def shed(self):
-        """Count a request refused before it asked `enter` (on `full`)."""
-        self._recorder.shed()
-
-    def enter(self):
-        """Take a place (True), or count the request as shed (False)."""
+    def enter(self, queue=None):
+        """Admit a request into `queue` (None: the default one), None; or refuse it, counted as
+        shed: the refusal, a PredictError."""
+        queue = queue or self._default
         with self._lock:
-            admitted = self._inflight < self.bound
-            if admitted:
+            if self._inflight >= self.bound:
+                refused = self.refusal()
+            else:
+                wait = queue.expected_wait_s() if self.budget_s else 0.0
+                refused = self.refusal(wait) if wait > self.budget_s else None
+            if refused is None:
                 self._inflight += 1
-        if admitted:
-            self._recorder.inflight(1)
-        else:
+                queue.inflight += 1
+        if refused is not None:
             self._recorder.shed()
-        return admitted
+            return refused
+        self._recorder.inflight(1)
+        return None
 
-    def exit(self):
+    def exit(self, queue=None, service_s=None):
+        """A request `enter` admitted into `queue` is answered; `service_s`: how long it held its
+        work slot (None: it did no work, e.g. refused by the core before)."""
+        queue = queue or self._default
         with self._lock:
             self._inflight -= 1
+            queue.inflight -= 1
+            if service_s is not None:
+                queue.served(service_s)
         self._recorder.inflight(-1)
 
+    def admit(self, queue=None):
+        """A context for one request: admitted on entry (or the refusal raised), answered on exit,
+        its time inside counted as its service time."""
+        return _Admitted(self, queue)
+
+
+class _Admitted:
+    __slots__ = ("admission", "queue", "started")
+
+    def __init__(self, admission, queue):
+        self.admission, self.queue = admission, queue
+
     def __enter__(self):
-        if not self.enter():
-            raise self.refusal()
+        refused = self.admission.enter(self.queue)
+        if refused is not None:
+            raise refused
+        self.started = perf_counter()
 
     def __exit__(self, *exc):
-        self.exit()
+        self.admission.exit(self.queue, perf_counter() - self.started)
 
 
 class Unbounded:
-    """No admission bound (the RSGI front admits before the app runs)."""
+    """No admission in the app (the RSGI front admits before the app runs)."""
 
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return None
+    def admit(self, queue=None):
+        return contextlib.nullcontext()

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 
 from python_service import contract
 
-HTTP_SERVERS = ("granian", "granian-wsgi", "gunicorn")
+HTTP_SERVERS = ("granian", "rsgi", "granian-wsgi", "gunicorn")
 GRPC_SERVERS = ("sync", "aio")
 # Defaults chosen by measurement (README, "The Python stack").
 DEFAULT_HTTP_SERVER = "granian"
 DEFAULT_GRPC_SERVER = "sync"
-MAX_INFLIGHT_PER_CPU = contract.load("errors.json")["max_inflight_per_cpu"]
+_TABLE = contract.load("errors.json")
+MAX_INFLIGHT_PER_CPU = _TABLE["max_inflight_per_cpu"]
+DEFAULT_QUEUE_DELAY_S = _TABLE["max_queue_delay_ms"] / 1000
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class ServeConfig:
     workers: int = 1
     http_server: str = DEFAULT_HTTP_SERVER
     grpc_server: str = DEFAULT_GRPC_SERVER
-    max_inflight: int = 0  # 0: auto (MAX_INFLIGHT_PER_CPU × the worker's CPUs)
+    max_inflight: int = 0  # the backstop; 0: auto (MAX_INFLIGHT_PER_CPU × the worker's CPUs)
+    max_queue_delay_s: float = DEFAULT_QUEUE_DELAY_S  # the queueing budget; 0: none
     http_read_header_timeout_s: float = 5.0
     http_read_timeout_s: float = 30.0
     http_write_timeout_s: float = 30.0
@@ -49,8 +52,8 @@ class ServeConfig:
 
 
 def inflight_bound(config):
-    """The admission bound of one worker process: --max-inflight, or errors.json max_inflight_per_cpu ×
-    the CPUs it may use."""
+    """The admission backstop of one worker process: --max-inflight, or errors.json
+    max_inflight_per_cpu × the CPUs it may use."""
     if config.max_inflight:
         return config.max_inflight
     return MAX_INFLIGHT_PER_CPU * worker_cpus(config)

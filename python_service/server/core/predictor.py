@@ -99,9 +99,19 @@ class Timing:
             recorder.phase("encode", self.encode)
 
 
-def _tensor(instances, model):
-    """Validation step 5 (every row has n_features values) and the float32 input tensor."""
+def _tensor(request, model):
+    """Validation step 5 (every row has n_features values) and the float32 input tensor, of a
+    PredictRequest's instances or of a decoded `Batch` (whose rows are already one float32 array)."""
     width = model.n_features
+    tensor = getattr(request, "tensor", None)
+    if tensor is not None:
+        if tensor.shape[1] != width:
+            raise PredictError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "instance 0 has %d features; model %s expects %d" % (tensor.shape[1], quote(model.name), width),
+            )
+        return tensor
+    instances = request.instances
     for i, instance in enumerate(instances):
         if len(instance.features) != width:
             raise PredictError(
@@ -112,6 +122,44 @@ def _tensor(instances, model):
     if len(instances) == 1:
         return np.array(instances[0].features, dtype=np.float32).reshape(1, width)
     return np.array([instance.features for instance in instances], dtype=np.float32)
+
+
+class Batch:
+    """A predict request decoded straight to its input tensor (core/codec.py's JSON fast path): the
+    model name and the rows as one float32 array of shape (rows, features)."""
+
+    __slots__ = ("model", "tensor")
+
+    def __init__(self, model, tensor):
+        self.model, self.tensor = model, tensor
+
+    @property
+    def rows(self):
+        return self.tensor.shape[0]
+
+
+class Answer:
+    """What the core answers a predict request with, before any encoding: the model and its output
+    (probabilities, rows × classes, for a classifier; values, rows × 1, for a regressor)."""
+
+    __slots__ = ("model", "output")
+
+    def __init__(self, model, output):
+        self.model, self.output = model, output
+
+    def message(self):
+        """The answer as a predict.v1.PredictResponse."""
+        model, output = self.model, self.output
+        Prediction = predict_pb2.Prediction
+        if model.classifier:
+            labels = model.class_labels
+            predictions = [
+                Prediction(label=labels[index], class_index=index, probabilities=probabilities)
+                for probabilities, index in zip(output.tolist(), output.argmax(axis=1).tolist())
+            ]
+        else:
+            predictions = [Prediction(value=value) for value in output[:, 0].tolist()]
+        return predict_pb2.PredictResponse(model=model.name, model_version=model.version, predictions=predictions)
 
 
 class Predictor:
@@ -177,9 +225,19 @@ class Predictor:
         return model
 
     def predict(self, request, time_remaining=None, timing=None):
-        """Answer one PredictRequest. `time_remaining`, when given, returns the seconds left
-        before the caller's deadline (or None for no deadline), as grpc's context does; `timing`
-        (a Timing), when given, receives the tensor, inference and shaping times."""
+        """Answer one PredictRequest with a PredictResponse (see `infer`; the shaping counts as
+        encode time)."""
+        answer = self.infer(request, time_remaining, timing)
+        shaping = perf_counter()
+        response = answer.message()
+        if timing is not None:
+            timing.encode += perf_counter() - shaping
+        return response
+
+    def infer(self, request, time_remaining=None, timing=None):
+        """The Answer to one request (a PredictRequest, or a Batch). `time_remaining`, when given,
+        returns the seconds left before the caller's deadline (or None for no deadline), as grpc's
+        context does; `timing` (a Timing), when given, receives the tensor and inference times."""
         if not self._ready:
             raise PredictError(
                 grpc.StatusCode.UNAVAILABLE,
@@ -187,15 +245,14 @@ class Predictor:
             )
         started = perf_counter()
         model = self._model(request.model)
-        instances = request.instances
-        rows = len(instances)
+        rows = request.rows if isinstance(request, Batch) else len(request.instances)
         if rows == 0:
             raise PredictError(grpc.StatusCode.INVALID_ARGUMENT, "no instances")
         if rows > self.max_batch:
             raise PredictError(
                 grpc.StatusCode.INVALID_ARGUMENT, "%d instances exceed the maximum batch of %d" % (rows, self.max_batch)
             )
-        tensor = _tensor(instances, model)
+        tensor = _tensor(request, model)
         if not np.isfinite(tensor).all():
             row, col = np.argwhere(~np.isfinite(tensor))[0]
             raise PredictError(
@@ -211,32 +268,21 @@ class Predictor:
                 ran = perf_counter()
                 output = model.session.run(model.fetch, {model.input_name: tensor})[0]
                 done = perf_counter()
-            response = self._shape(model, output, rows)
+            _check_output(model, output, rows)
         except Exception:
             log.exception("inference failed for model %r (batch %d)", model.name, rows)
             raise PredictError(grpc.StatusCode.INTERNAL, "internal error") from None
         if timing is not None:
             timing.tensor += ran - started
             timing.inference += done - ran
-            timing.encode += perf_counter() - done
-        return response
+        return Answer(model, output if model.classifier else output.reshape(rows, -1))
 
-    @staticmethod
-    def _shape(model, output, rows):
-        if output.shape[0] != rows:
-            raise ValueError("output %r has %d rows for %d instances" % (model.output_name, output.shape[0], rows))
-        if model.classifier:
-            labels = model.class_labels
-            if output.ndim != 2 or output.shape[1] != len(labels):
-                raise ValueError(
-                    "output %r has shape %s for %d classes" % (model.output_name, output.shape, len(labels))
-                )
-            Prediction = predict_pb2.Prediction
-            predictions = [
-                Prediction(label=labels[index], class_index=index, probabilities=probabilities)
-                for probabilities, index in zip(output.tolist(), output.argmax(axis=1).tolist())
-            ]
-        else:
-            Prediction = predict_pb2.Prediction
-            predictions = [Prediction(value=value) for value in output.reshape(rows, -1)[:, 0].tolist()]
-        return predict_pb2.PredictResponse(model=model.name, model_version=model.version, predictions=predictions)
+
+def _check_output(model, output, rows):
+    """An output of the shape the model's metadata promises, else ValueError (a bug: INTERNAL)."""
+    if output.shape[0] != rows:
+        raise ValueError("output %r has %d rows for %d instances" % (model.output_name, output.shape[0], rows))
+    if model.classifier and (output.ndim != 2 or output.shape[1] != len(model.class_labels)):
+        raise ValueError(
+            "output %r has shape %s for %d classes" % (model.output_name, output.shape, len(model.class_labels))
+        )

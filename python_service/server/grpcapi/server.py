@@ -5,8 +5,11 @@ Registers predict.v1.PredictionService (service.py), the standard grpc.health.v1
 (SERVING under both "" and the service name while the predictor is ready, NOT_SERVING once
 draining) and server reflection, so grpcurl and ghz work without the .proto file. The receive
 limit is --max-body (a larger message fails with RESOURCE_EXHAUSTED inside grpcio, before any
-handler runs); at most `max_inflight` RPCs run or wait at once, the next ones are refused by grpcio
-at once with RESOURCE_EXHAUSTED (the admission bound).
+handler runs). Admission (core/admission.py): a Predict call waiting longer than the queueing
+budget (`max_queue_delay_s`) would, or one over the backstop (`max_inflight`), is refused at once
+with RESOURCE_EXHAUSTED. The thread-pool server refuses on arrival, in grpcio's own polling thread
+(`maximum_concurrent_rpcs`, which this server keeps at the budget's count: Queue.limit); the asyncio
+server in its handler, on the loop.
 
 `serve` is the one lifecycle of both flavors: start, load the models, SERVING; on the stop event
 drain (predictor and health), keep answering for a moment, then stop with a grace period.
@@ -21,6 +24,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from python_service.server.core import metrics
+from python_service.server.core.admission import Admission
 from python_service.server.grpcapi import service
 from python_service.server.grpcapi.service import SERVICE_NAME
 
@@ -28,6 +32,7 @@ from python_service.server.grpcapi.service import SERVICE_NAME
 # ORT runs under the predictor's inference bound, so more threads only add switching; enough to
 # keep callers busy.
 GRPC_THREADS = 8
+_UNBOUNDED = 1 << 30  # no backstop (tests)
 __all__ = ["SERVICE_NAME", "GrpcServer", "serve"]
 
 
@@ -45,11 +50,13 @@ class GrpcServer:
         reuse_port=False,
         threads=GRPC_THREADS,
         max_inflight=None,
+        max_queue_delay_s=0.0,
         recorder=metrics.NO_METRICS,
-        work_slots=None,
+        work_slots=1,
     ):
         self._predictor = predictor
         options = [("grpc.max_receive_message_length", max_message), ("grpc.so_reuseport", 1 if reuse_port else 0)]
+        on_limit = None
         if aio:
             self._server = grpc.aio.server(options=options, maximum_concurrent_rpcs=max_inflight)
             self._health = health.aio.HealthServicer()
@@ -57,7 +64,10 @@ class GrpcServer:
             pool = futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc")
             self._server = grpc.server(pool, options=options, maximum_concurrent_rpcs=max_inflight)
             self._health = health.HealthServicer()
-        calls = service.Calls(predictor, recorder, None if aio else work_slots)
+            if max_inflight and max_queue_delay_s:
+                on_limit = _limit_setter(self._server)
+        admission = Admission(max_inflight or _UNBOUNDED, recorder, budget_s=max_queue_delay_s)
+        calls = service.Calls(predictor, recorder, work_slots, admission, on_limit)
         service.register(self._server, service.handlers(calls, aio=aio))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         service.add_reflection(self._server)
@@ -86,6 +96,20 @@ class GrpcServer:
         if self._stopped is None:
             self._stopped = _then(self.drain(), lambda: self._server.stop(grace))
         return self._stopped
+
+
+def _limit_setter(server):
+    """A function that sets the thread-pool server's count bound (`maximum_concurrent_rpcs`, which
+    grpcio's polling thread reads for every arriving call, before any handler thread takes it: the
+    one refusal cheap enough under 3× overload, README "Under attack")."""
+    state = getattr(server, "_state", None)
+    if state is None or not hasattr(state, "maximum_concurrent_rpcs"):
+        raise RuntimeError("this grpcio has no _state.maximum_concurrent_rpcs: update grpcapi/server.py")
+
+    def set_limit(n):
+        state.maximum_concurrent_rpcs = n
+
+    return set_limit
 
 
 def _then(first, second):

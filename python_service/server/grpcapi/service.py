@@ -1,13 +1,12 @@
 """The gRPC adapter's PredictionService, for the thread-pool and asyncio servers alike.
 
-The handlers take and return serialized messages, so that decode (bytes → PredictRequest,
-protobuf's own FromString) and encode (SerializeToString) are timed as phases of the request.
+The handlers take and return serialized messages, so that decode and encode (core/codec.py, as
+for HTTP protobuf) are timed as phases of the request.
 Every RPC (and each message of a PredictStream) runs through `metrics.timed`, the one wrapper
 that times a call and counts it with its status; a core `PredictError` becomes the call's status
 in `_behaviors`, the one place each flavor (sync or asyncio) aborts a call.
 """
 
-import contextlib
 import threading
 from time import perf_counter
 
@@ -15,12 +14,12 @@ import grpc
 from google.protobuf import descriptor_pool
 
 from python_service.gen.predict.v1 import predict_pb2
-from python_service.server.core import metrics
+from python_service.server.core import codec, metrics
+from python_service.server.core.admission import Admission
 from python_service.server.core.errors import PredictError
 from python_service.server.core.predictor import Timing
 
 SERVICE_NAME = predict_pb2.DESCRIPTOR.services_by_name["PredictionService"].full_name
-REQUEST = predict_pb2.PredictRequest
 
 
 def _identity(data):
@@ -50,32 +49,69 @@ class ReflectionPool:
 
 class Calls:
     """PredictionService over a predictor, on serialized messages; refusals raise PredictError.
-    With `work_slots`, at most that many predictions do their work (decode, the core, encode) at
-    once, the others waiting for a slot off the GIL: the thread-pool server's handler threads
-    would otherwise take turns holding the GIL with grpcio's own thread, which admits and refuses
-    calls (3× overload, four interleaved pairs: refusal median 1.6–5.7 ms with one slot, 5.0–14.6
-    without, in three; in the fourth both fell behind, ~0.5 s)."""
 
-    def __init__(self, predictor, recorder, work_slots=None):
+    A Predict call (or a PredictStream message) is admitted by `admission` (core/admission.py: the
+    queueing budget, the backstop), then waits for one of `work_slots` (default: one per CPU) to do
+    its work (decode, the core, encode), off the GIL: the thread-pool server's handler threads would
+    otherwise take turns holding the GIL with grpcio's own thread, which admits and refuses calls
+    (3× overload, four interleaved pairs: refusal median 1.6–5.7 ms with one slot, 5.0–14.6 without,
+    in three; in the fourth both fell behind, ~0.5 s). A call whose deadline has passed, or is
+    nearer than its expected wait, or passes while it waits, is answered DEADLINE_EXCEEDED without
+    inference; one whose client went away is dropped. After each call `on_limit` receives the
+    queueing budget as a count (Queue.limit): the thread-pool server hands it to grpcio, which then
+    refuses the calls over it on arrival, before any handler thread takes them."""
+
+    def __init__(self, predictor, recorder, work_slots=1, admission=None, on_limit=None):
         self.predictor = predictor
         self.recorder = recorder
-        self._work = contextlib.nullcontext() if work_slots is None else threading.BoundedSemaphore(work_slots)
+        self.admission = admission or Admission(1 << 30, recorder, budget_s=0)
+        self._queue = self.admission.queue(slots=work_slots)
+        self._work = threading.BoundedSemaphore(work_slots)
+        self._on_limit = on_limit
 
-    def predict(self, data, time_remaining=None):
-        with self._work:
-            return self._predict(data, time_remaining)
+    def predict(self, data, context=None):
+        """One Predict (or PredictStream message): admitted, then its work in a slot. `context`:
+        the call's (time_remaining, is_active), or None."""
+        queue = self._queue
+        wait_s = queue.expected_wait_s()
+        refused = self.admission.enter(queue)
+        if refused is not None:
+            raise refused
+        service_s = None
+        try:
+            left = context.time_remaining() if context is not None else None
+            if left is not None and left < wait_s:
+                raise PredictError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    "deadline exceeded: %.0f ms left, expected wait %.0f ms" % (1000 * max(left, 0), 1000 * wait_s),
+                )
+            if not self._work.acquire(timeout=left):
+                raise PredictError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while queued")
+            try:
+                if context is not None and _gone(context):
+                    raise PredictError(grpc.StatusCode.CANCELLED, "the client went away while the call was queued")
+                started = perf_counter()
+                answer = self._predict(data, context.time_remaining if context is not None else None)
+                service_s = perf_counter() - started
+                return answer
+            finally:
+                self._work.release()
+        finally:
+            self.admission.exit(queue, service_s)
+            if self._on_limit is not None:
+                self._on_limit(queue.limit(self.admission.budget_s, self.admission.bound))
 
     def _predict(self, data, time_remaining):
         timing = Timing()
         started = perf_counter()
-        request = REQUEST.FromString(data)
+        request = codec.decode_protobuf(data)
         timing.decode = perf_counter() - started
-        response = self.predictor.predict(request, time_remaining, timing)
+        answer = self.predictor.infer(request, time_remaining, timing)
         encoding = perf_counter()
-        answer = response.SerializeToString()
+        data = codec.encode_answer_protobuf(answer)
         timing.encode += perf_counter() - encoding
         timing.record(self.recorder)
-        return answer
+        return data
 
     def list_models(self, data):
         return self.predictor.list_models().SerializeToString()
@@ -86,10 +122,17 @@ class Calls:
     def unary(self):
         """method name → handle(request bytes, context) → answer bytes, of every unary RPC."""
         return {
-            "Predict": lambda data, context: self.predict(data, context.time_remaining),
+            "Predict": self.predict,
             "ListModels": lambda data, context: self.list_models(data),
             "GetModel": lambda data, context: self.get_model(data),
         }
+
+
+def _gone(context):
+    """Whether the call's client went away (a thread-pool context's is_active, an asyncio one's
+    cancelled)."""
+    is_active = getattr(context, "is_active", None)
+    return not is_active() if is_active is not None else context.cancelled()
 
 
 def _behaviors(calls, aio):
@@ -109,7 +152,7 @@ def _behaviors(calls, aio):
         def stream(requests, context):
             for data in requests:
                 try:
-                    yield timed(recorder, "PredictStream", calls.predict, data, context.time_remaining)
+                    yield timed(recorder, "PredictStream", calls.predict, data, context)
                 except PredictError as e:
                     context.abort(e.code, e.message)
 
@@ -127,7 +170,7 @@ def _behaviors(calls, aio):
     async def aio_stream(requests, context):
         async for data in requests:
             try:
-                answer = timed(recorder, "PredictStream", calls.predict, data, context.time_remaining)
+                answer = timed(recorder, "PredictStream", calls.predict, data, context)
             except PredictError as e:
                 await context.abort(e.code, e.message)
             yield answer

@@ -10,27 +10,16 @@ from time import perf_counter
 
 import grpc
 from flask import Flask, Response, request
-from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
-from werkzeug.http import parse_accept_header
 
 from python_service.server.core import codec, metrics
 from python_service.server.core.admission import Unbounded
 from python_service.server.core.errors import PredictError, quote
 from python_service.server.core.predictor import Timing
 from python_service.server.httpapi import errors
+from python_service.server.httpapi.negotiate import wants_protobuf
 
 _C = grpc.StatusCode
-
-
-def wants_protobuf(accept):
-    """routes.json: protobuf when Accept names application/x-protobuf with a q-value at least that
-    of application/json (or application/json absent)."""
-    if not accept or codec.PROTOBUF not in accept:
-        return False
-    named = {value.lower(): quality for value, quality in parse_accept_header(accept, MIMEAccept)}
-    protobuf = named.get(codec.PROTOBUF, 0)
-    return protobuf > 0 and protobuf >= named.get(codec.JSON, 0)
 
 
 def _status(error):
@@ -81,17 +70,17 @@ def create_app(predictor, *, max_body, recorder=metrics.NO_METRICS, admission=No
         if decode is None:
             raise UnsupportedMediaType()
         body = _read_body(max_body)
-        with admission:
+        with admission.admit():
             timing = Timing()
             decoding = perf_counter()
-            message = decode(body, predictor.value_bound)
+            request_ = decode(body, predictor.value_bound)
             timing.decode = perf_counter() - decoding
-            answer = predictor.predict(message, timing=timing)
+            answer = predictor.infer(request_, timing=timing)
             encoding = perf_counter()
             if wants_protobuf(request.headers.get("Accept")):
-                response = Response(answer.SerializeToString(), mimetype=codec.PROTOBUF)
+                response = Response(codec.encode_answer_protobuf(answer), mimetype=codec.PROTOBUF)
             else:
-                response = _json_response(answer)
+                response = Response(codec.encode_answer_json(answer), mimetype=codec.JSON)
             timing.encode += perf_counter() - encoding
         timing.record(recorder)
         return response

@@ -3,11 +3,13 @@
 receive."""
 
 import argparse
+import re
 import sys
 
 from python_service.server.core.config import (
     DEFAULT_GRPC_SERVER,
     DEFAULT_HTTP_SERVER,
+    DEFAULT_QUEUE_DELAY_S,
     GRPC_SERVERS,
     HTTP_SERVERS,
     MAX_INFLIGHT_PER_CPU,
@@ -34,6 +36,20 @@ def _seconds(text):
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
     return value
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(text):
+    """A duration as Go's flag package reads one ("500ms", "1.5s", "1m30s"; "0" alone): seconds."""
+    if text == "0":
+        return 0.0
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError("expected a duration such as 500ms, 1s or 0")
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
 
 
 def _bool(text):
@@ -101,8 +117,9 @@ def add_parser(subparsers):
         "--http-server",
         choices=HTTP_SERVERS,
         default=DEFAULT_HTTP_SERVER,
-        help="server hosting the Flask app: granian (RSGI front, asyncio), granian-wsgi (granian's WSGI "
-        "threads) or gunicorn (gthread) (default: %(default)s)",
+        help="the HTTP adapter and its host: granian (the Flask app behind granian's RSGI front, asyncio), "
+        "rsgi (the lean adapter on granian's RSGI interface, no Flask, same front), granian-wsgi (Flask on "
+        "granian's WSGI threads) or gunicorn (Flask on gthread) (default: %(default)s)",
     )
     add(
         "--grpc-server",
@@ -111,12 +128,21 @@ def add_parser(subparsers):
         help="grpcio server: thread pool (sync) or asyncio (aio) (default: %(default)s)",
     )
     add(
+        "--max-queue-delay",
+        type=_duration,
+        default=DEFAULT_QUEUE_DELAY_S,
+        metavar="DURATION",
+        help="the queueing budget: a predict request is refused at once (RESOURCE_EXHAUSTED / 503 + "
+        "Retry-After) when the time it would wait for a work slot exceeds it; 0 turns it off, leaving "
+        "--max-inflight (default: %gs)" % DEFAULT_QUEUE_DELAY_S,
+    )
+    add(
         "--max-inflight",
         type=_count,
         default=0,
         metavar="N",
-        help="predict requests in progress or queued per worker; more are refused at once with "
-        "RESOURCE_EXHAUSTED / 503 + Retry-After (default 0: %d × the worker's CPUs)" % MAX_INFLIGHT_PER_CPU,
+        help="the memory backstop: predict requests in progress or queued per worker; more are refused at "
+        "once like the queueing budget's (default 0: %d × the worker's CPUs)" % MAX_INFLIGHT_PER_CPU,
     )
     add(
         "--http-read-header-timeout",
@@ -195,6 +221,7 @@ def config_from(args):
         http_server=args.http_server,
         grpc_server=args.grpc_server,
         max_inflight=args.max_inflight,
+        max_queue_delay_s=args.max_queue_delay,
         http_read_header_timeout_s=args.http_read_header_timeout,
         http_read_timeout_s=args.http_read_timeout,
         http_write_timeout_s=args.http_write_timeout,

@@ -51,6 +51,7 @@ async def _serve(config, work):
         aio=config.grpc_server == "aio",
         reuse_port=True,
         max_inflight=work.inflight_bound,
+        max_queue_delay_s=config.max_queue_delay_s,
         recorder=work.recorder,
         work_slots=work.cpus,
     )

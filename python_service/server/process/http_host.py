@@ -1,5 +1,8 @@
-"""The HTTP side of the process tree: the Flask app hosted by a production WSGI server, chosen with
+"""The HTTP side of the process tree: the HTTP adapter hosted by a production server, chosen with
 --http-server (`python -m python_service.server.process.http_host`, started by the supervisor).
+
+- rsgi: the lean adapter (httpapi/lean.py: the routes answered straight from granian's RSGI
+  interface, no Flask) behind the same asyncio front as granian's, below.
 
 - granian (default; Rust/hyper HTTP): the master forks --workers processes, each of which calls
   `rsgi_app()` after the fork: it creates that worker's predictor, starts loading the models in
@@ -35,10 +38,12 @@ _worker = None
 
 
 def _app(in_view_admission):
-    """One HTTP worker's Flask app (called in the worker, after the fork): its predictor, the model
-    load started in the background, and its admission bound (in the view, or the RSGI front's)."""
+    """One HTTP worker's app (called in the worker, after the fork): its predictor, the model load
+    started in the background, its admission (in the view, or the RSGI front's), and the app: the
+    Flask app, or the lean adapter with `--http-server rsgi`."""
     from python_service.server.core.admission import Admission
     from python_service.server.httpapi.app import create_app
+    from python_service.server.httpapi.lean import LeanApp
 
     global _worker
     host = os.environ.get(HOST_PID_ENV)
@@ -48,13 +53,16 @@ def _app(in_view_admission):
     worker.setup_logging(config)
     _worker = worker.Worker(config, "http")
     _worker.load_in_background()
-    admission = Admission(_worker.inflight_bound, _worker.recorder)
+    admission = Admission(_worker.inflight_bound, _worker.recorder, budget_s=config.max_queue_delay_s)
+    ready = lambda: _worker.ready
+    if config.http_server == "rsgi":
+        return config, LeanApp(_worker.predictor, recorder=_worker.recorder, ready=ready), admission
     app = create_app(
         _worker.predictor,
         max_body=config.max_body,
         recorder=_worker.recorder,
         admission=admission if in_view_admission else None,
-        ready=lambda: _worker.ready,
+        ready=ready,
     )
     return config, app, admission
 
@@ -65,7 +73,8 @@ def wsgi_app():
 
 
 def rsgi_app():
-    """The RSGI app of one worker (granian): the Flask app behind the asyncio front (httpapi/rsgi.py)."""
+    """The RSGI app of one worker (granian, granian's RSGI interface): the asyncio front
+    (httpapi/rsgi.py) over the Flask app, or over the lean adapter (httpapi/lean.py)."""
     from python_service.server.httpapi.rsgi import RsgiApp
 
     config, app, admission = _app(in_view_admission=False)

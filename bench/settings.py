@@ -147,7 +147,6 @@ class Settings:
     request_timeout_s: int = knob(checks.integer(1))
     ghz_connections: int = knob(checks.integer(1))
     stream_messages: int = knob(checks.integer(1))
-    server_max_inflight: int = knob(checks.integer(1))
     startup_timeout_s: float = knob(checks.number(0.0))
     stop_timeout_s: float = knob(checks.number(0.0))
     rss_sample_interval_s: float = knob(checks.number(0.0))

@@ -113,21 +113,14 @@ def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN, grpc: bool = False) -> Ser
 
 
 def service_spec(plan: Plan, name: str, transports: tuple[str, ...]) -> ServerSpec:
-    """How the bench starts a server or a variant of one (BASE[NAME]: BASE plus the variant's flags)."""
+    """How the bench starts a server or a variant of one (BASE[NAME]: BASE plus the variant's flags):
+    as shipped, with no admission flags (their defaults never refuse an ordinary closed-loop client),
+    one intra-op and one inter-op thread, metrics on a port of their own."""
     s, n = plan.settings, len(plan.server_cpus)
     base = name.split("[")[0]
     variant = s.server_variants.get(name, ())
     metrics = [] if "--metrics=false" in variant else ["--metrics-addr", "127.0.0.1:0"]
-    flags = [
-        "--intra-op-threads",
-        "1",
-        "--inter-op-threads",
-        "1",
-        "--max-inflight",
-        str(s.server_max_inflight),
-        *metrics,
-        *variant,
-    ]
+    flags = ["--intra-op-threads", "1", "--inter-op-threads", "1", *metrics, *variant]
     if base == "python":
         return python_spec(transports, plan.models_dir, *flags, workers=n, name=name)
     if base == "go":

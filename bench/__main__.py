@@ -11,13 +11,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import signal
 import sys
 
 from bench import config
+from bench.plan import Plan, estimate_s
 from bench.report import console, markdown, plots
 from bench.run import loadgen, parity, payloads, runner, servers
-from bench.run.procs import cpu_list
+from bench.run.procs import cpu_list, interrupt_on_signals
+from bench.settings import Settings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -124,10 +125,10 @@ def matrix_from(args, settings: dict) -> dict:
     return config.load_override(settings, {"matrix": matrix})
 
 
-def cpu_quota_from(text: str | None, settings: dict) -> float | None:
+def cpu_quota_from(text: str | None, settings: Settings) -> float | None:
     """BENCH_SERVER_CPU_QUOTA ("none" for no cap, or CPUs, e.g. 0.25), else the settings' cpu_quota."""
     if text is None or not text.strip():
-        return settings["capacity"]["cpu_quota"]
+        return settings.capacity.cpu_quota
     if text.strip().lower() == "none":
         return None
     try:
@@ -139,17 +140,14 @@ def cpu_quota_from(text: str | None, settings: dict) -> float | None:
     return value
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     ui = console.Console()
     try:
         args = parse_args(argv)
         targets, pids = targets_from(args)
-        settings = config.load(args.scenarios, args.profile, overrides_from(args, targets))
-        settings = matrix_from(args, settings)
+        settings = Settings.from_json(
+            matrix_from(args, config.load(args.scenarios, args.profile, overrides_from(args, targets)))
+        )
         cpu_quota = cpu_quota_from(os.environ.get("BENCH_SERVER_CPU_QUOTA"), settings)
         server_cpus = cpu_list(os.environ.get("BENCH_SERVER_CPUS", "0"))
         client_cpus = cpu_list(os.environ.get("BENCH_CLIENT_CPUS", "1"))
@@ -165,15 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     if set(server_cpus) & set(client_cpus):
         ui.warn(f"server CPUs {server_cpus} and client CPUs {client_cpus} overlap: results will be unfair")
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{args.profile}"
-    tools = loadgen.Tools(
-        hey=os.path.join(args.tools_dir, "hey"),
-        ghz=os.path.join(args.tools_dir, "ghz"),
-        proto=os.path.join(REPO, "proto", "predict", "v1", "predict.proto"),
-        proto_root=os.path.join(REPO, "proto"),
-        vegeta=os.path.join(args.tools_dir, "vegeta"),
-        openloop=os.path.join(os.path.dirname(args.go_bin), "openloop"),
-    )
-    plan = runner.Plan(
+    tools = loadgen.Tools.installed(REPO, args.tools_dir, os.path.dirname(args.go_bin))
+    plan = Plan(
         settings=settings,
         profile=args.profile,
         repo=REPO,
@@ -190,20 +181,17 @@ def main(argv: list[str] | None = None) -> int:
         only=args.only,
         cpu_quota=cpu_quota,
     )
-    est = runner.estimate_s(plan)
+    est = estimate_s(plan)
     ui.estimate(est)
-    if est["total_s"] > settings["budget_s"]:
-        ui.warn(f"estimate {est['total_s']:.0f}s exceeds the profile's budget of {settings['budget_s']:.0f}s")
+    if est["total_s"] > settings.budget_s:
+        ui.warn(f"estimate {est['total_s']:.0f}s exceeds the profile's budget of {settings.budget_s:.0f}s")
     if args.dry_run:
         return 0
     missing = [p for p in (tools.hey, tools.ghz, tools.vegeta, tools.openloop) if not os.access(p, os.X_OK)]
     if missing:
         ui.error(f"load generator missing: {', '.join(missing)} (run `make tools build`)")
         return 1
-    # SIGINT too, explicitly: a process started in the background by a non-interactive shell
-    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler of its own.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
+    interrupt_on_signals()  # Ctrl-C, SIGTERM, SIGHUP: stop every child, exit 130
     os.sched_setaffinity(0, client_cpus)  # the bench's own work (sampling, parsing) stays off the server CPUs
     try:
         results = runner.run(plan, ui)

@@ -22,19 +22,18 @@ import datetime as dt
 import glob
 import json
 import os
-import signal
 import sys
 import time
 
-import psutil
-
 from bench import config
 from bench.analysis import stats
+from bench.plan import Plan
 from bench.report.format import num, table
-from bench.run import loadgen, openloop, payloads, runner, servers
+from bench.run import loadgen, openloop, payloads, servers
 from bench.run.capacity import capped
 from bench.run.measure import tree_cpu
-from bench.run.procs import Supervisor, cpu_list
+from bench.run.procs import Supervisor, cpu_list, interrupt_on_signals, tree_rss_mb
+from bench.settings import Settings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENDPOINTS = (("python", "http-json"), ("python", "grpc"), ("go", "http-json"), ("go", "grpc"))
@@ -73,20 +72,6 @@ def find_capacity(root: str, source: str | None) -> tuple[str, dict] | None:
     return None
 
 
-def _rss_mb(pid: int | None) -> float | None:
-    if pid is None:
-        return None
-    try:
-        proc = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
-    except psutil.Error:
-        return None
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     found = find_capacity(args.out, args.source)
@@ -105,7 +90,7 @@ def main(argv=None) -> int:
             )
             return 1
     source, capacity = found
-    settings = config.load(args.scenarios, "capacity-iris")
+    settings = Settings.from_json(config.load(args.scenarios, "capacity-iris"))
     server_cpus = cpu_list(os.environ.get("BENCH_SERVER_CPUS", "0"))
     client_cpus = cpu_list(os.environ.get("BENCH_CLIENT_CPUS", "1"))
     share = len(server_cpus) / len(ENDPOINTS)  # each server's CPU cap: the server CPUs split four ways
@@ -114,34 +99,8 @@ def main(argv=None) -> int:
     run_dir = os.path.join(args.out, run_id)
     for sub in ("raw", "logs", "bodies"):
         os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
-    tools = loadgen.Tools(
-        hey="",
-        ghz=os.path.join(REPO, ".tools", "bin", "ghz"),
-        proto=os.path.join(REPO, "proto", "predict", "v1", "predict.proto"),
-        proto_root=os.path.join(REPO, "proto"),
-        vegeta=os.path.join(REPO, ".tools", "bin", "vegeta"),
-        openloop=os.path.join(REPO, "go_service", "bin", "openloop"),
-    )
-    models = payloads.load_models(os.path.join(REPO, "models"), ["iris-logreg"])
-    bodies = payloads.write_bodies(os.path.join(run_dir, "bodies"), models, [1])
-    c = settings["capacity"]
-    gen = {**c, "request_timeout_s": settings["request_timeout_s"]}
-    plan = {
-        e: {
-            "rate": args.fraction * capacity[e]["capacity_rps_per_core"] * share,
-            "capacity_rps_per_core": capacity[e]["capacity_rps_per_core"],
-        }
-        for e in ENDPOINTS
-    }
-    print(f"soak: {args.minutes:g} min at {args.fraction:.0%} of the capacity measured in {source}", flush=True)
-    for (name, protocol), p in plan.items():
-        print(f"soak:   {name}/{protocol}: {p['rate']:,.0f} req/s (each server capped to {share:g} CPU)", flush=True)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
-    os.sched_setaffinity(0, client_cpus)
-    windows: dict[tuple[str, str], list[dict]] = {e: [] for e in ENDPOINTS}
-    started = time.monotonic()
-    bench_plan = runner.Plan(
+    go_bin = os.path.join(REPO, "go_service", "bin", "go_service")
+    plan = Plan(
         settings=settings,
         profile="capacity",
         repo=REPO,
@@ -149,71 +108,41 @@ def main(argv=None) -> int:
         models_dir=os.path.join(REPO, "models"),
         server_cpus=server_cpus,
         client_cpus=client_cpus,
-        tools=tools,
-        go_bin=os.path.join(REPO, "go_service", "bin", "go_service"),
+        tools=loadgen.Tools.installed(REPO, os.path.join(REPO, ".tools", "bin"), os.path.dirname(go_bin)),
+        go_bin=go_bin,
         toy_go_bin="",
+        run_id=run_id,
+        cpu_quota=None if quota_off else share,
     )
+    rates = {
+        e: {
+            "rate": args.fraction * capacity[e]["capacity_rps_per_core"] * share,
+            "capacity_rps_per_core": capacity[e]["capacity_rps_per_core"],
+        }
+        for e in ENDPOINTS
+    }
+    print(f"soak: {args.minutes:g} min at {args.fraction:.0%} of the capacity measured in {source}", flush=True)
+    for (name, protocol), p in rates.items():
+        print(f"soak:   {name}/{protocol}: {p['rate']:,.0f} req/s (each server capped to {share:g} CPU)", flush=True)
+    interrupt_on_signals()
+    os.sched_setaffinity(0, client_cpus)
+    started = time.monotonic()
     try:
-        # the caps are removed after the Supervisor has stopped the servers inside them
-        with contextlib.ExitStack() as stack, Supervisor(settings["stop_timeout_s"]) as sup:
-            running = {}
-            for name, protocol in ENDPOINTS:
-                cap = stack.enter_context(
-                    capped(f"soak-{name}-{protocol}", None if quota_off else share, c["cfs_period_us"])
-                )
-                spec = runner.service_spec(bench_plan, name, (runner.transport(protocol),))
-                log = os.path.join(run_dir, "logs", f"soak-{name}-{protocol}.log")
-                server = servers.start(
-                    sup, spec, server_cpus, log, settings["startup_timeout_s"], preexec=cap.preexec if cap else None
-                )
-                kind = "json"
-                target = openloop.Target(
-                    protocol, server.endpoints[protocol.split("-")[0]], bodies[("iris-logreg", 1, kind)]
-                )
-                running[(name, protocol)] = (server, target)
-            n_windows = max(1, round(args.minutes * 60 / args.window))
-            with concurrent.futures.ThreadPoolExecutor(len(ENDPOINTS)) as pool:
-                for w in range(n_windows):
-                    jobs = {
-                        e: pool.submit(
-                            _window,
-                            sup,
-                            tools,
-                            e,
-                            running[e],
-                            plan[e]["rate"],
-                            args.window,
-                            gen,
-                            client_cpus,
-                            run_dir,
-                            w,
-                        )
-                        for e in ENDPOINTS
-                    }
-                    for e, job in jobs.items():
-                        windows[e].append(job.result())
-                    line = "  ".join(
-                        f"{n}/{p} p99 {num(windows[(n, p)][-1]['p99_ms'], 1)} ms rss "
-                        f"{num(windows[(n, p)][-1]['rss_mb'], 0)} MB"
-                        for n, p in ENDPOINTS
-                    )
-                    print(f"soak: window {w + 1}/{n_windows}: {line}", flush=True)
-            for server, _ in running.values():
-                server.stop(sup)
+        windows = _hold(plan, rates, max(1, round(args.minutes * 60 / args.window)), args.window)
     except KeyboardInterrupt:
         print(f"soak: interrupted; servers stopped; partial output in {run_dir}", file=sys.stderr)
         return 130
     except (servers.ServerError, loadgen.LoadError) as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return 1
-    summary = summarize(windows, plan)
+    summary = summarize(windows, rates)
     doc = {
         "run_id": run_id,
         "capacity_from": os.path.relpath(source, args.out),
         "minutes": args.minutes,
         "fraction": args.fraction,
         "window_s": args.window,
-        "cpu_share_per_server": None if quota_off else share,
+        "cpu_share_per_server": plan.cpu_quota,
         "wall_s": time.monotonic() - started,
         "endpoints": [
             {"server": n, "protocol": p, **summary[(n, p)], "windows": windows[(n, p)]} for n, p in ENDPOINTS
@@ -232,12 +161,50 @@ def main(argv=None) -> int:
     return 0
 
 
-def _window(sup, tools, endpoint, running, rate, seconds, gen, client_cpus, run_dir, w) -> dict:
+def _hold(plan: Plan, rates: dict, n_windows: int, window_s: float) -> dict[tuple[str, str], list[dict]]:
+    """Every endpoint's server up in its own CPU cap, then all four driven at once, window after
+    window; each endpoint's windows."""
+    models = payloads.load_models(plan.models_dir, ["iris-logreg"])
+    bodies = payloads.write_bodies(os.path.join(plan.run_dir, "bodies"), models, [1])
+    windows: dict[tuple[str, str], list[dict]] = {e: [] for e in ENDPOINTS}
+    # the caps are removed after the Supervisor has stopped the servers inside them
+    with contextlib.ExitStack() as stack, Supervisor(plan.settings.stop_timeout_s) as sup:
+        running = {}
+        for name, protocol in ENDPOINTS:
+            cap = stack.enter_context(
+                capped(f"soak-{name}-{protocol}", plan.cpu_quota, plan.settings.capacity.cfs_period_us)
+            )
+            spec = servers.spec_for(plan, name, protocol)
+            server = servers.start_planned(sup, plan, spec, f"soak-{name}-{protocol}", cap.preexec if cap else None)
+            address = server.endpoints[servers.transport(protocol)]
+            running[(name, protocol)] = (server, openloop.Target(protocol, address, bodies[("iris-logreg", 1, "json")]))
+        with concurrent.futures.ThreadPoolExecutor(len(ENDPOINTS)) as pool:
+            for w in range(n_windows):
+                jobs = {
+                    e: pool.submit(_window, sup, plan, e, running[e], rates[e]["rate"], window_s, w) for e in ENDPOINTS
+                }
+                for e, job in jobs.items():
+                    windows[e].append(job.result())
+                line = "  ".join(
+                    f"{n}/{p} p99 {num(windows[(n, p)][-1]['p99_ms'], 1)} ms rss "
+                    f"{num(windows[(n, p)][-1]['rss_mb'], 0)} MB"
+                    for n, p in ENDPOINTS
+                )
+                print(f"soak: window {w + 1}/{n_windows}: {line}", flush=True)
+        for server, _ in running.values():
+            server.stop(sup)
+    return windows
+
+
+def _window(sup, plan: Plan, endpoint, running, rate, seconds, w) -> dict:
     server, target = running
     name, protocol = endpoint
-    raw = os.path.join(run_dir, "raw", openloop.raw_name(f"soak-{name}-{protocol}-w{w + 1:03d}", target, gen))
+    c = plan.settings.capacity
+    raw = os.path.join(plan.run_dir, "raw", openloop.raw_name(f"soak-{name}-{protocol}-w{w + 1:03d}", target, c))
     cpu_before = tree_cpu(server)
-    result, usage, _ = openloop.run(sup, tools, target, rate, seconds, gen, client_cpus, raw)
+    result, usage, _ = openloop.run(
+        sup, plan.tools, target, rate, seconds, c, plan.settings.request_timeout_s, plan.client_cpus, raw
+    )
     cpu_after = tree_cpu(server)
     lat = stats.latency_summary(result.latencies_ms)
     return {
@@ -249,16 +216,16 @@ def _window(sup, tools, endpoint, running, rate, seconds, gen, client_cpus, run_
         "p50_ms": lat.p50,
         "p99_ms": lat.p99,
         "max_ms": lat.max,
-        "rss_mb": _rss_mb(server.pid),
+        "rss_mb": tree_rss_mb(server.pid),
         "server_cpu_us_per_req": stats.per_request_us(
             None if cpu_before is None or cpu_after is None else cpu_after - cpu_before, result.ok
         ),
-        "generator_cpu_util": stats.client_util(usage.cpu_s, usage.wall_s, len(client_cpus)),
-        "raw": os.path.relpath(raw + ".gz", run_dir),
+        "generator_cpu_util": stats.client_util(usage.cpu_s, usage.wall_s, len(plan.client_cpus)),
+        "raw": os.path.relpath(raw + ".gz", plan.run_dir),
     }
 
 
-def summarize(windows: dict, plan: dict) -> dict:
+def summarize(windows: dict, rates: dict) -> dict:
     out = {}
     for e, ws in windows.items():
         requests = sum(w["requests"] for w in ws)
@@ -278,7 +245,7 @@ def summarize(windows: dict, plan: dict) -> dict:
         if requests and errors / requests > ATTENTION["error_share"]:
             attention.append(f"{errors} errors")
         out[e] = {
-            "offered_rps": plan[e]["rate"],
+            "offered_rps": rates[e]["rate"],
             "requests": requests,
             "errors": errors,
             "p99_first_ms": first,
@@ -324,20 +291,9 @@ def report(doc: dict) -> str:
         for e in doc["endpoints"]
     ]
     header = [
-        "server",
-        "protocol",
-        "req/s",
-        "requests",
-        "errors",
-        "p99 first ms",
-        "p99 last ms",
-        "p99 median ms",
-        "p99 drift",
-        "RSS start MB",
-        "RSS end MB",
-        "RSS growth",
-        "attention",
-    ]
+        "server", "protocol", "req/s", "requests", "errors", "p99 first ms", "p99 last ms", "p99 median ms",
+        "p99 drift", "RSS start MB", "RSS end MB", "RSS growth", "attention",
+    ]  # fmt: skip
     return "\n".join(lines + table(header, body)) + "\n"
 
 

@@ -8,8 +8,11 @@ aggregated scenarios, so the report, the console and results.json agree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bench.analysis import stats
 from bench.results import GoalResult, Inproc, Scenario
+from bench.settings import Goal
 
 IMPL_OF = {"python": "python", "go": "go"}  # server → which in-process timing is its floor
 OPS = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a >= b, ">": lambda a, b: a > b}
@@ -61,18 +64,18 @@ def seed_row(rows: list[Scenario], toy: str, mode: str = "timed") -> Scenario | 
     return stats.find(rows, kind="seed", server=toy, mode=mode)
 
 
-def evaluate(goals: list[dict], rows: list[Scenario], inproc: Inproc, reference: int) -> list[GoalResult]:
+def evaluate(goals: Iterable[Goal], rows: list[Scenario], inproc: Inproc, reference: int) -> list[GoalResult]:
     """Each goal of scenarios.yaml read from this run's scenarios."""
     conc = reference_concurrency(rows, reference)
     return [_evaluate(goal, rows, inproc, conc) for goal in goals]
 
 
-def _evaluate(goal: dict, rows: list[Scenario], inproc: Inproc, conc: int | None) -> GoalResult:
-    metric, subject_where = goal["metric"], {"kind": "serve", **goal["subject"]}
+def _evaluate(goal: Goal, rows: list[Scenario], inproc: Inproc, conc: int | None) -> GoalResult:
+    metric, subject_where = goal.metric, {"kind": "serve", **goal.subject}
     subject = stats.find(rows, concurrency=_concurrency(rows, subject_where, conc), **subject_where)
     measured = stats.median_of(subject, metric)
     involved = [subject]
-    baseline = goal["baseline"]
+    baseline = goal.baseline
     if "seed" in baseline:
         other = seed_row(rows, baseline["seed"])
         involved.append(other)
@@ -88,12 +91,12 @@ def _evaluate(goal: dict, rows: list[Scenario], inproc: Inproc, conc: int | None
     ratio = stats.ratio(measured, base)
     detail = f"{_where(subject_where)} at concurrency {conc} vs {what}"
     return GoalResult(
-        key=goal["key"],
-        text=goal["text"],
+        key=goal.key,
+        text=goal.text,
         measured_ratio=ratio,
-        limit=goal["limit"],
-        op=goal["op"],
-        met=None if ratio is None else OPS[goal["op"]](ratio, goal["limit"]),
+        limit=goal.limit,
+        op=goal.op,
+        met=None if ratio is None else OPS[goal.op](ratio, goal.limit),
         client_bound=any(r is not None and r.client_bound for r in involved),
         detail=detail if ratio is not None else detail + " — not measured in this run",
     )

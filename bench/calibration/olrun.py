@@ -2,7 +2,9 @@
 """One open-loop measurement, taken under /tmp/servebench-measure.lock.
 
 usage: olrun.py TOOL TARGET RATE [--dur 10] [--warm 1] [--tag X] [--extra "..."]
-  TOOL   vegeta | ghz | oha
+  TOOL   vegeta | ghz | oha | olgen (olgen: the first version of the open-loop generator, superseded by
+         go_service/cmd/openloop and removed from the repo; git history has its source:
+         git log --diff-filter=D -- bench/calibration/olgen)
   TARGET go | null  (server started by startsrv.sh; pid/ports in run/)
 Generator pinned to CPU 1; server (already) pinned to CPU 0.
 Appends one JSON line to results.jsonl and prints a summary.

@@ -1,5 +1,7 @@
 #!/bin/bash
 # extra runs: (A) instrument floor at Q4 rates vs uncapped null server; (C) generator max rates; (E) finer Q4 capacity points
+# olgen (the first version of the open-loop generator) was superseded by go_service/cmd/openloop
+# and removed from the repo; its source is in git history: git log --diff-filter=D -- bench/calibration/olgen
 cd /tmp/openloop-lab
 ./cg.sh rm >/dev/null
 for rep in 1 2 3; do

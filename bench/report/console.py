@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.report import format as report
-from bench.report import markdown
+from bench.report.sections.header import quality
 from bench.results import Results, Run
 
 
@@ -117,7 +117,7 @@ class Console:
                 report.flags(row),
             )
         self.out.print(table)
-        warning = markdown.quality(results.runs)
+        warning = quality(results.runs)
         if warning:
             self.warn(warning)
         self.out.print(f"results: {run_dir}/results.json, report: {run_dir}/report.md")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from bench.results import Scenario, Spread
 
 CB = "CB"  # client-bound mark, same in every table and plot
+SCENARIO = ("server", "protocol", "model", "batch", "concurrency")  # what names a row of bench.analysis
 
 
 def num(v: float | None, digits: int = 1) -> str:
@@ -42,6 +43,16 @@ def shares_text(shares: list[float] | None) -> str:
     return "n/a" if not shares else " / ".join(f"{100 * x:.0f}%" for x in shares)
 
 
+def cells(row: dict, keys: tuple[str, ...] = SCENARIO) -> list[str]:
+    """These columns of a derived row (bench.analysis) as text; by default the scenario's name."""
+    return [str(row[k]) for k in keys]
+
+
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def section(heading: str, body: list[str]) -> list[str]:
+    """A section of report.md: its heading, a blank line, the body, a blank line."""
+    return [f"## {heading}", "", *body, ""]

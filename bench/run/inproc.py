@@ -15,7 +15,10 @@ import os
 import re
 import sys
 import timeit
+from collections.abc import Sequence
 
+from bench.plan import GO_BENCH_COUNT, Plan
+from bench.results import Inproc, InprocTiming
 from bench.run.procs import Supervisor
 
 GO_BENCH_LINE = re.compile(
@@ -25,7 +28,30 @@ GO_BENCH_LINE = re.compile(
 GO_PACKAGE = "./internal/predictor"
 
 
-GO_BENCH_COUNT = 5  # -test.count: best of 5, as the Python timing takes the best of 5 repeats
+def floors(sup: Supervisor, plan: Plan, ui) -> Inproc:
+    """The in-process stage: both timings of every model and batch of the matrix (none when the
+    settings turn it off); a problem of either is warned about and kept."""
+    s = plan.settings
+    raw = os.path.join(plan.run_dir, "raw")
+    all_cpus = sorted(set(plan.server_cpus) | set(plan.client_cpus))
+    out = Inproc()
+    if not s.inproc.enabled:
+        return out
+    ui.info("in-process inference time: Go core benchmark and onnxruntime from Python, pinned to the server CPUs")
+    env = {"GOMAXPROCS": str(len(plan.server_cpus))}
+    go_dir = os.path.join(plan.repo, "go_service")
+    go, problem = go_timings(
+        sup, go_dir, s.models, s.batch, s.inproc.go_benchtime, plan.server_cpus, all_cpus, env, raw
+    )
+    py, problem_py = python_timings(
+        sup, plan.models_dir, s.models, s.batch, s.inproc.python_min_time_s, plan.server_cpus, raw
+    )
+    for impl, timings in (("go", go), ("python", py)):
+        out.timings += [InprocTiming(impl, m, b, us) for (m, b), us in timings.items()]
+    out.problems = [p for p in (problem, problem_py) if p]
+    for p in out.problems:
+        ui.warn(p)
+    return out
 
 
 def parse_go_bench(text: str) -> dict[tuple[str, int], float]:
@@ -40,7 +66,7 @@ def parse_go_bench(text: str) -> dict[tuple[str, int], float]:
     return out
 
 
-def go_bench_pattern(models: list[str], batches: list[int]) -> str:
+def go_bench_pattern(models: Sequence[str], batches: Sequence[int]) -> str:
     """A -bench regex selecting exactly these sub-benchmarks (go splits the pattern on '/')."""
     names = "|".join(re.escape(m) for m in models)
     sizes = "|".join(str(b) for b in batches)
@@ -50,8 +76,8 @@ def go_bench_pattern(models: list[str], batches: list[int]) -> str:
 def go_timings(
     sup: Supervisor,
     go_dir: str,
-    models: list[str],
-    batches: list[int],
+    models: Sequence[str],
+    batches: Sequence[int],
     benchtime: str,
     cpus: list[int],
     build_cpus: list[int],
@@ -96,8 +122,8 @@ def go_timings(
 def python_timings(
     sup: Supervisor,
     models_dir: str,
-    models: list[str],
-    batches: list[int],
+    models: Sequence[str],
+    batches: Sequence[int],
     min_time_s: float,
     cpus: list[int],
     raw_dir: str,

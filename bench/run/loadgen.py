@@ -31,6 +31,18 @@ class Tools:
     vegeta: str = ""  # open-loop HTTP (capacity sweeps)
     openloop: str = ""  # open-loop gRPC (capacity sweeps): go_service/bin/openloop
 
+    @classmethod
+    def installed(cls, repo: str, tools_dir: str, go_bin_dir: str) -> Tools:
+        """What `make tools build` installs: hey, ghz and vegeta in tools_dir, openloop beside the Go server."""
+        return cls(
+            hey=os.path.join(tools_dir, "hey"),
+            ghz=os.path.join(tools_dir, "ghz"),
+            proto=os.path.join(repo, "proto", "predict", "v1", "predict.proto"),
+            proto_root=os.path.join(repo, "proto"),
+            vegeta=os.path.join(tools_dir, "vegeta"),
+            openloop=os.path.join(go_bin_dir, "openloop"),
+        )
+
 
 def _go_duration(seconds: float) -> str:
     return f"{seconds:g}s"

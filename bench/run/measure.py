@@ -17,7 +17,8 @@ from bench.analysis import stats
 from bench.results import Run
 from bench.run import loadgen, scrape
 from bench.run.procs import PeakRss, Supervisor, tree_cpu_s, worker_cpu_s
-from bench.run.servers import Server, ServerError
+from bench.run.servers import Server, ServerError, transport
+from bench.settings import Settings
 
 
 def tree_cpu(server: Server) -> float | None:
@@ -57,7 +58,7 @@ def measure_run(
     argv: list[str],
     raw_path: str,
     cpus: tuple[list[int], list[int]],
-    settings: dict,
+    settings: Settings,
     labels: dict,
     messages: int = 1,
 ) -> Run:
@@ -76,14 +77,14 @@ def measure_run(
     metrics_before = scrape.scrape(server.endpoints.get("metrics"))
     before, bg_before, busy_before = tree_cpu(server), [tree_cpu(s) for s in watched], busy_s(server_cpus)
     workers_before = _workers(server)
-    with PeakRss([server.pid] if server.pid else [], settings["rss_sample_interval_s"]) as rss:
+    with PeakRss([server.pid] if server.pid else [], settings.rss_sample_interval_s) as rss:
         result, usage = loadgen.measure(sup, tool, argv, client_cpus, raw_path)
     after, bg_after, busy_after = tree_cpu(server), [tree_cpu(s) for s in watched], busy_s(server_cpus)
     workers_after = _workers(server)
     if server.endpoints.get("metrics"):
         time.sleep(scrape.SETTLE_S)
     metrics_after = scrape.scrape(server.endpoints.get("metrics"))
-    answered, phases = scrape.phases_per_request(metrics_before, metrics_after, labels["protocol"].split("-")[0])
+    answered, phases = scrape.phases_per_request(metrics_before, metrics_after, transport(labels["protocol"]))
     if server.proc is not None and server.proc.poll() is not None:
         raise ServerError(
             f"{server.name} exited (status {server.proc.returncode}) during {' '.join(argv)}; see {server.log_path}"
@@ -117,9 +118,9 @@ def measure_run(
         client_cpu_s=usage.cpu_s,
         client_wall_s=usage.wall_s,
         client_cpu_util=util,
-        client_bound=stats.is_client_bound(util, settings["client_bound_threshold"]),
+        client_bound=stats.is_client_bound(util, settings.client_bound_threshold),
         foreign_cpu_share=foreign,
-        noisy=foreign is not None and foreign >= settings["noise_threshold"],
+        noisy=foreign is not None and foreign >= settings.noise_threshold,
         # no answer at all: every request failed below HTTP (hey's CSV does not say how) or timed out
         no_answers=result.requests == 0,
         raw=os.path.relpath(raw_path + ".gz", os.path.dirname(os.path.dirname(raw_path))),

@@ -6,6 +6,8 @@ its per-request seq and send time give the due time). gRPC: the bench's own gene
 
 `run(...)` runs one timed period (after a discarded warm-up at the same rate) and returns the parsed
 outcome, the generator's CPU and the raw output path (kept gzipped, like every closed-loop run).
+`knobs` is the settings' capacity section: which gRPC generator, and each generator's workers and
+connections.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from bench.analysis import parse
 from bench.run import loadgen
 from bench.run.loadgen import JSON, PROTOBUF, LoadError, Tools
 from bench.run.procs import Supervisor, Usage
+from bench.settings import CapacitySettings
 
 
 @dataclass
@@ -32,16 +35,16 @@ class Target:
     path: str = "/v1/predict"
 
 
-def generator(target: Target, settings: dict) -> str:
+def generator(target: Target, knobs: CapacitySettings) -> str:
     """The tool that drives the target: vegeta, openloop or ghz."""
     if target.protocol == "grpc":
-        return settings["grpc_generator"]
+        return knobs.grpc_generator
     return "vegeta"
 
 
-def raw_name(stem: str, target: Target, settings: dict) -> str:
+def raw_name(stem: str, target: Target, knobs: CapacitySettings) -> str:
     """A raw output's file name: the stem, the tool and its format (vegeta and openloop: CSV)."""
-    tool = generator(target, settings)
+    tool = generator(target, knobs)
     return f"{stem}.{tool}.{'json' if tool == 'ghz' else 'csv'}"
 
 
@@ -62,7 +65,7 @@ def vegeta_targets(target: Target, directory: str) -> str:
 
 
 def vegeta_argv(
-    tools: Tools, targets: str, rate: float, duration_s: float, timeout_s: float, settings: dict, output: str
+    tools: Tools, targets: str, rate: float, duration_s: float, timeout_s: float, knobs: CapacitySettings, output: str
 ) -> list[str]:
     return [
         tools.vegeta,
@@ -71,36 +74,36 @@ def vegeta_argv(
         f"-duration={duration_s:g}s",
         f"-targets={targets}",
         f"-timeout={timeout_s:g}s",
-        f"-workers={settings['vegeta_workers']}",
-        f"-max-workers={settings['vegeta_max_workers']}",
+        f"-workers={knobs.vegeta_workers}",
+        f"-max-workers={knobs.vegeta_max_workers}",
         "-http2=false",
         f"-output={output}",
     ]
 
 
 def ghz_argv(
-    tools: Tools, target: Target, rate: float, duration_s: float, timeout_s: float, settings: dict, n_cpus: int
+    tools: Tools, target: Target, rate: float, duration_s: float, timeout_s: float, knobs: CapacitySettings, n_cpus: int
 ) -> list[str]:
     return loadgen.ghz_argv(
         tools,
         target.address,
-        concurrency=settings["ghz_concurrency"],
+        concurrency=knobs.ghz_concurrency,
         n_cpus=n_cpus,
         timeout_s=timeout_s,
         duration_s=duration_s,
         body=target.body,
-        connections=settings["ghz_connections"],
+        connections=knobs.ghz_connections,
         rps=rate,
-        send_async=settings["ghz_async"],
+        send_async=knobs.ghz_async,
     )
 
 
 def openloop_argv(
-    tools: Tools, target: Target, rate: float, duration_s: float, timeout_s: float, settings: dict, output: str
+    tools: Tools, target: Target, rate: float, duration_s: float, timeout_s: float, knobs: CapacitySettings, output: str
 ) -> list[str]:
     return [
         tools.openloop, "-addr", target.address, "-body", target.body, "-rate", f"{rate:g}",
-        "-duration", f"{duration_s:g}s", "-timeout", f"{timeout_s:g}s", "-conns", str(settings["openloop_conns"]),
+        "-duration", f"{duration_s:g}s", "-timeout", f"{timeout_s:g}s", "-conns", str(knobs.openloop_conns),
         "-out", output,
     ]  # fmt: skip
 
@@ -111,7 +114,8 @@ def run(
     target: Target,
     rate: float,
     duration_s: float,
-    settings: dict,
+    knobs: CapacitySettings,
+    timeout_s: float,
     cpus: list[int],
     raw_path: str | None,
 ) -> tuple[parse.OpenLoopRun, Usage, list[str]]:
@@ -119,9 +123,8 @@ def run(
     output is kept gzipped at raw_path + ".gz" (dropped when raw_path is None)."""
     workdir = os.path.dirname(raw_path) if raw_path else "/tmp"
     out = (raw_path or os.path.join(workdir, f"openloop-{os.getpid()}.tmp")) + ".out"
-    timeout_s = settings["request_timeout_s"]
-    if target.protocol == "grpc" and settings["grpc_generator"] == "openloop":
-        argv = openloop_argv(tools, target, rate, duration_s, timeout_s, settings, out)
+    if target.protocol == "grpc" and knobs.grpc_generator == "openloop":
+        argv = openloop_argv(tools, target, rate, duration_s, timeout_s, knobs, out)
         with open(out + ".err", "wb") as err:
             usage = sup.run_measured(argv, cpus, stdout=subprocess.DEVNULL, stderr=err)
         result = parse.parse_openloop_csv(_read(out)) if usage.returncode == 0 else None
@@ -130,14 +133,14 @@ def run(
         if result is None:
             raise LoadError(f"{argv[0]} failed (status {usage.returncode}): {why[-300:]}; command: {' '.join(argv)}")
     elif target.protocol == "grpc":
-        argv = ghz_argv(tools, target, rate, duration_s, timeout_s, settings, len(cpus))
+        argv = ghz_argv(tools, target, rate, duration_s, timeout_s, knobs, len(cpus))
         with open(out, "wb") as fh:
             usage = sup.run_measured(argv, cpus, stdout=fh, stderr=subprocess.DEVNULL)
         text = _read(out)
         result = _ghz_as_open_loop(parse.parse_ghz_json(text)) if usage.returncode == 0 else None
     else:
         targets = vegeta_targets(target, workdir)
-        argv = vegeta_argv(tools, targets, rate, duration_s, timeout_s, settings, out)
+        argv = vegeta_argv(tools, targets, rate, duration_s, timeout_s, knobs, out)
         usage = sup.run_measured(argv, cpus, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         encoded = subprocess.run([tools.vegeta, "encode", "--to", "csv", out], capture_output=True, check=False)
         with open(out, "wb") as fh:

@@ -20,6 +20,8 @@ from google.protobuf import json_format
 
 from bench.results import Parity
 from bench.run import payloads
+from bench.run.servers import Server, transport
+from bench.settings import ParitySettings
 from python_service import answers
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 from python_service.server.core.predictor import session_options
@@ -157,3 +159,15 @@ def run_gate(
         reference="onnxruntime in the bench process" if local_reference else None,
         failures=failures[:50],
     )
+
+
+def gate(ui, running: dict[str, Server], models: dict[str, ModelEntry], batches, settings: ParitySettings) -> Parity:
+    """The parity gate over every way into every running server."""
+    endpoints = [
+        (n, p, r.endpoints[transport(p)]) for n, r in running.items() for p in ASK if transport(p) in r.endpoints
+    ]
+    ui.info(f"parity gate: {len(endpoints)} endpoint(s) × {len(models)} model(s)")
+    result = run_gate(endpoints, models, batches, settings.rows, settings.tolerance)
+    if result.passed:
+        ui.info(f"parity gate passed: {result.answers_checked} answers, max |diff| {result.max_abs_diff:.3g}")
+    return result

@@ -180,6 +180,39 @@ def worker_cpu_s(pid: int) -> dict[int, float]:
     return out
 
 
+def rss_bytes(procs: list[psutil.Process]) -> int:
+    """The RSS of these processes summed (one that has gone counts nothing)."""
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def tree_rss_mb(pid: int | None) -> float | None:
+    """The RSS of a process and its descendants now, in MB (None: no pid, or the process has gone)."""
+    if pid is None:
+        return None
+    try:
+        return rss_bytes(tree(pid)) / 2**20
+    except psutil.Error:
+        return None
+
+
+def interrupt_on_signals() -> None:
+    """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt, so that the Supervisor's `with` block is
+    left and stops every child. SIGINT too, explicitly: a process started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then installs no handler of its own."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _has_children(proc: psutil.Process) -> bool:
     try:
         return bool(proc.children())
@@ -223,13 +256,7 @@ class PeakRss:
                     self._trees[pid] = []
             self._listed_at = time.monotonic()
         for pid, procs in self._trees.items():
-            total = 0
-            for proc in procs:
-                try:
-                    total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak[pid] = max(self.peak[pid], total)
+            self.peak[pid] = max(self.peak[pid], rss_bytes(procs))
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -1,125 +1,57 @@
-"""The one server-start harness (the bench and the tests both use it): how each server is started,
-where it listens, when it is ready, how it is stopped.
+"""The servers the bench starts and how it addresses them, in one place (the bench, soak and the
+tests use it): python_service, go_service, their variants (BASE[NAME]: BASE plus the variant's flags
+from settings.server_variants) and the seed post's toys, each on port 0 with only the listeners it
+is measured on; started on the plan's server CPUs (bench.run.lifecycle does the starting, waiting
+and stopping); and what results.json records of each.
 
-A server is started on port 0; its bound addresses are read from the `(grpc|http) listening on
-HOST:PORT` lines it writes to stderr (LISTENING, the contract of both servers), then the harness
-waits for GET /readyz 200 and gRPC health SERVING (for "" and the PredictionService). A server
-given by address (--target) is not started: it only has endpoints, and a pid when given.
+A server given by address (--target) is not started: it only has endpoints, and a pid when given.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
+from bench.plan import Plan
+from bench.results import ServerInfo
+from bench.run.lifecycle import Server, ServerError, ServerSpec, http_ready, launch, start
 from bench.run.procs import Supervisor
+from bench.settings import TOYS
+
+__all__ = [
+    "Server",
+    "ServerError",
+    "ServerSpec",
+    "describe",
+    "file_name",
+    "go_spec",
+    "http_ready",
+    "launch",
+    "python_spec",
+    "service_spec",
+    "spec_for",
+    "start",
+    "start_planned",
+    "start_servers",
+    "toy_spec",
+    "transport",
+]
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-READY_IN_A_ROW = 5  # consecutive ready answers on new connections before a server counts as ready
-LISTENING = re.compile(r"(grpc|http|metrics) listening on (\S+:\d+)")
 FLASK_DEV_LISTENING = re.compile(r"Running on (http)://(\S+:\d+)")
-HEALTH_SERVICES = ("", "predict.v1.PredictionService")
 GO_BIN = os.path.join(REPO, "go_service", "bin", "go_service")
 TOY_GO_BIN = os.path.join(REPO, "bench", "toy", "go", "bin", "toy")
 
 
-class ServerError(RuntimeError):
-    """A server did not start, did not become ready, or is not reachable."""
+def transport(protocol: str) -> str:
+    """The listener a protocol uses: "http" (http-json, http-protobuf) or "grpc" (grpc, grpc-stream)."""
+    return protocol.split("-")[0]
 
 
-@dataclass
-class ServerSpec:
-    name: str
-    argv: list[str]
-    protocols: tuple[str, ...]
-    env: dict[str, str] = field(default_factory=dict)
-    listening: re.Pattern = LISTENING
-    ready_path: str = "/readyz"  # HTTP readiness route; toys have only /predict
-    grpc_health: bool = True
-
-
-@dataclass
-class Server:
-    name: str
-    endpoints: dict[str, str]  # protocol → host:port
-    pid: int | None = None  # None: CPU and RSS are not measured
-    managed: bool = False  # started (and stopped) by the harness
-    log_path: str | None = None
-    argv: list[str] = field(default_factory=list)
-    proc: subprocess.Popen | None = field(default=None, repr=False)
-    exit_code: int | None = None  # after it was stopped (0: drained and exited cleanly)
-    spec: ServerSpec | None = field(default=None, repr=False)
-
-    def log(self) -> str:
-        if not self.log_path:
-            return ""
-        with open(self.log_path, encoding="utf-8", errors="replace") as fh:
-            return fh.read()
-
-    def alive(self) -> bool:
-        return self.proc is None or self.proc.poll() is None
-
-    def wait_listening(self, timeout_s: float) -> Server:
-        """Read the addresses of every protocol of the spec from the log."""
-        deadline = time.monotonic() + timeout_s
-        wanted = set(self.spec.protocols)
-        while True:
-            for proto, address in self.spec.listening.findall(self.log()):
-                self.endpoints.setdefault(proto, address)
-            if wanted <= set(self.endpoints):
-                self.endpoints = {p: self.endpoints[p] for p in self.spec.protocols}
-                return self
-            if not self.alive():
-                raise ServerError(
-                    f"{self.name} exited with status {self.proc.returncode} before listening:\n{tail(self.log_path)}"
-                )
-            if time.monotonic() > deadline:
-                raise ServerError(
-                    f"{self.name}: no 'listening on' line for {sorted(wanted)} within {timeout_s:.0f}s:\n"
-                    f"{tail(self.log_path)}"
-                )
-            time.sleep(0.05)
-
-    def wait_ready(self, timeout_s: float, in_a_row: int = READY_IN_A_ROW) -> Server:
-        """Poll HTTP readiness and gRPC health, each on a new connection, until both answer ready
-        `in_a_row` times running (a server of several worker processes is ready once every worker
-        the kernel hands connections to is), the deadline passes or the server dies."""
-        spec = self.spec or ServerSpec(self.name, [], tuple(self.endpoints))
-        deadline = time.monotonic() + timeout_s
-        streak = dict.fromkeys(set(self.endpoints) & {"http", "grpc"}, 0)
-        while any(n < in_a_row for n in streak.values()):
-            if not self.alive():
-                raise ServerError(f"{self.name} exited while starting:\n{tail(self.log_path)}")
-            if "http" in streak:
-                streak["http"] = streak["http"] + 1 if http_ready(self.endpoints["http"], spec.ready_path) else 0
-            if "grpc" in streak:
-                serving = not spec.grpc_health or grpc_serving(self.endpoints["grpc"])
-                streak["grpc"] = streak["grpc"] + 1 if serving else 0
-            pending = {p for p, n in streak.items() if n < in_a_row}
-            if pending and time.monotonic() > deadline:
-                raise ServerError(
-                    f"{self.name}: not ready on {sorted(pending)} in time "
-                    f"(HTTP {spec.ready_path} 200 / gRPC health SERVING)"
-                )
-            if pending:
-                time.sleep(0.05)
-        return self
-
-    def stop(self, sup: Supervisor, sig: int = signal.SIGTERM) -> int | None:
-        """Signal it (SIGTERM: drain and exit), wait, SIGKILL what is left; the exit status."""
-        if self.proc is not None:
-            self.exit_code = sup.stop(self.proc, sig)
-        return self.exit_code
+def file_name(name: str) -> str:
+    """A server's name as part of a file name (python[aio-grpc] → python-aio-grpc)."""
+    return name.replace("[", "-").replace("]", "")
 
 
 def _listeners(protocols, extra) -> tuple[str, ...]:
@@ -180,53 +112,70 @@ def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN, grpc: bool = False) -> Ser
     raise ServerError(f"unknown toy server {name!r}")
 
 
-def launch(sup: Supervisor, spec: ServerSpec, cpus: list[int] | None, log_path: str, preexec=None) -> Server:
-    """Start a server (pinned to `cpus` when given; `preexec` runs in the child before it starts,
-    e.g. joining a CPU-capped cgroup), its stdout and stderr into log_path."""
-    with open(log_path, "wb") as log:
-        try:
-            proc = sup.spawn(spec.argv, cpus, env=spec.env, stdout=log, stderr=log, preexec=preexec)
-        except OSError as exc:
-            raise ServerError(f"{spec.name}: cannot start {spec.argv[0]}: {exc.strerror}") from None
-    return Server(spec.name, {}, proc.pid, True, log_path, spec.argv, proc, spec=spec)
+def service_spec(plan: Plan, name: str, transports: tuple[str, ...]) -> ServerSpec:
+    """How the bench starts a server or a variant of one (BASE[NAME]: BASE plus the variant's flags):
+    as shipped, with no admission flags (their defaults never refuse an ordinary closed-loop client),
+    one intra-op and one inter-op thread, metrics on a port of their own."""
+    s, n = plan.settings, len(plan.server_cpus)
+    base = name.split("[")[0]
+    variant = s.server_variants.get(name, ())
+    metrics = [] if "--metrics=false" in variant else ["--metrics-addr", "127.0.0.1:0"]
+    flags = ["--intra-op-threads", "1", "--inter-op-threads", "1", *metrics, *variant]
+    if base == "python":
+        return python_spec(transports, plan.models_dir, *flags, workers=n, name=name)
+    if base == "go":
+        return go_spec(transports, plan.models_dir, *flags, gomaxprocs=n, go_bin=plan.go_bin, name=name)
+    raise ServerError(f"no built-in way to start server {name!r}; give its address with --target")
 
 
-def start(
-    sup: Supervisor, spec: ServerSpec, cpus: list[int] | None, log_path: str, timeout_s: float, preexec=None
-) -> Server:
-    """Start a server, learn its addresses from its log, wait until it is ready."""
-    started = time.monotonic()
-    server = launch(sup, spec, cpus, log_path, preexec).wait_listening(timeout_s)
-    return server.wait_ready(max(1.0, timeout_s - (time.monotonic() - started)))
+def spec_for(plan: Plan, name: str, protocol: str) -> ServerSpec:
+    """One endpoint's server alone: a seed toy (its HTTP), or a server or variant listening only on
+    the protocol's transport."""
+    if name in TOYS:
+        return toy_spec(name, plan.toy_go_bin)
+    return service_spec(plan, name, (transport(protocol),))
 
 
-def http_ready(address: str, path: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://{address}{path}", timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+def start_planned(sup: Supervisor, plan: Plan, spec: ServerSpec, log_name: str, preexec=None) -> Server:
+    """Start a server on the plan's server CPUs, its output into logs/<log_name>.log of the run,
+    and wait until it is ready (`preexec`: e.g. joining a CPU-capped cgroup)."""
+    log = os.path.join(plan.run_dir, "logs", f"{file_name(log_name)}.log")
+    return start(sup, spec, plan.server_cpus, log, plan.settings.startup_timeout_s, preexec=preexec)
 
 
-def grpc_serving(address: str) -> bool:
-    # a connection of its own (grpcio shares subchannels across channels by default)
-    with grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        try:
-            return all(
-                stub.Check(health_pb2.HealthCheckRequest(service=s), timeout=2).status
-                == health_pb2.HealthCheckResponse.SERVING
-                for s in HEALTH_SERVICES
+def start_servers(sup: Supervisor, plan: Plan, ui, names, matrix, protocols_of=None) -> dict[str, Server]:
+    """Each server up on the transports of the matrix (or of protocols_of[name], where given); a
+    server of plan.targets is used where it runs."""
+    started = {}
+    for name in names:
+        protocols = [p for p in matrix if p in (protocols_of or {}).get(name, matrix)]
+        transports = tuple(sorted({transport(p) for p in protocols}))
+        if name in plan.targets:
+            eps = {p: a for p, a in plan.targets[name].items() if p in transports}
+            started[name] = Server(name, eps, plan.server_pids.get(name), managed=False)
+            started[name].wait_ready(plan.settings.startup_timeout_s)
+            ui.info(
+                f"{name}: using the running server at {eps}"
+                + ("" if name in plan.server_pids else " (server CPU and RSS unavailable: no --server-pid)")
             )
-        except grpc.RpcError:
-            return False
+            continue
+        spec = service_spec(plan, name, transports)
+        ui.info(f"starting {name} on CPUs {plan.server_cpus}: {' '.join(spec.argv)}")
+        started[name] = start_planned(sup, plan, spec, name)
+        ui.info(f"{name} ready: {started[name].endpoints}")
+    return started
 
 
-def tail(path: str | None, lines: int = 15) -> str:
-    if not path:
-        return ""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return "".join(fh.readlines()[-lines:]).rstrip()
-    except OSError:
-        return ""
+def describe(started: dict[str, Server], run_dir: str) -> dict[str, ServerInfo]:
+    """Endpoints, pid, command line, log and exit status (after the bench stopped it) of each server."""
+    return {
+        n: ServerInfo(
+            endpoints=r.endpoints,
+            managed=r.managed,
+            pid=r.pid,
+            argv=r.argv,
+            log=r.log_path and os.path.relpath(r.log_path, run_dir),
+            exit_code=r.exit_code,
+        )
+        for n, r in started.items()
+    }

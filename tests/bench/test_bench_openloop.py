@@ -1,22 +1,27 @@
 """The open-loop generators' output, parsed from recorded samples, and the command lines the bench
 gives them. Latency is measured from when each request was due (coordinated omission corrected)."""
 
+import dataclasses
 import os
 
 import pytest
 
+from bench import config
 from bench.analysis import parse
 from bench.run import openloop
 from bench.run.loadgen import Tools
+from bench.settings import Settings
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
-SETTINGS = {
-    "vegeta_workers": 4,
-    "vegeta_max_workers": 64,
-    "ghz_concurrency": 4,
-    "ghz_connections": 2,
-    "ghz_async": True,
-}
+SCENARIOS = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "scenarios.yaml")
+SETTINGS = dataclasses.replace(
+    Settings.from_json(config.load(SCENARIOS, "full")).capacity,
+    vegeta_workers=4,
+    vegeta_max_workers=64,
+    ghz_concurrency=4,
+    ghz_connections=2,
+    ghz_async=True,
+)
 
 
 def row(sent_ns, code, latency_ns, seq, error=""):
@@ -126,13 +131,15 @@ def test_openloop_csv_without_its_header_is_refused():
 )
 def test_raw_names_say_which_tool_wrote_them(protocol, generator, name):
     target = openloop.Target(protocol, "127.0.0.1:1", "body.json")
-    assert openloop.raw_name("p1", target, {**SETTINGS, "grpc_generator": generator}) == name
+    assert openloop.raw_name("p1", target, dataclasses.replace(SETTINGS, grpc_generator=generator)) == name
 
 
 def test_openloop_argv():
     tools = Tools(hey="hey", ghz="ghz", vegeta="vegeta", openloop="openloop", proto="p.proto", proto_root="proto")
     target = openloop.Target("grpc", "127.0.0.1:9000", "body.json")
-    argv = openloop.openloop_argv(tools, target, 812.5, 2.5, 10, {**SETTINGS, "openloop_conns": 4}, "out.csv")
+    argv = openloop.openloop_argv(
+        tools, target, 812.5, 2.5, 10, dataclasses.replace(SETTINGS, openloop_conns=4), "out.csv"
+    )
     assert argv == [
         "openloop",
         "-addr",

@@ -11,6 +11,7 @@ from bench import config
 from bench.analysis import goals, stats
 from bench.report import markdown, plots, smoke_check
 from bench.results import Capacity, CapacityPoint, Inproc, InprocTiming, Latency, Parity, Results
+from bench.settings import Goal, Settings
 from tests.bench import synthetic
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
@@ -96,7 +97,8 @@ def results():
         runs=runs,
     )
     out.scenarios = stats.aggregate(runs)
-    out.goals = goals.evaluate(settings["goals"], out.scenarios, inproc, settings["reference_concurrency"])
+    typed = Settings.from_json(settings)
+    out.goals = goals.evaluate(typed.goals, out.scenarios, inproc, typed.reference_concurrency)
     return out
 
 
@@ -121,7 +123,7 @@ def test_a_goal_of_the_settings_is_read_as_declared(results):
         "op": ">=",
         "limit": 6.0,
     }
-    (got,) = goals.evaluate([goal], results.scenarios, results.inproc, 10)
+    (got,) = goals.evaluate([Goal(**goal)], results.scenarios, results.inproc, 10)
     assert got.measured_ratio == pytest.approx(400 / 60) and got.met is True
 
 

@@ -6,8 +6,8 @@ import os
 import pytest
 import yaml
 
-from bench import config
-from bench.run import runner
+from bench import config, plan
+from bench.settings import Settings
 
 SCENARIOS = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "scenarios.yaml")
 
@@ -118,8 +118,8 @@ def test_an_undeclared_variant_is_refused(doc):
 )
 def test_profile_estimate_fits_the_issue_time_budget(profile, limit_s):
     s = config.load(SCENARIOS, profile)
-    plan = runner.Plan(
-        settings=s,
+    p = plan.Plan(
+        settings=Settings.from_json(s),
         profile=profile,
         repo="",
         run_dir="",
@@ -130,7 +130,7 @@ def test_profile_estimate_fits_the_issue_time_budget(profile, limit_s):
         go_bin="",
         toy_go_bin="",
     )
-    assert runner.estimate_s(plan)["total_s"] <= min(limit_s, s["budget_s"])
+    assert plan.estimate_s(p)["total_s"] <= min(limit_s, s["budget_s"])
 
 
 def test_capacity_profiles():

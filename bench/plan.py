@@ -1,0 +1,132 @@
+"""The plan of a run: the typed settings, where everything is (binaries, models, the run's
+directory), the CPUs, the servers given by address, and which stages run; with its size and the
+time estimate printed before anything starts.
+
+Built by `bench.__main__` (or `bench.soak`) from the configuration, handed to bench.run as a value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bench.run.loadgen import Tools
+from bench.settings import Settings, VariantSettings
+
+SEED_TOYS = ("toy-flask", "toy-go")  # the seed stage's servers, in the order they are measured
+SEED_MODES = ("exact", "timed")  # the post's fixed-count run and a longer timed one, per toy and repeat
+SEED_EXACT_S = 1.0  # budget guess for the post's fixed-count run (hey -n 1000 -c 10)
+FIXED_S = {"servers": 8.0, "parity": 3.0, "go_build": 15.0, "report": 8.0}
+GO_BENCH_COUNT = 5  # the Go benchmark's -test.count: best of 5, as the Python timing takes the best of 5 repeats
+CAPACITY_POINTS_GUESS = 10  # points a sweep usually takes (the search's own count varies)
+_GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
+class Plan:
+    settings: Settings
+    profile: str
+    repo: str
+    run_dir: str
+    models_dir: str
+    server_cpus: list[int]
+    client_cpus: list[int]
+    tools: Tools | None
+    go_bin: str
+    toy_go_bin: str
+    run_id: str = ""
+    targets: dict[str, dict[str, str]] = field(default_factory=dict)  # server → protocol → address
+    server_pids: dict[str, int] = field(default_factory=dict)
+    only: str | None = None  # "serve", "seed" or None for both
+    cpu_quota: float | None = None  # the capacity sweeps' server CPU cap (None: no cap)
+
+    def stage(self, name: str) -> bool:
+        """Whether this run does a stage of settings.stages (narrowed by --only)."""
+        if name not in self.settings.stages:
+            return False
+        if self.only == "serve":
+            return name in ("matrix", "variants")
+        if self.only == "seed":
+            return name == "seed"
+        return name != "variants" or self.settings.variants.enabled
+
+    def seed_stage(self) -> bool:
+        """Whether the seed toys are measured (the stage, and the seed section enabled)."""
+        return self.stage("seed") and self.settings.seed.enabled
+
+
+def matrix_runs(
+    servers: tuple[str, ...], matrix, models: tuple[str, ...], batches: tuple[int, ...], repeats: int
+) -> int:
+    return len(servers) * sum(len(c) for c in matrix.values()) * len(models) * len(batches) * repeats
+
+
+def variant_runs(v: VariantSettings, repeats: int) -> int:
+    """Timed runs of the variants stage (a variant listed in protocols_of runs those protocols only)."""
+    n = 0
+    for name in v.servers:
+        protocols = [p for p in v.matrix if p in v.protocols_of.get(name, v.matrix)]
+        n += sum(len(v.matrix[p]) for p in protocols) * len(v.models) * len(v.batch) * repeats
+    return n
+
+
+def seed_runs(plan: Plan) -> int:
+    """Timed runs of the seed stage: each toy, each mode, each repeat."""
+    return len(SEED_TOYS) * plan.settings.seed.repeats * len(SEED_MODES) if plan.seed_stage() else 0
+
+
+def progress_total(plan: Plan) -> int:
+    """The closed-loop runs the progress bar counts (the matrix, the variants, the seed)."""
+    s = plan.settings
+    total = seed_runs(plan)
+    if plan.stage("matrix"):
+        total += matrix_runs(s.servers, s.matrix, s.models, s.batch, s.repeats)
+    if plan.stage("variants"):
+        total += variant_runs(s.variants, s.repeats)
+    return total
+
+
+def go_seconds(go_duration: str) -> float:
+    """Seconds of a Go duration ("500ms", "1m30s"); an iteration count ("100x") is guessed at 0.5 s."""
+    if go_duration.endswith("x"):
+        return 0.5
+    return sum(float(n) * _GO_UNITS[u] for n, u in _GO_DURATION_PART.findall(go_duration))
+
+
+def estimate_s(plan: Plan) -> dict[str, float]:
+    """Up-front time estimate from the matrix size and the durations (printed before the run starts)."""
+    s = plan.settings
+    per_run = s.warmup_s + s.duration_s + 2 * s.run_overhead_s
+    out: dict[str, float] = {"runs": 0}
+    if plan.stage("matrix"):
+        n_runs = matrix_runs(s.servers, s.matrix, s.models, s.batch, s.repeats)
+        out["runs"] += n_runs
+        out["matrix_s"] = n_runs * per_run
+        if s.inproc.enabled:
+            per_model = (GO_BENCH_COUNT + 2) * go_seconds(s.inproc.go_benchtime) + 6 * s.inproc.python_min_time_s
+            out["inproc_s"] = len(s.models) * len(s.batch) * per_model + FIXED_S["go_build"]
+        out["setup_s"] = FIXED_S["servers"] + FIXED_S["parity"]
+    if plan.stage("variants"):
+        n = variant_runs(s.variants, s.repeats)
+        out["runs"] += n
+        out["variants_s"] = n * per_run + FIXED_S["servers"] * len(s.variants.servers) / 2
+    if plan.seed_stage():
+        per_toy = 2 * (s.warmup_s + 2 * s.run_overhead_s) + SEED_EXACT_S + s.seed.duration_s
+        out["seed_s"] = len(SEED_TOYS) * s.seed.repeats * per_toy + FIXED_S["servers"]
+    if plan.stage("capacity"):
+        out["capacity_s"] = _capacity_s(s)
+    out["report_s"] = FIXED_S["report"]
+    out["total_s"] = sum(v for k, v in out.items() if k.endswith("_s"))
+    return out
+
+
+def _capacity_s(s: Settings) -> float:
+    c = s.capacity
+    # a point lasts point_duration_s, longer at low rates (point_min_requests): a third of the way
+    timed = c.point_duration_s + max(0.0, c.point_max_duration_s - c.point_duration_s) / 3
+    per_point = 2 * c.point_warmup_s + timed + 4 * s.run_overhead_s
+    sweeps = len(c.servers) * len(c.protocols) * len(c.models) * len(c.batch) + len(c.toys)
+    points = min(c.max_points, CAPACITY_POINTS_GUESS) + 1
+    extra = (len(c.protocols) * len(c.servers) if c.floor else 0) + (2 if c.calibrate_cap else 0)
+    return sweeps * (points * per_point + FIXED_S["servers"] / 2) + extra * (per_point + 3)

@@ -1,0 +1,168 @@
+"""A server process's life: started from a spec, where it listens, when it is ready, how it is
+stopped (bench.run.servers says which servers, with which flags; the tests use both).
+
+A server is started on port 0; its bound addresses are read from the `(grpc|http) listening on
+HOST:PORT` lines it writes to stderr (LISTENING, the contract of both servers), then the harness
+waits for GET /readyz 200 and gRPC health SERVING (for "" and the PredictionService). A server
+given by address (--target) is not started: it only has endpoints, and a pid when given.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.run.procs import Supervisor
+
+READY_IN_A_ROW = 5  # consecutive ready answers on new connections before a server counts as ready
+LISTENING = re.compile(r"(grpc|http|metrics) listening on (\S+:\d+)")
+HEALTH_SERVICES = ("", "predict.v1.PredictionService")
+
+
+class ServerError(RuntimeError):
+    """A server did not start, did not become ready, or is not reachable."""
+
+
+@dataclass
+class ServerSpec:
+    name: str
+    argv: list[str]
+    protocols: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    listening: re.Pattern = LISTENING
+    ready_path: str = "/readyz"  # HTTP readiness route; toys have only /predict
+    grpc_health: bool = True
+
+
+@dataclass
+class Server:
+    name: str
+    endpoints: dict[str, str]  # protocol → host:port
+    pid: int | None = None  # None: CPU and RSS are not measured
+    managed: bool = False  # started (and stopped) by the harness
+    log_path: str | None = None
+    argv: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+    exit_code: int | None = None  # after it was stopped (0: drained and exited cleanly)
+    spec: ServerSpec | None = field(default=None, repr=False)
+
+    def log(self) -> str:
+        if not self.log_path:
+            return ""
+        with open(self.log_path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+
+    def alive(self) -> bool:
+        return self.proc is None or self.proc.poll() is None
+
+    def wait_listening(self, timeout_s: float) -> Server:
+        """Read the addresses of every protocol of the spec from the log."""
+        deadline = time.monotonic() + timeout_s
+        wanted = set(self.spec.protocols)
+        while True:
+            for proto, address in self.spec.listening.findall(self.log()):
+                self.endpoints.setdefault(proto, address)
+            if wanted <= set(self.endpoints):
+                self.endpoints = {p: self.endpoints[p] for p in self.spec.protocols}
+                return self
+            if not self.alive():
+                raise ServerError(
+                    f"{self.name} exited with status {self.proc.returncode} before listening:\n{tail(self.log_path)}"
+                )
+            if time.monotonic() > deadline:
+                raise ServerError(
+                    f"{self.name}: no 'listening on' line for {sorted(wanted)} within {timeout_s:.0f}s:\n"
+                    f"{tail(self.log_path)}"
+                )
+            time.sleep(0.05)
+
+    def wait_ready(self, timeout_s: float, in_a_row: int = READY_IN_A_ROW) -> Server:
+        """Poll HTTP readiness and gRPC health, each on a new connection, until both answer ready
+        `in_a_row` times running (a server of several worker processes is ready once every worker
+        the kernel hands connections to is), the deadline passes or the server dies."""
+        spec = self.spec or ServerSpec(self.name, [], tuple(self.endpoints))
+        deadline = time.monotonic() + timeout_s
+        streak = dict.fromkeys(set(self.endpoints) & {"http", "grpc"}, 0)
+        while any(n < in_a_row for n in streak.values()):
+            if not self.alive():
+                raise ServerError(f"{self.name} exited while starting:\n{tail(self.log_path)}")
+            if "http" in streak:
+                streak["http"] = streak["http"] + 1 if http_ready(self.endpoints["http"], spec.ready_path) else 0
+            if "grpc" in streak:
+                serving = not spec.grpc_health or grpc_serving(self.endpoints["grpc"])
+                streak["grpc"] = streak["grpc"] + 1 if serving else 0
+            pending = {p for p, n in streak.items() if n < in_a_row}
+            if pending and time.monotonic() > deadline:
+                raise ServerError(
+                    f"{self.name}: not ready on {sorted(pending)} in time "
+                    f"(HTTP {spec.ready_path} 200 / gRPC health SERVING)"
+                )
+            if pending:
+                time.sleep(0.05)
+        return self
+
+    def stop(self, sup: Supervisor, sig: int = signal.SIGTERM) -> int | None:
+        """Signal it (SIGTERM: drain and exit), wait, SIGKILL what is left; the exit status."""
+        if self.proc is not None:
+            self.exit_code = sup.stop(self.proc, sig)
+        return self.exit_code
+
+
+def launch(sup: Supervisor, spec: ServerSpec, cpus: list[int] | None, log_path: str, preexec=None) -> Server:
+    """Start a server (pinned to `cpus` when given; `preexec` runs in the child before it starts,
+    e.g. joining a CPU-capped cgroup), its stdout and stderr into log_path."""
+    with open(log_path, "wb") as log:
+        try:
+            proc = sup.spawn(spec.argv, cpus, env=spec.env, stdout=log, stderr=log, preexec=preexec)
+        except OSError as exc:
+            raise ServerError(f"{spec.name}: cannot start {spec.argv[0]}: {exc.strerror}") from None
+    return Server(spec.name, {}, proc.pid, True, log_path, spec.argv, proc, spec=spec)
+
+
+def start(
+    sup: Supervisor, spec: ServerSpec, cpus: list[int] | None, log_path: str, timeout_s: float, preexec=None
+) -> Server:
+    """Start a server, learn its addresses from its log, wait until it is ready."""
+    started = time.monotonic()
+    server = launch(sup, spec, cpus, log_path, preexec).wait_listening(timeout_s)
+    return server.wait_ready(max(1.0, timeout_s - (time.monotonic() - started)))
+
+
+def http_ready(address: str, path: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{address}{path}", timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def grpc_serving(address: str) -> bool:
+    # a connection of its own (grpcio shares subchannels across channels by default)
+    with grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            return all(
+                stub.Check(health_pb2.HealthCheckRequest(service=s), timeout=2).status
+                == health_pb2.HealthCheckResponse.SERVING
+                for s in HEALTH_SERVICES
+            )
+        except grpc.RpcError:
+            return False
+
+
+def tail(path: str | None, lines: int = 15) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return "".join(fh.readlines()[-lines:]).rstrip()
+    except OSError:
+        return ""

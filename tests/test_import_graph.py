@@ -130,16 +130,7 @@ def test_the_reader_sees_relative_lazy_and_package_imports():
     assert _absolute("p.q.m", False, 1, "x") == "p.q.x" and _absolute("p.q", True, 1, None) == "p.q"
 
 
-@pytest.mark.parametrize(
-    "package",
-    [
-        pytest.param(
-            "python_service",
-            marks=pytest.mark.xfail(strict=True, reason="python_service restructure in progress (lead)"),
-        ),
-        "bench",
-    ],
-)
+@pytest.mark.parametrize("package", ["python_service", "bench"])
 def test_no_import_cycle(package):
     found = [c for c in cycles(graph()) if any(m == package or m.startswith(package + ".") for m in c)]
     assert not found, f"import cycles in {package}:\n" + "\n".join("  " + " → ".join(c) for c in found)

@@ -62,7 +62,9 @@ func TestPredictBatchErrors(t *testing.T) {
 	ready := loaded(t)
 	notLoaded := New(Options{MaxBatch: testMaxBatch})
 	nan := float32(math.NaN())
-	iris := func(rows int, data ...float32) Batch { return Batch{Model: "iris-logreg", Rows: rows, Cols: 4, Data: data} }
+	iris := func(rows int, data ...float32) Batch {
+		return Batch{Model: "iris-logreg", Rows: rows, Cols: 4, Data: data}
+	}
 	tests := []struct {
 		name    string
 		p       *Predictor

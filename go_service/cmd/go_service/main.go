@@ -180,8 +180,8 @@ func run(args []string, stderr io.Writer) int {
 		m = metrics.New()
 	}
 
-	grpcSrv, health := grpcapi.New(core, grpcapi.Options{MaxRecv: cfg.maxBody, Metrics: m})
-	httpSrv := httpapi.NewServer(httpapi.New(core, httpapi.Options{MaxBody: int64(cfg.maxBody), Metrics: m, WorkSlots: cpus}), cfg.http)
+	grpcSrv, health := newGRPC(core, cfg, m)
+	httpSrv := httpapi.NewServer(newHTTP(core, cfg, m), cfg.http)
 	httpSrvs := []*httpapi.Server{httpSrv}
 	endpoints := []endpoint{{"grpc", cfg.grpcAddr, grpcSrv.Serve}, {"http", cfg.httpAddr, httpSrv.Serve}}
 	if cfg.metricsAddr != "" {

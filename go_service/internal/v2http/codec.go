@@ -89,11 +89,11 @@ func modelMetadataFor(info *predictv1.ModelInfo) modelMetadata {
 	return md
 }
 
-// boolParam reads a boolean parameter (absent: false); another JSON type is INVALID_ARGUMENT.
-func (p params) boolParam(key string) (bool, error) {
+// boolParam reads a boolean parameter (absent: otherwise); another JSON type is INVALID_ARGUMENT.
+func (p params) boolParam(key string, otherwise bool) (bool, error) {
 	raw, ok := p[key]
 	if !ok {
-		return false, nil
+		return otherwise, nil
 	}
 	var v bool
 	if err := json.Unmarshal(raw, &v); err != nil {
@@ -131,13 +131,13 @@ func decode(info *predictv1.ModelInfo, version string, header, binaryData []byte
 	if d.batch.Data, err = inputData(in, rows, cols, binaryData); err != nil {
 		return decoded{}, err
 	}
-	allBinary, err := req.Parameters.boolParam("binary_data_output")
+	allBinary, err := req.Parameters.boolParam("binary_data_output", false)
 	if err != nil {
 		return decoded{}, err
 	}
 	requested := make([]v2infer.Requested, len(req.Outputs))
 	for i, o := range req.Outputs {
-		binary, err := o.Parameters.boolParam("binary_data")
+		binary, err := o.Parameters.boolParam("binary_data", allBinary)
 		if err != nil {
 			return decoded{}, err
 		}

@@ -47,7 +47,7 @@ func ShapeString(shape []int64) string {
 // Requested is an output a request names, with what its parameters ask.
 type Requested struct {
 	Name           string
-	Binary         bool // REST: answer it as binary data
+	Binary         bool // REST: answer it as binary data (its binary_data, else binary_data_output)
 	Classification bool // Triton's classification extension, not served: refused
 }
 

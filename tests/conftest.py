@@ -16,7 +16,18 @@ import pytest
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="servebench-test-metrics-"))
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROCESS_FIXTURES = {"server", "start_server", "servers", "python_server", "go_server", "endpoints", "grpcurl"}
+PROCESS_FIXTURES = {
+    "server",
+    "start_server",
+    "servers",
+    "python_server",
+    "go_server",
+    "endpoints",
+    "grpcurl",
+    "v2_servers",
+    "v2_clients",
+    "tritonclient_results",
+}
 
 
 @pytest.fixture(scope="session")

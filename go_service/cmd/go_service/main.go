@@ -1,4 +1,5 @@
-// Command go_service serves the models/ repository over gRPC and HTTP with ONNX Runtime.
+// Command go_service serves the models/ repository over gRPC and HTTP with ONNX Runtime, in two
+// protocols on each listener: predict.v1 and the Open Inference Protocol (V2; wiring.go).
 //
 //	go_service --models DIR --grpc-addr HOST:PORT --http-addr HOST:PORT [--ort-lib PATH]
 //	           [--max-inflight N] [--metrics=false | --metrics-addr HOST:PORT] [--http-*-timeout D]

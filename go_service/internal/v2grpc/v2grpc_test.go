@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -105,5 +106,16 @@ func TestCoreErrorsPassThrough(t *testing.T) {
 				t.Fatalf("got %v (%d characters); want %v, at most 256 characters", st.Code(), len(st.Message()), tc.code)
 			}
 		})
+	}
+}
+
+// TestDeadlinePassed: a call whose deadline has passed is DEADLINE_EXCEEDED, without inference.
+func TestDeadlinePassed(t *testing.T) {
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	req := &inferencepb.ModelInferRequest{ModelName: "iris-logreg", Inputs: []*inferencepb.ModelInferRequest_InferInputTensor{
+		{Name: "input", Datatype: "FP32", Shape: []int64{1, 4}, Contents: &inferencepb.InferTensorContents{Fp32Contents: []float32{5.1, 3.5, 1.4, 0.2}}}}}
+	if _, err := v2grpc.New(v2cases.Predictor(t), v2grpc.Options{}).ModelInfer(ctx, req); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("got %v; want DEADLINE_EXCEEDED", err)
 	}
 }

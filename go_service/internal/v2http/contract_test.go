@@ -348,3 +348,16 @@ func TestMetricsRecorded(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadlinePassed: a request whose context's deadline has passed is 504, without inference.
+func TestDeadlinePassed(t *testing.T) {
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/v2/models/iris-logreg/infer", strings.NewReader(irisBody))
+	rec := httptest.NewRecorder()
+	New(v2cases.Predictor(t), Options{MaxBody: 1 << 20}).ServeHTTP(rec, req)
+	if rec.Code != http.StatusGatewayTimeout {
+		t.Fatalf("HTTP %d %q; want 504", rec.Code, rec.Body.String())
+	}
+	isError(t, rec)
+}

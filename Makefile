@@ -9,6 +9,7 @@ MODELS    := models
 GO_BIN    := go_service/bin/go_service
 BENCH_TOY := bench/toy/go/bin/toy
 PROTO_DIR := proto/predict/v1
+V2_PROTO  := proto/inference/open_inference_grpc.proto
 export GOFLAGS := -buildvcs=false
 
 # Pinned tool versions (go install …@version into .tools/bin).
@@ -32,12 +33,13 @@ help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # --- set-up -------------------------------------------------------------------------------------
-setup: $(VENV)/.installed ## create .venv from requirements.txt and install servebench into it (editable)
+setup: $(VENV)/.installed ## create .venv from requirements.txt (+ requirements-test.txt) and install servebench into it (editable)
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements-test.txt -c requirements.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $@
@@ -61,17 +63,19 @@ $(TOOLS)/staticcheck:
 
 # --- the contract: generated stubs and the Go server's copy of the metadata schema -------------
 proto: setup $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## regenerate the Python and Go stubs (and the Go copy of the metadata schema) from proto/
-	mkdir -p python_service/gen/predict/v1 go_service/gen
+	mkdir -p python_service/gen/predict/v1 python_service/gen/inference go_service/gen
 	$(PY) -m grpc_tools.protoc -I proto \
 	  --python_out=python_service/gen --pyi_out=python_service/gen --grpc_python_out=python_service/gen \
 	  --plugin=protoc-gen-go=$(TOOLS)/protoc-gen-go --plugin=protoc-gen-go-grpc=$(TOOLS)/protoc-gen-go-grpc \
 	  --go_out=go_service --go_opt=module=servebench/go_service \
 	  --go-grpc_out=go_service --go-grpc_opt=module=servebench/go_service \
-	  $(PROTO_DIR)/predict.proto
-	# protoc writes `from predict.v1 import …`; make the stubs importable as python_service.gen.predict.v1
-	sed -i -E 's/^from (predict(\.[A-Za-z0-9_]+)*) import (.*_pb2)/from python_service.gen.\1 import \3/' \
-	  python_service/gen/predict/v1/*_pb2*.py
-	touch python_service/gen/__init__.py python_service/gen/predict/__init__.py python_service/gen/predict/v1/__init__.py
+	  $(PROTO_DIR)/predict.proto $(V2_PROTO)
+	# protoc writes `from predict.v1 import …` / `from inference import …`; make the stubs importable
+	# as python_service.gen.predict.v1 and python_service.gen.inference
+	sed -i -E 's/^from ((predict|inference)(\.[A-Za-z0-9_]+)*) import (.*_pb2)/from python_service.gen.\1 import \4/' \
+	  python_service/gen/predict/v1/*_pb2*.py python_service/gen/inference/*_pb2*.py
+	touch python_service/gen/__init__.py python_service/gen/predict/__init__.py python_service/gen/predict/v1/__init__.py \
+	  python_service/gen/inference/__init__.py
 	cp $(PROTO_DIR)/metadata.schema.json go_service/internal/contract/metadata.schema.json
 
 check-proto: proto ## regenerate and fail if the committed stubs or copies differ from proto/

@@ -25,6 +25,9 @@ PROCESS_FIXTURES = {
     "python_rsgi_server",
     "endpoints",
     "grpcurl",
+    "v2_servers",
+    "v2_clients",
+    "tritonclient_results",
 }
 
 

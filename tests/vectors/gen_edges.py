@@ -463,7 +463,7 @@ def json_mapping(fitted_iris):
             "/v1/models/iris-logreg",
             headers={"Allow": "GET"},
         ),
-        route("unknown-route", "GET /v2/predict", "NOT_FOUND", 404, "GET", "/v2/predict"),
+        route("unknown-route", "GET /v3/predict", "NOT_FOUND", 404, "GET", "/v3/predict"),
         route("unknown-route-post", "POST /v1/predictions", "NOT_FOUND", 404, "POST", "/v1/predictions"),
         route("unknown-route-root", "GET /", "NOT_FOUND", 404, "GET", "/"),
         route(

@@ -1,4 +1,5 @@
-// Command go_service serves the models/ repository over gRPC and HTTP with ONNX Runtime.
+// Command go_service serves the models/ repository over gRPC and HTTP with ONNX Runtime, in two
+// protocols on each listener: predict.v1 and the Open Inference Protocol (V2; wiring.go).
 //
 //	go_service --models DIR --grpc-addr HOST:PORT --http-addr HOST:PORT [--ort-lib PATH]
 //	           [--max-inflight N] [--metrics=false | --metrics-addr HOST:PORT] [--http-*-timeout D]
@@ -180,8 +181,8 @@ func run(args []string, stderr io.Writer) int {
 		m = metrics.New()
 	}
 
-	grpcSrv, health := grpcapi.New(core, grpcapi.Options{MaxRecv: cfg.maxBody, Metrics: m})
-	httpSrv := httpapi.NewServer(httpapi.New(core, httpapi.Options{MaxBody: int64(cfg.maxBody), Metrics: m, WorkSlots: cpus}), cfg.http)
+	grpcSrv, health := newGRPC(core, cfg, m)
+	httpSrv := httpapi.NewServer(newHTTP(core, cfg, m), cfg.http)
 	httpSrvs := []*httpapi.Server{httpSrv}
 	endpoints := []endpoint{{"grpc", cfg.grpcAddr, grpcSrv.Serve}, {"http", cfg.httpAddr, httpSrv.Serve}}
 	if cfg.metricsAddr != "" {

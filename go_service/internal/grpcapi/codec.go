@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"reflect"
 	"sync"
 	"time"
 
@@ -12,46 +13,64 @@ import (
 	"servebench/go_service/internal/metrics"
 )
 
-// timingCodec is gRPC's proto codec, timing the decode phase of a PredictRequest (handed to the
-// handler by `decoded`, keyed by the request, so that only answered requests are recorded) and the
-// encode phase of a PredictResponse: the time the core took to shape it (handed over by `shaped`,
-// keyed by the response) plus its marshalling. Other messages (health, reflection, models) pass
-// through untimed.
-type timingCodec struct {
+// Codec is gRPC's proto codec, timing the decode phase of the predict requests and the encode
+// phase of the answers of every service on the server: the message types given to NewCodec
+// (predict.v1's PredictRequest and PredictResponse, the Open Inference Protocol's
+// ModelInferRequest and ModelInferResponse). A request's decode time is handed to its handler by
+// Decoded (keyed by the request, so that only answered requests are recorded); an answer's encode
+// phase is the time the handler took to shape it (handed over by Shaped, keyed by the answer) plus
+// its marshalling. Other messages (health, reflection, metadata) pass through untimed. It is one
+// server-wide codec (grpc.ForceServerCodecV2), shared by the services' adapters.
+type Codec struct {
 	base   encoding.CodecV2
 	rec    metrics.Recorder
-	shape  *sync.Map // *predictv1.PredictResponse → time.Duration
-	decode *sync.Map // *predictv1.PredictRequest → time.Duration
+	timed  map[reflect.Type]bool
+	shape  *sync.Map // answer → time.Duration
+	decode *sync.Map // request → time.Duration
 }
 
-func newTimingCodec(rec metrics.Recorder) timingCodec {
-	return timingCodec{base: encoding.GetCodecV2(proto.Name), rec: rec, shape: &sync.Map{}, decode: &sync.Map{}}
+// NewCodec returns a Codec recording into rec and timing the given message types (pointers to
+// generated messages, e.g. &predictv1.PredictRequest{}).
+func NewCodec(rec metrics.Recorder, timed ...any) *Codec {
+	c := &Codec{base: encoding.GetCodecV2(proto.Name), rec: rec, timed: map[reflect.Type]bool{}, shape: &sync.Map{}, decode: &sync.Map{}}
+	for _, m := range timed {
+		c.timed[reflect.TypeOf(m)] = true
+	}
+	return c
 }
 
-// decoded returns (and forgets) how long req took to unmarshal.
-func (c timingCodec) decoded(req *predictv1.PredictRequest) time.Duration {
+// PredictMessages are predict.v1's timed messages (the Codec New makes when given none).
+func PredictMessages() []any { return []any{&predictv1.PredictRequest{}, &predictv1.PredictResponse{}} }
+
+// Decoded returns (and forgets) how long req took to unmarshal; 0 for a nil Codec.
+func (c *Codec) Decoded(req any) time.Duration {
+	if c == nil {
+		return 0
+	}
 	if d, found := c.decode.LoadAndDelete(req); found {
 		return d.(time.Duration)
 	}
 	return 0
 }
 
-// shaped hands the codec how long the core took to shape resp, for resp's encode phase.
-func (c timingCodec) shaped(resp *predictv1.PredictResponse, d time.Duration) {
-	c.shape.Store(resp, d)
+// Shaped hands the codec how long the handler took to shape resp, for resp's encode phase; a nil
+// Codec does nothing.
+func (c *Codec) Shaped(resp any, d time.Duration) {
+	if c != nil {
+		c.shape.Store(resp, d)
+	}
 }
 
-func (c timingCodec) Name() string { return c.base.Name() }
+func (c *Codec) Name() string { return c.base.Name() }
 
-func (c timingCodec) Marshal(v any) (mem.BufferSlice, error) {
-	resp, ok := v.(*predictv1.PredictResponse)
-	if !ok {
+func (c *Codec) Marshal(v any) (mem.BufferSlice, error) {
+	if !c.timed[reflect.TypeOf(v)] {
 		return c.base.Marshal(v)
 	}
 	start := time.Now()
 	out, err := c.base.Marshal(v)
 	var shaping time.Duration
-	if d, found := c.shape.LoadAndDelete(resp); found {
+	if d, found := c.shape.LoadAndDelete(v); found {
 		shaping = d.(time.Duration)
 	}
 	if err == nil {
@@ -60,15 +79,14 @@ func (c timingCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return out, err
 }
 
-func (c timingCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	req, ok := v.(*predictv1.PredictRequest)
-	if !ok {
+func (c *Codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if !c.timed[reflect.TypeOf(v)] {
 		return c.base.Unmarshal(data, v)
 	}
 	start := time.Now()
 	err := c.base.Unmarshal(data, v)
 	if err == nil {
-		c.decode.Store(req, time.Since(start))
+		c.decode.Store(v, time.Since(start))
 	}
 	return err
 }

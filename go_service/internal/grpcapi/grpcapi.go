@@ -36,6 +36,12 @@ type Core interface {
 type Options struct {
 	MaxRecv int              // largest incoming message; larger ones fail with RESOURCE_EXHAUSTED
 	Metrics *metrics.Metrics // nil: record nothing
+	// Codec times the decode and encode phases of every service's predict messages (with
+	// metrics); nil with metrics is a Codec of predict.v1's messages alone.
+	Codec *Codec
+	// AdmitOnArrival names the predict methods of the other services registered on the server
+	// (full method name → metrics method), which the tap refuses on arrival as it does Predict.
+	AdmitOnArrival map[string]metrics.Method
 }
 
 // Server implements predict.v1.PredictionService over a Core.
@@ -43,7 +49,9 @@ type Server struct {
 	predictv1.UnimplementedPredictionServiceServer
 	core  Core
 	rec   metrics.Recorder
-	codec *timingCodec // nil without metrics
+	codec *Codec // nil without metrics
+	// admitted are the predict methods the tap refuses on arrival, by full method name
+	admitted map[string]metrics.Method
 }
 
 // Predict admits the request and runs the core's predict path.
@@ -56,10 +64,7 @@ func (s *Server) Predict(ctx context.Context, req *predictv1.PredictRequest) (*p
 
 // predict is one admitted predict request: the path of Predict and of each PredictStream message.
 func (s *Server) predict(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, error) {
-	var decode time.Duration
-	if s.codec != nil {
-		decode = s.codec.decoded(req)
-	}
+	decode := s.codec.Decoded(req)
 	from := connection(ctx)
 	if err := admission.Enter(s.core, s.rec, metrics.GRPC, from); err != nil {
 		return nil, err
@@ -72,27 +77,27 @@ func (s *Server) predict(ctx context.Context, req *predictv1.PredictRequest) (*p
 	s.rec.Phase(metrics.GRPC, metrics.Decode, decode)
 	s.rec.Phase(metrics.GRPC, metrics.Tensor, t.Tensor)
 	s.rec.Phase(metrics.GRPC, metrics.Inference, t.Inference)
-	if s.codec != nil {
-		s.codec.shaped(resp, t.Shape)
-	}
+	s.codec.Shaped(resp, t.Shape)
 	return resp, nil
 }
 
 // tap is the server's InTapHandle: grpc-go calls it on the connection's reader goroutine when a
-// call's headers arrive, before its message is read. A Predict call that admission would refuse
-// now is refused there (RESOURCE_EXHAUSTED with its RetryInfo, as a trailers-only answer and a
+// call's headers arrive, before its message is read. A predict call (Predict, or another service's
+// method named in Options.AdmitOnArrival: V2's ModelInfer) that admission would refuse now is
+// refused there (RESOURCE_EXHAUSTED with its RetryInfo, as a trailers-only answer and a
 // RST_STREAM, so a client still sending stops), without reading, decoding or allocating its
 // message: under overload with large messages, refusing after decoding cost the server more CPU
 // than the work it admitted. The tap takes no place: a call it lets through is admitted, or
 // refused, once decoded (predict), so no place is held by a message still arriving (a client
 // trickling its message, or sending none, holds nothing).
 func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
-	if info.FullMethodName != predictv1.PredictionService_Predict_FullMethodName {
+	method, ok := s.admitted[info.FullMethodName]
+	if !ok {
 		return ctx, nil
 	}
 	start := time.Now()
 	if err := admission.Check(s.core, s.rec, metrics.GRPC, connection(ctx)); err != nil {
-		s.rec.Request(metrics.GRPC, metrics.Predict, codes.ResourceExhausted, time.Since(start))
+		s.rec.Request(metrics.GRPC, method, codes.ResourceExhausted, time.Since(start))
 		return ctx, err
 	}
 	return ctx, nil
@@ -146,19 +151,25 @@ func capped(err error) error {
 var ServiceName = predictv1.PredictionService_ServiceDesc.ServiceName
 
 // New builds a gRPC server with the prediction service, health (NOT_SERVING until SetServing)
-// and reflection. With metrics, a codec wrapper times the decoding of every PredictRequest and
-// the encoding of every PredictResponse.
+// and reflection; other services may be registered on it before it serves (reflection lists
+// them too). With metrics, the Codec times the decoding of every predict request and the encoding
+// of its answer.
 func New(core Core, opts Options) (*grpc.Server, *health.Server) {
 	var rec metrics.Recorder = metrics.Nop{}
-	var codec *timingCodec
+	var codec *Codec
 	serverOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(opts.MaxRecv)}
 	if opts.Metrics != nil {
 		rec = opts.Metrics
-		c := newTimingCodec(rec)
-		codec = &c
-		serverOpts = append(serverOpts, grpc.ForceServerCodecV2(c))
+		if codec = opts.Codec; codec == nil {
+			codec = NewCodec(rec, PredictMessages()...)
+		}
+		serverOpts = append(serverOpts, grpc.ForceServerCodecV2(codec))
 	}
-	service := &Server{core: core, rec: rec, codec: codec}
+	admitted := map[string]metrics.Method{predictv1.PredictionService_Predict_FullMethodName: metrics.Predict}
+	for name, m := range opts.AdmitOnArrival {
+		admitted[name] = m
+	}
+	service := &Server{core: core, rec: rec, codec: codec, admitted: admitted}
 	serverOpts = append(serverOpts, grpc.InTapHandle(service.tap))
 	srv := grpc.NewServer(serverOpts...)
 	predictv1.RegisterPredictionServiceServer(srv, service)

@@ -33,6 +33,8 @@ const (
 	PredictStream
 	ListModels
 	GetModel
+	ModelInfer    // the Open Inference Protocol's inference (REST POST …/infer, gRPC ModelInfer)
+	ModelMetadata // the Open Inference Protocol's model metadata (REST GET /v2/models/…, gRPC ModelMetadata)
 	numMethods
 )
 
@@ -41,7 +43,7 @@ type Phase uint8
 
 // The phases.
 const (
-	Decode    Phase = iota // body or message bytes → PredictRequest
+	Decode    Phase = iota // body or message bytes → the request
 	Tensor                 // validation and the input tensor
 	Inference              // the ONNX Runtime call alone
 	Encode                 // the output shaped into a PredictResponse, serialized to bytes
@@ -51,7 +53,7 @@ const (
 // Label values, in the order of the constants above (metrics.json label_values).
 var (
 	protocolNames = [numProtocols]string{"grpc", "http"}
-	methodNames   = [numMethods]string{"Predict", "PredictStream", "ListModels", "GetModel"}
+	methodNames   = [numMethods]string{"Predict", "PredictStream", "ListModels", "GetModel", "ModelInfer", "ModelMetadata"}
 	phaseNames    = [numPhases]string{"decode", "tensor", "inference", "encode"}
 )
 
@@ -118,7 +120,7 @@ type Metrics struct {
 func New() *Metrics {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "servebench_requests_total",
-		Help: "Requests answered, by protocol (grpc, http), method (the RPC: Predict, PredictStream, ListModels, GetModel) and gRPC status code name (OK, INVALID_ARGUMENT, ...). Each message of a PredictStream counts as one request.",
+		Help: "Requests answered, by protocol (grpc, http), method (the RPC: Predict, PredictStream, ListModels, GetModel; the Open Inference Protocol's ModelInfer, ModelMetadata) and gRPC status code name (OK, INVALID_ARGUMENT, ...). Each message of a PredictStream counts as one request.",
 	}, []string{"protocol", "method", "code"})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "servebench_request_duration_seconds",
@@ -127,7 +129,7 @@ func New() *Metrics {
 	}, []string{"protocol", "method"})
 	phase := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "servebench_phase_duration_seconds",
-		Help:    "Time of each phase of a predict request: decode (body or message bytes to a PredictRequest), tensor (validation and the input tensor), inference (the ONNX Runtime call alone), encode (the output shaped into a PredictResponse and serialized to bytes).",
+		Help:    "Time of each phase of a predict request (Predict, each PredictStream message, ModelInfer): decode (body or message bytes to the request), tensor (validation and the input tensor), inference (the ONNX Runtime call alone), encode (the output shaped into the answer and serialized to bytes).",
 		Buckets: Seconds,
 	}, []string{"protocol", "phase"})
 	inflight := prometheus.NewGaugeVec(prometheus.GaugeOpts{

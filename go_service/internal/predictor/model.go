@@ -97,23 +97,6 @@ func (m *model) tensors(data []float32, batch int) (in, out *ort.Tensor[float32]
 	return in, out, nil
 }
 
-// shape turns the output into one Prediction per row.
-func (m *model) shape(out []float32, batch int) []*predictv1.Prediction {
-	preds := make([]*predictv1.Prediction, batch)
-	for i := range preds {
-		row := out[i*m.width : (i+1)*m.width : (i+1)*m.width]
-		if !m.classifier {
-			value := row[0]
-			preds[i] = &predictv1.Prediction{Value: &value}
-			continue
-		}
-		idx := argmax(row)
-		classIndex := int32(idx)
-		preds[i] = &predictv1.Prediction{Label: m.labels[idx], ClassIndex: &classIndex, Probabilities: row}
-	}
-	return preds
-}
-
 // argmax returns the index of the first maximum; like numpy.argmax, a NaN counts as the maximum.
 func argmax(row []float32) int {
 	best := 0

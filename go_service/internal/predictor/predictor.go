@@ -18,7 +18,6 @@ import (
 
 	predictv1 "servebench/go_service/gen/predict/v1"
 	"servebench/go_service/internal/admission"
-	"servebench/go_service/internal/clip"
 	"servebench/go_service/internal/repository"
 )
 
@@ -183,12 +182,9 @@ func (p *Predictor) GetModel(name string) (*predictv1.ModelInfo, error) {
 	if set == nil {
 		return nil, status.Error(codes.Unavailable, "server is not ready")
 	}
-	if name == "" {
-		return nil, status.Error(codes.InvalidArgument, "model name is empty")
-	}
-	m, ok := (*set)[name]
-	if !ok {
-		return nil, status.Error(codes.NotFound, "unknown model "+clip.Quote(name))
+	m, err := lookup(*set, name, "")
+	if err != nil {
+		return nil, err
 	}
 	return m.info, nil
 }

@@ -1,0 +1,188 @@
+// Package v2http is the Open Inference Protocol's (KServe "V2") REST adapter: the routes of
+// proto/inference/routes.json over the core predict.v1 uses, with the specification's JSON tensors
+// and Triton's binary tensor data extension. Errors are {"error": "..."} with the status predict.v1's
+// error table derives from the core's gRPC code (proto/inference/errors.json). It serves beside
+// predict.v1's routes on the same HTTP server (cmd/go_service mounts it under /v2).
+package v2http
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/admission"
+	"servebench/go_service/internal/clip"
+	"servebench/go_service/internal/httpapi"
+	"servebench/go_service/internal/metrics"
+	"servebench/go_service/internal/predictor"
+	"servebench/go_service/internal/v2infer"
+)
+
+// Core is what the adapter needs from the predictor.
+type Core interface {
+	admission.Core
+	PredictBatch(ctx context.Context, b predictor.Batch) (predictor.Result, predictor.Timings, error)
+	GetModelVersion(name, version string) (*predictv1.ModelInfo, error)
+	Ready() bool
+	ValueBound() int64
+}
+
+// Options are the adapter's settings.
+type Options struct {
+	MaxBody int64            // largest request body in bytes (--max-body)
+	Metrics *metrics.Metrics // nil: record nothing
+	// WorkSlots bounds the inference requests doing CPU work at once in each of two lanes (bodies
+	// up to httpapi.BigBody bytes, and bigger), as predict.v1's adapter does. 0 is GOMAXPROCS.
+	WorkSlots int
+}
+
+type handler struct {
+	core    Core
+	maxBody int64
+	rec     metrics.Recorder
+	work    chan struct{}
+	bigWork chan struct{}
+}
+
+// routeFunc serves one request and returns the gRPC code it answered with.
+type routeFunc func(w http.ResponseWriter, r *http.Request) codes.Code
+
+// New returns the V2 routes (every path under /v2, and /v2 itself) over core.
+func New(core Core, opts Options) http.Handler {
+	if opts.WorkSlots <= 0 {
+		opts.WorkSlots = runtime.GOMAXPROCS(0)
+	}
+	h := &handler{core: core, maxBody: opts.MaxBody, rec: metrics.Nop{},
+		work: make(chan struct{}, opts.WorkSlots), bigWork: make(chan struct{}, opts.WorkSlots)}
+	if opts.Metrics != nil {
+		h.rec = opts.Metrics
+	}
+	mux := http.NewServeMux()
+	get := func(path string, f routeFunc) { mux.Handle(path, uncounted(only(http.MethodGet, f))) }
+	get("/v2/health/live", h.live)
+	get("/v2/health/ready", h.ready)
+	get("/v2", h.serverMetadata)
+	get("/v2/{$}", h.serverMetadata)
+	for _, prefix := range []string{"/v2/models/{model}", "/v2/models/{model}/versions/{version}"} {
+		mux.Handle(prefix, h.counted(metrics.ModelMetadata, only(http.MethodGet, h.modelMetadata)))
+		get(prefix+"/ready", h.modelReady)
+		mux.Handle(prefix+"/infer", h.counted(metrics.ModelInfer, only(http.MethodPost, h.infer)))
+	}
+	mux.Handle("/v2/", uncounted(notFound))
+	return mux
+}
+
+func (h *handler) counted(m metrics.Method, next routeFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		code := next(w, r)
+		h.rec.Request(metrics.HTTP, m, code, time.Since(start))
+	})
+}
+
+func uncounted(next routeFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { next(w, r) })
+}
+
+// only answers 405 (with Allow) to any method but the given one; GET routes also answer HEAD.
+func only(method string, next routeFunc) routeFunc {
+	allowed := method
+	if method == http.MethodGet {
+		allowed = "GET, HEAD"
+	}
+	return func(w http.ResponseWriter, r *http.Request) codes.Code {
+		if r.Method != method && (method != http.MethodGet || r.Method != http.MethodHead) {
+			w.Header().Set("Allow", allowed)
+			return writeError(w, http.StatusMethodNotAllowed, codes.Unimplemented,
+				"method "+clip.Quote(r.Method)+" not allowed on "+clip.Quote(r.URL.Path)+"; use "+method)
+		}
+		return next(w, r)
+	}
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) codes.Code {
+	return writeError(w, http.StatusNotFound, codes.NotFound, "no route "+clip.Quote(r.URL.Path))
+}
+
+func (h *handler) live(w http.ResponseWriter, _ *http.Request) codes.Code {
+	writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+	return codes.OK
+}
+
+func (h *handler) ready(w http.ResponseWriter, _ *http.Request) codes.Code {
+	if !h.core.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]bool{"ready": false})
+		return codes.Unavailable
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+	return codes.OK
+}
+
+func (h *handler) serverMetadata(w http.ResponseWriter, _ *http.Request) codes.Code {
+	writeJSON(w, http.StatusOK, serverMetadata{Name: v2infer.ServerName, Version: v2infer.ServerVersion, Extensions: v2infer.Extensions})
+	return codes.OK
+}
+
+func (h *handler) modelMetadata(w http.ResponseWriter, r *http.Request) codes.Code {
+	info, err := h.core.GetModelVersion(r.PathValue("model"), r.PathValue("version"))
+	if err != nil {
+		return writeCoreError(w, err)
+	}
+	writeJSON(w, http.StatusOK, modelMetadataFor(info))
+	return codes.OK
+}
+
+// modelReady: 200 ready true for a served model (and version); 503 ready false while the server
+// is not ready; 404 for a model or version it does not serve.
+func (h *handler) modelReady(w http.ResponseWriter, r *http.Request) codes.Code {
+	name := r.PathValue("model")
+	_, err := h.core.GetModelVersion(name, r.PathValue("version"))
+	if status.Code(err) == codes.Unavailable {
+		writeJSON(w, http.StatusServiceUnavailable, modelReady{Name: name, Ready: false})
+		return codes.Unavailable
+	}
+	if err != nil {
+		return writeCoreError(w, err)
+	}
+	writeJSON(w, http.StatusOK, modelReady{Name: name, Ready: true})
+	return codes.OK
+}
+
+// writeCoreError answers a core error as {"error": message} with the error table's status (and a
+// Retry-After when it carries a retry delay); it returns the code answered.
+func writeCoreError(w http.ResponseWriter, err error) codes.Code {
+	a := httpapi.AnswerFor(err)
+	if a.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(a.RetryAfter.Seconds()))))
+	}
+	return writeError(w, a.Status, a.Code, a.Message)
+}
+
+// writeError answers {"error": message} (capped) and returns code.
+func writeError(w http.ResponseWriter, httpStatus int, code codes.Code, message string) codes.Code {
+	writeJSON(w, httpStatus, errorBody{Error: clip.Message(message)})
+	return code
+}
+
+func writeJSON(w http.ResponseWriter, httpStatus int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		httpStatus, body = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	writeBody(w, httpStatus, jsonType, body)
+}
+
+func writeBody(w http.ResponseWriter, httpStatus int, contentType string, body []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(httpStatus)
+	_, _ = w.Write(body)
+}

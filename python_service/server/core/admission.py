@@ -2,7 +2,7 @@
 "Admission"): a predict request is admitted while the time it would wait for a work slot stays
 within the budget (--max-queue-delay):
 
-    expected wait = requests admitted ahead of it and not yet at work × recent service time ÷ slots
+    expected wait = requests waiting ahead of it for a slot × recent service time ÷ slots
 
 per queue (a lane of `slots` work slots: the RSGI front's small-body and big-body lanes, the gRPC
 work slots), where the recent service time is an exponentially weighted moving average of how long
@@ -25,8 +25,13 @@ from python_service.server.core.config import DEFAULT_QUEUE_DELAY_S
 from python_service.server.core.errors import PredictError
 
 RETRY_AFTER_S = 1
-# The weight of the newest service time in the moving average (errors.json service_time_weight).
-WEIGHT = contract.load("errors.json")["service_time_weight"]
+_TABLE = contract.load("errors.json")
+# The weight of the newest service time in the moving average (errors.json service_time_weight),
+# and the most a sample may count for, as a multiple of the average (service_time_clip): a request
+# held up by a stall of the machine (a descheduled worker, a collection) is not a change in the work,
+# and one such sample would otherwise raise every wait estimate at once and refuse ordinary clients.
+WEIGHT = _TABLE["service_time_weight"]
+CLIP = _TABLE["service_time_clip"]
 
 
 class Queue:
@@ -40,15 +45,16 @@ class Queue:
         self.service_s = 0.0  # the moving average; 0 until a request has been served
 
     def expected_wait_s(self):
-        """The time a request arriving now would wait for a slot: none while a slot is free; else
-        the requests waiting ahead of it, plus the one whose slot it will take, each the recent
-        service time, shared among the slots."""
-        ahead = self.inflight - self.slots + 1
+        """The time a request arriving now would wait for a slot: the requests waiting ahead of it
+        (those admitted beyond the slots) × the recent service time ÷ the slots; 0 while a slot is
+        free or before any service time is known (Go's admission.ExpectedWait, the same rule)."""
+        ahead = self.inflight - self.slots
         return ahead * self.service_s / self.slots if ahead > 0 else 0.0
 
     def served(self, seconds):
         """One request held its work slot for `seconds`."""
-        self.service_s = seconds if not self.service_s else self.service_s + WEIGHT * (seconds - self.service_s)
+        average = self.service_s
+        self.service_s = seconds if not average else average + WEIGHT * (min(seconds, CLIP * average) - average)
 
     def limit(self, budget_s, backstop):
         """The same rule as a count (Little's law): the requests this queue may hold while the last

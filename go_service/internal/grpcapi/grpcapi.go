@@ -6,10 +6,10 @@ package grpcapi
 import (
 	"context"
 	"net"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
@@ -36,6 +36,11 @@ type Core interface {
 type Options struct {
 	MaxRecv int              // largest incoming message; larger ones fail with RESOURCE_EXHAUSTED
 	Metrics *metrics.Metrics // nil: record nothing
+	// Work is the work lane of predict requests (Predict calls and PredictStream messages): each
+	// does the core's work (validation, tensor, inference, shaping) in one of its slots, and
+	// admitted requests wait there for one; admission judges a request by the wait in it. nil is a
+	// lane of GOMAXPROCS slots.
+	Work *admission.Lane
 }
 
 // Server implements predict.v1.PredictionService over a Core.
@@ -44,6 +49,7 @@ type Server struct {
 	core  Core
 	rec   metrics.Recorder
 	codec *timingCodec // nil without metrics
+	work  *admission.Lane
 }
 
 // Predict admits the request and runs the core's predict path.
@@ -61,11 +67,12 @@ func (s *Server) predict(ctx context.Context, req *predictv1.PredictRequest) (*p
 		decode = s.codec.decoded(req)
 	}
 	from := connection(ctx)
-	if err := admission.Enter(s.core, s.rec, metrics.GRPC, from); err != nil {
+	started, err := admission.Enter(ctx, s.core, s.rec, metrics.GRPC, from, s.work)
+	if err != nil {
 		return nil, err
 	}
 	resp, t, err := s.core.PredictTimed(ctx, req)
-	admission.Exit(s.core, s.rec, metrics.GRPC, from)
+	admission.Exit(s.core, s.rec, metrics.GRPC, from, s.work, started)
 	if err != nil {
 		return nil, capped(err)
 	}
@@ -80,9 +87,9 @@ func (s *Server) predict(ctx context.Context, req *predictv1.PredictRequest) (*p
 
 // tap is the server's InTapHandle: grpc-go calls it on the connection's reader goroutine when a
 // call's headers arrive, before its message is read. A Predict call that admission would refuse
-// now is refused there (RESOURCE_EXHAUSTED with its RetryInfo, as a trailers-only answer and a
-// RST_STREAM, so a client still sending stops), without reading, decoding or allocating its
-// message: under overload with large messages, refusing after decoding cost the server more CPU
+// now is refused there (RESOURCE_EXHAUSTED with its RetryInfo, or DEADLINE_EXCEEDED when its
+// deadline is nearer than the expected wait, as a trailers-only answer and a RST_STREAM, so a
+// client still sending stops), without reading, decoding or allocating its message: under overload with large messages, refusing after decoding cost the server more CPU
 // than the work it admitted. The tap takes no place: a call it lets through is admitted, or
 // refused, once decoded (predict), so no place is held by a message still arriving (a client
 // trickling its message, or sending none, holds nothing).
@@ -91,8 +98,8 @@ func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, erro
 		return ctx, nil
 	}
 	start := time.Now()
-	if err := admission.Check(s.core, s.rec, metrics.GRPC, connection(ctx)); err != nil {
-		s.rec.Request(metrics.GRPC, metrics.Predict, codes.ResourceExhausted, time.Since(start))
+	if err := admission.Check(ctx, s.core, s.rec, metrics.GRPC, connection(ctx), s.work); err != nil {
+		s.rec.Request(metrics.GRPC, metrics.Predict, status.Code(err), time.Since(start))
 		return ctx, err
 	}
 	return ctx, nil
@@ -158,7 +165,10 @@ func New(core Core, opts Options) (*grpc.Server, *health.Server) {
 		codec = &c
 		serverOpts = append(serverOpts, grpc.ForceServerCodecV2(c))
 	}
-	service := &Server{core: core, rec: rec, codec: codec}
+	if opts.Work == nil {
+		opts.Work = admission.NewLane("grpc", runtime.GOMAXPROCS(0))
+	}
+	service := &Server{core: core, rec: rec, codec: codec, work: opts.Work}
 	serverOpts = append(serverOpts, grpc.InTapHandle(service.tap))
 	srv := grpc.NewServer(serverOpts...)
 	predictv1.RegisterPredictionServiceServer(srv, service)

@@ -84,6 +84,8 @@ func TestServiceTimeAverage(t *testing.T) {
 		{"one faster", []time.Duration{40 * ms, 8 * ms}, 36 * ms},
 		{"steady", []time.Duration{10 * ms, 10 * ms, 10 * ms}, 10 * ms},
 		{"a zero sample is one nanosecond", []time.Duration{0}, 1},
+		{"a stall counts as 4 × the average", []time.Duration{20 * ms, 2 * time.Second}, 27500 * time.Microsecond},
+		{"at 4 × the average, not clipped", []time.Duration{20 * ms, 80 * ms}, 27500 * time.Microsecond},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,13 +98,15 @@ func TestServiceTimeAverage(t *testing.T) {
 			}
 		})
 	}
-	l := NewLane("test", 1)
-	l.Observe(10 * ms)
-	for range 100 {
-		l.Observe(30 * ms)
-	}
-	if got := l.ServiceTime(); got < 29*ms || got > 30*ms {
-		t.Fatalf("after 100 samples of 30ms: %v", got)
+	for _, to := range []time.Duration{30 * ms, 1000 * ms} {
+		l := NewLane("test", 1)
+		l.Observe(10 * ms)
+		for range 100 {
+			l.Observe(to)
+		}
+		if got := l.ServiceTime(); got < to*99/100 || got > to {
+			t.Fatalf("from 10ms, after 100 samples of %v: %v", to, got)
+		}
 	}
 }
 

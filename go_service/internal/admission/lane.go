@@ -16,11 +16,21 @@ import (
 // big batch among small ones) moves it by an eighth of the difference.
 const ServiceWeight = 1.0 / 8
 
+// ServiceClip bounds one sample's pull on the service time: a sample over ServiceClip × the
+// current average counts as ServiceClip × the average. The expected wait multiplies the service
+// time by the requests ahead, so one stalled hold (a collection, the thread descheduled, another
+// process on the CPU) would otherwise count once per request waiting: at 100 in flight on 2 slots
+// an 8th of a 200 ms stall became 1.2 s of expected wait, and `hey -c 100` of 20 µs iris
+// requests, whose longest real wait was 207 ms, was refused 3 times at a budget of 1 s (this VM,
+// shared). A real change of workload still moves it: up to ×(1 + 3/8) a request, 100× in 15.
+const ServiceClip = 4
+
 // Lane is a set of work slots and the queue before them: the predict requests admitted into it,
-// at work in a slot or waiting for one, and its service time, how long a request holds a slot
-// (an EWMA of the last ones, weight ServiceWeight). An adapter makes one lane per kind of work
-// (HTTP: bodies up to big_body_bytes and bigger ones; gRPC: its messages), and admission judges a
-// request by the wait in its lane (Gate.Enter). It is safe for concurrent use.
+// at work in a slot or waiting for one, and its service time, how long a request holds a slot (an
+// EWMA of the last ones, weight ServiceWeight, a sample counting at most ServiceClip × the
+// average). An adapter makes one lane per kind of work (HTTP: bodies up to big_body_bytes and
+// bigger ones; gRPC: its messages), and admission judges a request by the wait in its lane
+// (Gate.Enter). It is safe for concurrent use.
 type Lane struct {
 	name    string
 	slots   chan struct{} // one token per request at work
@@ -45,14 +55,15 @@ func (l *Lane) Held() int { return int(l.held.Load()) }
 // ServiceTime is the lane's recent service time (0: none known yet).
 func (l *Lane) ServiceTime() time.Duration { return time.Duration(l.service.Load()) }
 
-// Observe adds one request's service time to the lane's average. The first sets it.
+// Observe adds one request's service time to the lane's average (at most ServiceClip × the
+// average). The first sets it.
 func (l *Lane) Observe(d time.Duration) {
 	d = max(d, 1) // 0 means unknown
 	for {
 		old := l.service.Load()
 		next := int64(d)
 		if old > 0 {
-			next = old + int64(ServiceWeight*float64(int64(d)-old))
+			next = old + int64(ServiceWeight*float64(min(int64(d), ServiceClip*old)-old))
 		}
 		if l.service.CompareAndSwap(old, max(next, 1)) {
 			return

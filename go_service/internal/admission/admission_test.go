@@ -354,8 +354,9 @@ func TestRefuses(t *testing.T) {
 }
 
 // TestAcquire: a request waits for a free slot; its context ending first is DEADLINE_EXCEEDED
-// (deadline) or CANCELLED (client gone), with the slot still held by the other; Release frees the
-// slot and adds its hold time to the service time.
+// (deadline) or CANCELLED (client gone), with the slot still held by the other, and a context
+// already ended takes no free slot; Release frees the slot and adds its hold time to the service
+// time.
 func TestAcquire(t *testing.T) {
 	lane := NewLane("test", 1)
 	started, err := lane.Acquire(context.Background())
@@ -371,6 +372,9 @@ func TestAcquire(t *testing.T) {
 	leave()
 	if _, err := lane.Acquire(gone); status.Code(err) != codes.Canceled {
 		t.Fatalf("client gone while queued: %v; want CANCELLED", err)
+	}
+	if _, err := NewLane("free", 1).Acquire(gone); status.Code(err) != codes.Canceled {
+		t.Fatalf("client gone, a slot free: %v; want CANCELLED", err)
 	}
 	lane.Release(started.Add(-5 * ms))
 	if got := lane.ServiceTime(); got < 5*ms {

@@ -102,9 +102,13 @@ func Limit(slots int64, budget, service time.Duration) int64 {
 }
 
 // Acquire waits for a work slot, or for ctx to end: DEADLINE_EXCEEDED when its deadline passed,
-// CANCELLED when its client went away (the request is dropped without inference). It returns when
-// the slot was taken; a request that has one calls Release with that time once its work is done.
+// CANCELLED when its client went away (the request is dropped without inference; also when ctx
+// has already ended). It returns when the slot was taken; a request that has one calls Release
+// with that time once its work is done.
 func (l *Lane) Acquire(ctx context.Context) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, ctxError(err, "before its work")
+	}
 	select {
 	case l.slots <- struct{}{}:
 		return time.Now(), nil

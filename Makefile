@@ -61,8 +61,15 @@ $(TOOLS)/grpcurl:
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-# --- the contract: generated stubs and the Go server's copy of the metadata schema -------------
-proto: setup $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## regenerate the Python and Go stubs (and the Go copy of the metadata schema) from proto/
+# --- the contract: generated stubs and the Go server's copies of its data files -----------------
+# The Go server embeds copies of the contract files it reads at run time (go:embed cannot reach
+# outside the module): the metadata schema and errors.json (its admission defaults).
+GO_CONTRACT_COPIES := go_service/internal/contract/metadata.schema.json go_service/internal/contract/errors.json
+
+go_service/internal/contract/%.json: $(PROTO_DIR)/%.json
+	cp $< $@
+
+proto: setup $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## regenerate the Python and Go stubs (and the Go copies of the contract's data files) from proto/
 	mkdir -p python_service/gen/predict/v1 python_service/gen/inference go_service/gen
 	$(PY) -m grpc_tools.protoc -I proto \
 	  --python_out=python_service/gen --pyi_out=python_service/gen --grpc_python_out=python_service/gen \
@@ -76,7 +83,7 @@ proto: setup $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## regenerate th
 	  python_service/gen/predict/v1/*_pb2*.py python_service/gen/inference/*_pb2*.py
 	touch python_service/gen/__init__.py python_service/gen/predict/__init__.py python_service/gen/predict/v1/__init__.py \
 	  python_service/gen/inference/__init__.py
-	cp $(PROTO_DIR)/metadata.schema.json go_service/internal/contract/metadata.schema.json
+	cp $(PROTO_DIR)/metadata.schema.json $(PROTO_DIR)/errors.json go_service/internal/contract/
 
 check-proto: proto ## regenerate and fail if the committed stubs or copies differ from proto/
 	@git diff --exit-code -- python_service/gen go_service/gen go_service/internal/contract \
@@ -92,7 +99,7 @@ GO_SRCS := $(shell find go_service -name '*.go' -not -path 'go_service/bin/*') $
 
 build: $(GO_BIN) ## build the Go server → go_service/bin/go_service (and the bench's open-loop gRPC generator, bin/openloop)
 
-$(GO_BIN): $(GO_SRCS)
+$(GO_BIN): $(GO_SRCS) $(GO_CONTRACT_COPIES)
 	cd go_service && go build -o bin/go_service ./cmd/go_service && go build -o bin/openloop ./cmd/openloop
 
 bench-toys: $(BENCH_TOY) ## build the seed post's toy Go server → bench/toy/go/bin/toy
@@ -111,11 +118,11 @@ test: setup models build tools ## every test: Go (go test -race), Python service
 	cd go_service && go test -race ./...
 	$(PY) -m pytest
 
-test-unit: setup models ## the fast tier (< 30 s): Go and Python tests that start no server process
+test-unit: setup models $(GO_CONTRACT_COPIES) ## the fast tier (< 30 s): Go and Python tests that start no server process
 	cd go_service && go test -short ./...
 	$(PY) -m pytest -q -m "not process"
 
-test-go: setup models ## Go tests with the race detector (real libonnxruntime from .venv, real models/)
+test-go: setup models $(GO_CONTRACT_COPIES) ## Go tests with the race detector (real libonnxruntime from .venv, real models/)
 	cd go_service && go test -race ./...
 
 test-python: setup models build tools ## the pytest suites only (tests/: Python service, bench, conformance)

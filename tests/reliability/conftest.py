@@ -98,14 +98,19 @@ def report():
 
 @pytest.fixture(scope="module", params=["python", "go"])
 def target(request, prerequisites, report, tmp_path_factory):
-    """The server under attack, one per kind for the whole module."""
+    """The server under attack, one per kind for the whole module, started with the suite's flags
+    and the module's own for that kind (its SERVER_FLAGS: {kind: (flag, ...)}, when a rule needs
+    a setting other than the default; each is named, with why, in README.md)."""
     kind = request.param
     module = request.module.__name__.rsplit(".", 1)[-1]
+    own = tuple(getattr(request.module, "SERVER_FLAGS", {}).get(kind, ()))
+    if own:
+        report.config["%s flags (%s)" % (module, kind)] = " ".join(own)
     log_path = str(tmp_path_factory.mktemp("%s-%s" % (kind, module)) / "server.log")
     report.keep_log("%s-%s.log" % (kind, module), log_path)
     with Supervisor(stop_timeout_s=30) as sup:
         try:
-            server = harness.start(sup, kind, log_path)
+            server = harness.start(sup, kind, log_path, harness.MODELS, *own)
         except harness.harness.ServerError as e:
             pytest.fail("%s server did not start: %s" % (kind, e), pytrace=False)
         yield server

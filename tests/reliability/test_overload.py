@@ -11,8 +11,14 @@ the normal client it fell behind). Without that, 3× the Go server's capacity wi
 over HTTP, measured by hey -c 16) was more than vegeta sent: it achieved 530–2,300 requests/s while
 the server's CPU sat 40–60 % idle, and its latencies were the client's own queue.
 
-Steps: unloaded latency (20 requests/s for 2 s), capacity (hey / ghz closed loop for 3 s at the
-servers' default admission bound on one CPU, so that nothing is refused: correct answers per
+The servers admit by queueing time (proto/predict/v1/README.md): each is started with a queueing
+budget of QUEUE_DELAY_MS (SERVER_FLAGS) instead of its default (errors.json max_queue_delay_ms,
+sized so that ordinary closed-loop clients are never refused), since under 3× overload an admitted
+request waits about the budget, and the normal client, whose requests share the overload's lane,
+must keep its p99 within 50 ms.
+
+Steps: unloaded latency (20 requests/s for 2 s), capacity (hey / ghz closed loop of
+CAPACITY_CONCURRENCY for 3 s, far within the budget so that nothing is refused: correct answers per
 second of server CPU, as a closed loop this small leaves the server idle while its requests are in
 the client's hands), 3× capacity for 5 s, then recovery (a normal request every 10 ms until one
 succeeds). The gRPC attack is the bench's open-loop generator (4 connections, latency from each call's due time),
@@ -20,8 +26,9 @@ not ghz: from one CPU ghz --rps fell behind (~2,100 of ~5,400 calls/s offered) a
 adds seconds of client-side latency, either of which would be charged to the server.
 
 Rules: refused requests are refused fast (503 + Retry-After / RESOURCE_EXHAUSTED, median ≤ 5 ms),
-admitted requests' p99 ≤ max(5 × unloaded p99, 25 ms), no more than 1 % neither answered nor
-refused (timeouts), recovery ≤ 1 s; the normal client (a correct refusal counts as an answer here).
+admitted requests' p99 ≤ the queueing budget + the unloaded p99, no request neither answered nor
+refused (timeouts, resets), recovery ≤ 1 s; the normal client (a correct refusal counts as an
+answer here).
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from bench.run.measure import busy_s
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 from tests.reliability import loadtools
 from tests.reliability.conftest import finish, judge_normal
-from tests.reliability.harness import CLIENT_CPUS, DEFAULT_BOUND, MAX_BATCH, SERVER_CPUS
+from tests.reliability.harness import CLIENT_CPUS, MAX_BATCH, SERVER_CPUS
 from tests.reliability.normal import IRIS_BODY, IRIS_FEATURES, iris_answer_ok, percentile
 from tests.reliability.report import Verdict
 
@@ -45,15 +52,21 @@ pytestmark = [pytest.mark.reliability, pytest.mark.process]
 
 OVERLOAD_MODEL, OVERLOAD_ROWS, OVERLOAD_FEATURES = "breast-cancer-rf", 32, 30
 RATE_MAX = {"http": 3000.0, "grpc": 2500.0}
-# A closed loop at the servers' default bound is never refused: it measures what a server answers,
+# The queueing budget the servers are started with: an admitted request waits about this long under
+# overload, and the normal client's p99 (≤ 50 ms) is its wait plus its own service time and the
+# noise of one shared server CPU.
+QUEUE_DELAY_MS = 20.0
+# Python admits by queueing time once issue 18's Python side lands; its entry comes with it.
+SERVER_FLAGS = {"go": ("--max-queue-delay", "%gms" % QUEUE_DELAY_MS)}
+# A closed loop of 4 keeps the server CPU busier than 2 (the old count bound) while its wait, 3
+# requests ahead of ~1–4 ms each, stays far within the budget: it measures what a server answers,
 # not what it refuses.
-CAPACITY_CONCURRENCY = DEFAULT_BOUND
+CAPACITY_CONCURRENCY = 4
 CAPACITY_SECONDS = 3.0
 FACTOR = 3.0
 ATTACK_S = 5.0
 REFUSED_P50_MS = 5.0
-ADMITTED_FACTOR, ADMITTED_FLOOR_MS = 5.0, 25.0
-UNANSWERED_MAX_PCT = 1.0
+UNANSWERED_MAX = 0
 RECOVERY_MAX_S = 1.0
 
 
@@ -112,7 +125,7 @@ def test_overload(target, normal, report, protocol, tmp_path):
 
         def measure_capacity(rows: int) -> tuple[float, float, float]:
             """(capacity, closed-loop answers/s, server CPU busy share): correct answers per second
-            of server CPU, over a closed loop of CAPACITY_SECONDS at the default bound."""
+            of server CPU, over a closed loop of CAPACITY_CONCURRENCY for CAPACITY_SECONDS."""
             with open(body_path, "w") as fh:
                 fh.write(overload_body(rows))
             busy_before, started = busy_s(SERVER_CPUS), time.monotonic()
@@ -172,7 +185,7 @@ def test_overload(target, normal, report, protocol, tmp_path):
             errors[o] = errors.get(o, 0) + 1
     unanswered = sum(errors.values())
     unloaded_p99 = _ms(unloaded_ok, 99)
-    bound_ms = max(ADMITTED_FACTOR * (unloaded_p99 or 0), ADMITTED_FLOOR_MS)
+    bound_ms = QUEUE_DELAY_MS + (unloaded_p99 or 0)
     admitted_p99, refused_p50 = _ms(admitted, 99), _ms(refused, 50)
     shed_pct = 100.0 * len(refused) / len(attack) if attack else 0.0
 
@@ -185,11 +198,11 @@ def test_overload(target, normal, report, protocol, tmp_path):
     v.check(no_retry_after == 0, "%d refusals (503) without Retry-After" % no_retry_after)
     v.check(
         admitted_p99 is not None and admitted_p99 <= bound_ms,
-        "admitted p99 %s ms > %.1f ms (max(%g × unloaded p99 %s ms, %g ms))"
-        % (admitted_p99, bound_ms, ADMITTED_FACTOR, unloaded_p99, ADMITTED_FLOOR_MS),
+        "admitted p99 %s ms > %.1f ms (queueing budget %g ms + unloaded p99 %s ms)"
+        % (admitted_p99, bound_ms, QUEUE_DELAY_MS, unloaded_p99),
     )
     v.check(
-        len(attack) > 0 and 100.0 * unanswered / len(attack) <= UNANSWERED_MAX_PCT,
+        len(attack) > 0 and unanswered <= UNANSWERED_MAX,
         "%d of %d requests neither answered nor refused (%s)" % (unanswered, len(attack), errors),
     )
     v.check(
@@ -236,6 +249,7 @@ def test_overload(target, normal, report, protocol, tmp_path):
         "admitted_p99_ms": admitted_p99,
         "unloaded_p99_ms": unloaded_p99,
         "admitted_bound_ms": bound_ms,
+        "server_flags": " ".join(SERVER_FLAGS.get(target.kind, ())),
         "refused": len(refused),
         "shed_pct": round(shed_pct, 1),
         "refused_p50_ms": refused_p50,

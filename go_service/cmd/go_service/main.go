@@ -2,7 +2,8 @@
 // protocols on each listener: predict.v1 and the Open Inference Protocol (V2; wiring.go).
 //
 //	go_service --models DIR --grpc-addr HOST:PORT --http-addr HOST:PORT [--ort-lib PATH]
-//	           [--max-inflight N] [--metrics=false | --metrics-addr HOST:PORT] [--http-*-timeout D]
+//	           [--max-queue-delay D] [--max-inflight N] [--metrics=false | --metrics-addr HOST:PORT]
+//	           [--http-*-timeout D]
 //
 // (--help lists every flag.) It loads libonnxruntime from --ort-lib (default $ONNXRUNTIME_LIB);
 // when neither is set it looks for .venv/lib/python3*/site-packages/onnxruntime/capi/
@@ -48,9 +49,13 @@ const (
 type config struct {
 	models, grpcAddr, httpAddr, metricsAddr, ortLib, logLevel string
 	intraOp, interOp, maxBatch, maxBody, maxInflight          int
+	maxQueueDelay                                             time.Duration
 	metrics                                                   bool
 	http                                                      httpapi.ServerOptions
 }
+
+// maxQueueDelayCap is the largest --max-queue-delay: an hour is already no bound at all.
+const maxQueueDelayCap = time.Hour
 
 // endpoint is one listener: what it serves and where (empty: not served).
 type endpoint struct {
@@ -63,8 +68,9 @@ func main() {
 }
 
 // cpus is how many CPUs predict work may use: the runtime's GOMAXPROCS as the process starts (its
-// CPU affinity, or the GOMAXPROCS environment variable). Predict work runs in that many slots
-// (the admission bound, ONNX Runtime calls, HTTP decode to encode).
+// CPU affinity, or the GOMAXPROCS environment variable). Predict work runs in that many slots per
+// work lane (HTTP decode to encode, gRPC's core work) and ONNX Runtime calls, and the auto
+// admission backstop is a multiple of it.
 var cpus = runtime.GOMAXPROCS(0)
 
 // serveProcs gives the runtime one P more than cpus, unless the GOMAXPROCS environment variable
@@ -109,9 +115,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.interOp, "inter-op-threads", 1, "ONNX Runtime inter-op threads per session")
 	fs.IntVar(&c.maxBatch, "max-batch", 1024, "most instances per request")
 	fs.IntVar(&c.maxBody, "max-body", 4194304, "largest HTTP body / gRPC message in bytes")
-	fs.IntVar(&c.maxInflight, "max-inflight", 0, fmt.Sprintf("most predict requests in progress or queued (HTTP, gRPC Predict, each PredictStream message); "+
-		"more are refused at once with RESOURCE_EXHAUSTED (HTTP 503 + Retry-After). 0 = auto: %d × the CPUs (here %d)",
-		admission.AutoPerCPU, admission.Resolve(0, cpus)))
+	fs.DurationVar(&c.maxQueueDelay, "max-queue-delay", admission.DefaultQueueDelay, "queueing budget: a predict request (HTTP, gRPC Predict, each PredictStream message) is "+
+		"admitted while its expected wait for a work slot (requests waiting ahead of it × recent service time ÷ work slots) stays within it; "+
+		"beyond, it is refused at once with RESOURCE_EXHAUSTED (HTTP 503 + Retry-After), so that no client waits longer than this behind others. "+
+		"Default: errors.json max_queue_delay_ms. 0 = off (only --max-inflight applies)")
+	fs.IntVar(&c.maxInflight, "max-inflight", 0, fmt.Sprintf("memory backstop: most predict requests in progress or queued, whatever their wait; "+
+		"more are refused at once like --max-queue-delay's. One gRPC connection holds at most all but one. "+
+		"0 = auto: errors.json max_inflight_per_cpu (%d) × the CPUs (here %d: %d)",
+		admission.AutoPerCPU, cpus, admission.Resolve(0, cpus)))
 	fs.BoolVar(&c.metrics, "metrics", true, "record Prometheus metrics and serve them at GET /metrics (false: no recording, /metrics is 404)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "also serve /metrics on this HOST:PORT (needed when --http-addr is empty)")
 	fs.DurationVar(&c.http.ReadHeaderTimeout, "http-read-header-timeout", 5*time.Second, "HTTP: longest time to read a request head")
@@ -133,6 +144,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("--max-batch, --max-body and --http-max-header-bytes must be positive")
 	case c.maxInflight < 0:
 		return c, errors.New("--max-inflight must be >= 0 (0 is auto)")
+	case c.maxQueueDelay < 0 || c.maxQueueDelay > maxQueueDelayCap:
+		return c, fmt.Errorf("--max-queue-delay must be between 0 (off) and %v", maxQueueDelayCap)
 	case c.intraOp < 0 || c.interOp < 0:
 		return c, errors.New("thread counts must be >= 0 (0 lets ONNX Runtime choose)")
 	case c.http.ReadHeaderTimeout < 0 || c.http.ReadTimeout < 0 || c.http.WriteTimeout < 0 || c.http.IdleTimeout < 0:
@@ -174,15 +187,18 @@ func run(args []string, stderr io.Writer) int {
 	procs, gogc := serveProcs(), serveGC()
 	core := predictor.New(predictor.Options{
 		IntraOpThreads: cfg.intraOp, InterOpThreads: cfg.interOp, MaxBatch: cfg.maxBatch, MaxInflight: cfg.maxInflight,
-		CPUs: cpus, Logger: logger,
+		MaxQueueDelay: cfg.maxQueueDelay, CPUs: cpus, Logger: logger,
 	})
+	// The work lanes admission judges requests by (see internal/admission): HTTP bodies up to
+	// big_body_bytes, bigger ones, and gRPC messages, each with a slot per CPU.
+	lanes := []*admission.Lane{admission.NewLane("http", cpus), admission.NewLane("http-big", cpus), admission.NewLane("grpc", cpus)}
 	var m *metrics.Metrics
 	if cfg.metrics {
 		m = metrics.New()
 	}
 
-	grpcSrv, health := newGRPC(core, cfg, m)
-	httpSrv := httpapi.NewServer(newHTTP(core, cfg, m), cfg.http)
+	grpcSrv, health := newGRPC(core, cfg, m, lanes[2])
+	httpSrv := httpapi.NewServer(newHTTP(core, cfg, m, lanes[0], lanes[1]), cfg.http)
 	httpSrvs := []*httpapi.Server{httpSrv}
 	endpoints := []endpoint{{"grpc", cfg.grpcAddr, grpcSrv.Serve}, {"http", cfg.httpAddr, httpSrv.Serve}}
 	if cfg.metricsAddr != "" {
@@ -216,8 +232,8 @@ func run(args []string, stderr io.Writer) int {
 		return fail(err)
 	}
 	grpcapi.SetServing(health, true)
-	logger.Info("ready", "models", len(core.Names()), "lib", lib, "max_inflight", core.MaxInflight(), "cpus", cpus,
-		"gomaxprocs", procs, "gogc", gogc, "metrics", cfg.metrics)
+	logger.Info("ready", "models", len(core.Names()), "lib", lib, "max_queue_delay", core.MaxQueueDelay(),
+		"max_inflight", core.MaxInflight(), "cpus", cpus, "gomaxprocs", procs, "gogc", gogc, "metrics", cfg.metrics)
 
 	select {
 	case <-ctx.Done():
@@ -233,6 +249,7 @@ func run(args []string, stderr io.Writer) int {
 		core.Close()
 		ortlib.Close()
 	}
+	logLanes(logger, lanes)
 	return 0
 }
 
@@ -284,4 +301,15 @@ func shutdown(grpcSrv *grpc.Server, httpSrvs []*httpapi.Server) bool {
 		clean = false
 	}
 	return clean
+}
+
+// logLanes logs each work lane's figures at shutdown, one line each: its service time now, and the
+// longest expected wait of a request it admitted and the longest wait for a slot it saw, which
+// show how close the load came to --max-queue-delay.
+func logLanes(logger *slog.Logger, lanes []*admission.Lane) {
+	for _, l := range lanes {
+		st := l.Stats()
+		logger.Info("admission lane", "lane", st.Name, "slots", st.Slots, "service_time", st.ServiceTime,
+			"worst_expected_wait", st.WorstExpected, "worst_slot_wait", st.WorstWait)
+	}
 }

@@ -217,6 +217,8 @@ func TestStartupFailures(t *testing.T) {
 		{"nothing to serve", []string{"--models", models, "--grpc-addr", "", "--http-addr", ""}, []string{"nothing to serve"}},
 		{"bad max-batch", append([]string{"--models", models, "--max-batch", "0"}, serve...), []string{"--max-batch"}},
 		{"negative max-inflight", append([]string{"--models", models, "--max-inflight", "-1"}, serve...), []string{"--max-inflight"}},
+		{"negative max-queue-delay", append([]string{"--models", models, "--max-queue-delay", "-1s"}, serve...), []string{"--max-queue-delay"}},
+		{"max-queue-delay over an hour", append([]string{"--models", models, "--max-queue-delay", "2h"}, serve...), []string{"--max-queue-delay", "1h0m0s"}},
 		{"negative timeout", append([]string{"--models", models, "--http-idle-timeout", "-1s"}, serve...), []string{"timeout"}},
 		{"metrics-addr without metrics", append([]string{"--models", models, "--metrics=false", "--metrics-addr", "127.0.0.1:0"}, serve...), []string{"--metrics-addr"}},
 	}

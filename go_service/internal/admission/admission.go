@@ -1,11 +1,19 @@
-// Package admission bounds the predict requests a server holds at once (in progress or queued,
-// --max-inflight). A request beyond the bound is refused at once, never queued: a client that
-// retries later does better than one whose request waits behind a queue it cannot see.
+// Package admission decides which predict requests a server takes on: by queueing time, with a
+// count as a memory backstop (proto/predict/v1/README.md, "Admission, limits and slow clients").
+//
+// A request is admitted into the lane of its kind of work (Lane) while the time it would wait for
+// a work slot there stays within the queueing budget (--max-queue-delay): expected wait = the
+// requests admitted and waiting ahead of it × the lane's recent service time ÷ its slots. Beyond,
+// it is refused at once, never queued: a client that retries later does better than one whose
+// request waits behind a queue it cannot see. The backstop (--max-inflight, hundreds per CPU)
+// bounds the requests held at once whatever their service time, for memory; it alone applies
+// before a lane knows its service time, or with the budget off. A call whose deadline would pass
+// before its expected wait ends is answered DEADLINE_EXCEEDED at once, without inference.
 package admission
 
 import (
+	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,31 +23,34 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"servebench/go_service/internal/metrics"
+	"servebench/go_service/internal/contract"
 )
 
-// AutoPerCPU is the bound per CPU when the configured bound is 0 (auto): errors.json
-// max_inflight_per_cpu. A predict request is CPU work from decode to encode, so one at work and
-// one ready to start when it ends keep a CPU busy; each one more adds its service time to the
-// others' latency under overload and nothing to throughput.
-const AutoPerCPU = 2
+// AutoPerCPU is the backstop per CPU when the configured one is 0 (auto): errors.json
+// max_inflight_per_cpu, read from the contract's embedded copy. It bounds memory (each request
+// held costs its body and decoded message), not latency: the time rule does that.
+var AutoPerCPU = contract.DefaultLimits.MaxInflightPerCPU
+
+// DefaultQueueDelay is the default queueing budget: errors.json max_queue_delay_ms.
+var DefaultQueueDelay = contract.DefaultLimits.MaxQueueDelay
 
 // RetryDelay is the retry delay an overloaded refusal carries (google.rpc.RetryInfo); the HTTP
 // adapter answers it as 503 with Retry-After.
 const RetryDelay = time.Second
 
-// Gate admits at most Max requests at a time, and at most Share of them from one connection. It
-// is safe for concurrent use.
+// Gate admits predict requests by queueing time in their lane, at most Max at a time, and at most
+// Share of them from one connection. It is safe for concurrent use.
 type Gate struct {
 	max          int64
+	budget       time.Duration // the queueing budget; 0: off
 	n            atomic.Int64
-	refusal      error
+	refusal      error // the backstop's
 	shareRefusal error
 	mu           sync.Mutex
 	held         map[any]int64 // places held per connection (requests entered with a `from`)
 }
 
-// Resolve returns the bound a configured value means: n itself when positive, else
+// Resolve returns the backstop a configured value means: n itself when positive, else
 // AutoPerCPU × cpus (the CPUs predict work may use).
 func Resolve(n, cpus int) int {
 	if n > 0 {
@@ -48,15 +59,15 @@ func Resolve(n, cpus int) int {
 	return AutoPerCPU * max(cpus, 1)
 }
 
-// New returns a Gate admitting Resolve(bound, cpus) requests at a time.
-func New(bound, cpus int) *Gate {
-	g := &Gate{max: int64(Resolve(bound, cpus))}
+// New returns a Gate with the backstop Resolve(bound, cpus) and the queueing budget (0: the time
+// rule off, only the backstop applies).
+func New(bound, cpus int, budget time.Duration) *Gate {
+	g := &Gate{max: int64(Resolve(bound, cpus)), budget: max(budget, 0), held: map[any]int64{}}
 	g.refusal = withRetry(status.New(codes.ResourceExhausted, fmt.Sprintf(
 		"server overloaded: %d requests in progress or queued (--max-inflight %d); retry later", g.max, g.max)))
 	g.shareRefusal = withRetry(status.New(codes.ResourceExhausted, fmt.Sprintf(
 		"server overloaded: this connection holds %d of the %d places (--max-inflight %d); retry later",
 		g.share(), g.max, g.max)))
-	g.held = map[any]int64{}
 	return g
 }
 
@@ -68,39 +79,96 @@ func withRetry(st *status.Status) error {
 	return st.Err()
 }
 
-// Max is the bound.
+// Max is the backstop.
 func (g *Gate) Max() int { return int(g.max) }
 
+// Budget is the queueing budget (0: off).
+func (g *Gate) Budget() time.Duration { return g.budget }
+
 // share is the most places one connection may hold: all but one (a bound of 1 has no share), so
-// that while one client fills the bound over one connection (an HTTP/2 connection carries any
+// that while one client fills the backstop over one connection (an HTTP/2 connection carries any
 // number of concurrent calls), another client is still admitted.
 func (g *Gate) share() int64 { return max(g.max-1, 1) }
 
 // Enter admits one request from connection `from` (a comparable value naming it, such as its
-// *net.TCPAddr; nil for none: a connection that carries one request at a time, as HTTP/1.1), or
-// refuses it without waiting: RESOURCE_EXHAUSTED with a RetryInfo of RetryDelay, when the bound is
-// reached or `from` holds its share. An admitted request must Leave once answered, with the same
-// `from`.
-func (g *Gate) Enter(from any) error {
+// *net.TCPAddr; nil for none: a connection that carries one request at a time, as HTTP/1.1) into
+// lane, or refuses it without waiting, in this order:
+//   - ctx's deadline passed: DEADLINE_EXCEEDED;
+//   - `from` holds its share, or the backstop is reached: RESOURCE_EXHAUSTED;
+//   - the lane's expected wait exceeds the budget: RESOURCE_EXHAUSTED;
+//   - ctx's deadline is nearer than the expected wait: DEADLINE_EXCEEDED.
+//
+// Every RESOURCE_EXHAUSTED carries a RetryInfo of RetryDelay. An admitted request then waits for
+// a slot (Lane.Acquire) and must Leave once answered, with the same `from` and lane.
+func (g *Gate) Enter(ctx context.Context, from any, lane *Lane) error {
+	if err := deadlinePassed(ctx); err != nil {
+		return err
+	}
 	if from == nil {
-		return g.enter()
+		return g.enter(ctx, lane)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.held[from] >= g.share() {
 		return g.shareRefusal
 	}
-	if err := g.enter(); err != nil {
+	if err := g.enter(ctx, lane); err != nil {
 		return err
 	}
 	g.held[from]++
 	return nil
 }
 
-// Refuses is Enter's answer for `from` now, without taking a place: the refusal Enter would give,
-// or nil when it would admit (a look, not a promise: by the time the request enters, the places
-// may be taken). It lets an adapter refuse before it reads a request's body.
-func (g *Gate) Refuses(from any) error {
+// enter takes a place under the backstop, then one in the lane under the time rule, or neither.
+func (g *Gate) enter(ctx context.Context, lane *Lane) error {
+	for {
+		n := g.n.Load()
+		if n >= g.max {
+			return g.refusal
+		}
+		if g.n.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	for {
+		held := lane.held.Load()
+		if err := g.judge(ctx, lane, held); err != nil {
+			g.n.Add(-1)
+			return err
+		}
+		if lane.held.CompareAndSwap(held, held+1) {
+			raise(&lane.worstExpected, ExpectedWait(held, int64(lane.Slots()), lane.ServiceTime()))
+			return nil
+		}
+	}
+}
+
+// judge applies the time rule and the deadline to a request arriving in lane while it holds
+// `held` requests.
+func (g *Gate) judge(ctx context.Context, lane *Lane, held int64) error {
+	slots, service := int64(lane.Slots()), lane.ServiceTime()
+	if limit := Limit(slots, g.budget, service); limit > 0 && held > limit {
+		return withRetry(status.New(codes.ResourceExhausted, fmt.Sprintf(
+			"server overloaded: expected wait %v exceeds the queueing budget %v (--max-queue-delay); retry later",
+			rounded(ExpectedWait(held, slots, service)), g.budget)))
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		wait := ExpectedWait(held, slots, service)
+		if left := time.Until(deadline); left < wait {
+			return status.Errorf(codes.DeadlineExceeded,
+				"deadline exceeded: expected wait %v exceeds the %v left before the deadline", rounded(wait), rounded(max(left, 0)))
+		}
+	}
+	return nil
+}
+
+// Refuses is Enter's answer for `from` and lane now, without taking a place: the refusal Enter
+// would give, or nil when it would admit (a look, not a promise: by the time the request enters,
+// the places may be taken). It lets an adapter refuse before it reads a request's body.
+func (g *Gate) Refuses(ctx context.Context, from any, lane *Lane) error {
+	if err := deadlinePassed(ctx); err != nil {
+		return err
+	}
 	if from != nil {
 		g.mu.Lock()
 		defer g.mu.Unlock()
@@ -111,23 +179,11 @@ func (g *Gate) Refuses(from any) error {
 	if g.n.Load() >= g.max {
 		return g.refusal
 	}
-	return nil
+	return g.judge(ctx, lane, lane.held.Load())
 }
 
-func (g *Gate) enter() error {
-	for {
-		n := g.n.Load()
-		if n >= g.max {
-			return g.refusal
-		}
-		if g.n.CompareAndSwap(n, n+1) {
-			return nil
-		}
-	}
-}
-
-// Leave ends a request admitted from connection `from`.
-func (g *Gate) Leave(from any) {
+// Leave ends a request admitted from connection `from` into lane.
+func (g *Gate) Leave(from any, lane *Lane) {
 	if from != nil {
 		g.mu.Lock()
 		if g.held[from]--; g.held[from] <= 0 {
@@ -135,53 +191,27 @@ func (g *Gate) Leave(from any) {
 		}
 		g.mu.Unlock()
 	}
+	lane.held.Add(-1)
 	g.n.Add(-1)
 }
 
 // InFlight is the number of admitted requests not yet left.
 func (g *Gate) InFlight() int { return int(g.n.Load()) }
 
-// Core is what an adapter's admission asks of the predictor: a place in its bound, its end, and
-// whether it would refuse one now (Gate.Refuses).
-type Core interface {
-	Admit(from any) error
-	Release(from any)
-	Refuses(from any) error
-}
-
-// Check refuses a predict request of protocol p from connection `from` before it is read, when
-// core would refuse it now (Gate.Refuses), and records the refusal in rec as Enter does; nil
-// promises nothing, and the request still asks Enter once read.
-func Check(core Core, rec metrics.Recorder, p metrics.Protocol, from any) error {
-	if err := core.Refuses(from); err != nil {
-		rec.Shed(p)
-		return err
+// deadlinePassed is DEADLINE_EXCEEDED when ctx's deadline has passed, else nil.
+func deadlinePassed(ctx context.Context) error {
+	if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded before admission")
 	}
 	return nil
 }
 
-// Enter admits one predict request of protocol p from connection `from` (see Gate.Enter) into
-// core's bound and records it in rec (shed or admitted); a request it admits ends with Exit. With
-// Check, the one place the adapters count admission.
-//
-// An admitted request yields its P before its work starts (runtime.Gosched puts it at the back of
-// the global run queue), so that the goroutines already waiting there, which read the requests that
-// arrived meanwhile and refuse those over the bound, run first. Without it, under overload the
-// admitted requests' work (decode, inference, encode) took the P ahead of them: with GOMAXPROCS=1
-// at 3× capacity the run queue held ~1,000 goroutines and refusals waited 0.5–1.5 s; with it, ~10
-// and 3–5 ms (tests/reliability, attack 4). When nothing waits, Gosched returns at once.
-func Enter(core Core, rec metrics.Recorder, p metrics.Protocol, from any) error {
-	if err := core.Admit(from); err != nil {
-		rec.Shed(p)
-		return err
+// rounded is d to three significant figures or so, for messages: 1.23s, 12.3ms, 45µs.
+func rounded(d time.Duration) time.Duration {
+	for unit := time.Second; unit >= time.Microsecond; unit /= 1000 {
+		if d >= unit {
+			return d.Round(unit / 100)
+		}
 	}
-	rec.Admitted(p)
-	runtime.Gosched()
-	return nil
-}
-
-// Exit ends a request Enter admitted.
-func Exit(core Core, rec metrics.Recorder, p metrics.Protocol, from any) {
-	core.Release(from)
-	rec.Answered(p)
+	return d
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/admission"
 	"servebench/go_service/internal/grpcapi"
 	"servebench/go_service/internal/modeltest"
 	"servebench/go_service/internal/predictor"
@@ -230,7 +231,9 @@ func dialConns(t *testing.T, core grpcapi.Core, n int) ([]predictv1.PredictionSe
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, hs := grpcapi.New(core, grpcapi.Options{MaxRecv: testMaxRecv})
+	// As many work slots as any test's blocking core holds calls in inference: these tests are
+	// about the backstop and the per-connection share.
+	srv, hs := grpcapi.New(core, grpcapi.Options{MaxRecv: testMaxRecv, Work: admission.NewLane("grpc", 16)})
 	grpcapi.SetServing(hs, true)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)

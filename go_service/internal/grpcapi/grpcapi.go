@@ -6,10 +6,10 @@ package grpcapi
 import (
 	"context"
 	"net"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
@@ -42,6 +42,11 @@ type Options struct {
 	// AdmitOnArrival names the predict methods of the other services registered on the server
 	// (full method name → metrics method), which the tap refuses on arrival as it does Predict.
 	AdmitOnArrival map[string]metrics.Method
+	// Work is the work lane of predict requests (Predict calls and PredictStream messages): each
+	// does the core's work (validation, tensor, inference, shaping) in one of its slots, and
+	// admitted requests wait there for one; admission judges a request by the wait in it. nil is a
+	// lane of GOMAXPROCS slots.
+	Work *admission.Lane
 }
 
 // Server implements predict.v1.PredictionService over a Core.
@@ -50,6 +55,7 @@ type Server struct {
 	core  Core
 	rec   metrics.Recorder
 	codec *Codec // nil without metrics
+	work  *admission.Lane
 	// admitted are the predict methods the tap refuses on arrival, by full method name
 	admitted map[string]metrics.Method
 }
@@ -66,11 +72,12 @@ func (s *Server) Predict(ctx context.Context, req *predictv1.PredictRequest) (*p
 func (s *Server) predict(ctx context.Context, req *predictv1.PredictRequest) (*predictv1.PredictResponse, error) {
 	decode := s.codec.Decoded(req)
 	from := connection(ctx)
-	if err := admission.Enter(s.core, s.rec, metrics.GRPC, from); err != nil {
+	started, err := admission.Enter(ctx, s.core, s.rec, metrics.GRPC, from, s.work)
+	if err != nil {
 		return nil, err
 	}
 	resp, t, err := s.core.PredictTimed(ctx, req)
-	admission.Exit(s.core, s.rec, metrics.GRPC, from)
+	admission.Exit(s.core, s.rec, metrics.GRPC, from, s.work, started)
 	if err != nil {
 		return nil, capped(err)
 	}
@@ -84,9 +91,10 @@ func (s *Server) predict(ctx context.Context, req *predictv1.PredictRequest) (*p
 // tap is the server's InTapHandle: grpc-go calls it on the connection's reader goroutine when a
 // call's headers arrive, before its message is read. A predict call (Predict, or another service's
 // method named in Options.AdmitOnArrival: V2's ModelInfer) that admission would refuse now is
-// refused there (RESOURCE_EXHAUSTED with its RetryInfo, as a trailers-only answer and a
-// RST_STREAM, so a client still sending stops), without reading, decoding or allocating its
-// message: under overload with large messages, refusing after decoding cost the server more CPU
+// refused there (RESOURCE_EXHAUSTED with its RetryInfo, or DEADLINE_EXCEEDED when its deadline is
+// nearer than the expected wait, as a trailers-only answer and a RST_STREAM, so a client still
+// sending stops), without reading, decoding or allocating its message: under overload with large
+// messages, refusing after decoding cost the server more CPU
 // than the work it admitted. The tap takes no place: a call it lets through is admitted, or
 // refused, once decoded (predict), so no place is held by a message still arriving (a client
 // trickling its message, or sending none, holds nothing).
@@ -96,8 +104,8 @@ func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, erro
 		return ctx, nil
 	}
 	start := time.Now()
-	if err := admission.Check(s.core, s.rec, metrics.GRPC, connection(ctx)); err != nil {
-		s.rec.Request(metrics.GRPC, method, codes.ResourceExhausted, time.Since(start))
+	if err := admission.Check(ctx, s.core, s.rec, metrics.GRPC, connection(ctx), s.work); err != nil {
+		s.rec.Request(metrics.GRPC, method, status.Code(err), time.Since(start))
 		return ctx, err
 	}
 	return ctx, nil
@@ -169,7 +177,10 @@ func New(core Core, opts Options) (*grpc.Server, *health.Server) {
 	for name, m := range opts.AdmitOnArrival {
 		admitted[name] = m
 	}
-	service := &Server{core: core, rec: rec, codec: codec, admitted: admitted}
+	if opts.Work == nil {
+		opts.Work = admission.NewLane("grpc", runtime.GOMAXPROCS(0))
+	}
+	service := &Server{core: core, rec: rec, codec: codec, admitted: admitted, work: opts.Work}
 	serverOpts = append(serverOpts, grpc.InTapHandle(service.tap))
 	srv := grpc.NewServer(serverOpts...)
 	predictv1.RegisterPredictionServiceServer(srv, service)

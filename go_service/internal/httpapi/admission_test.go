@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"servebench/go_service/internal/admission"
 	"servebench/go_service/internal/httpapi"
 	"servebench/go_service/internal/modeltest"
 	"servebench/go_service/internal/predictor"
@@ -169,11 +170,16 @@ func noInference(t *testing.T, entered <-chan struct{}, what string) {
 	}
 }
 
+// oneSlotLanes are the adapter's options with one work slot in each lane.
+func oneSlotLanes() httpapi.Options {
+	return httpapi.Options{MaxBody: testMaxBody, Small: admission.NewLane("http", 1), Big: admission.NewLane("http-big", 1)}
+}
+
 // TestWorkSlots: with one work slot, an admitted request waits while another does its CPU work
 // (here, held in inference), and is served once the slot frees: neither refused nor run beside it.
 func TestWorkSlots(t *testing.T) {
 	core, entered, release := blockingCore(t, 4)
-	srv := httptest.NewServer(httpapi.New(core, httpapi.Options{MaxBody: testMaxBody, WorkSlots: 1}))
+	srv := httptest.NewServer(httpapi.New(core, oneSlotLanes()))
 	t.Cleanup(srv.Close)
 	// Cleanups run last first: a failed test leaves no run blocked when the server closes.
 	t.Cleanup(func() { close(release) })
@@ -197,7 +203,7 @@ func TestWorkSlots(t *testing.T) {
 // beside a small one (both reach inference at once), and a second big one waits for the first.
 func TestBigBodyLane(t *testing.T) {
 	core, entered, release := blockingCore(t, 4)
-	srv := httptest.NewServer(httpapi.New(core, httpapi.Options{MaxBody: testMaxBody, WorkSlots: 1}))
+	srv := httptest.NewServer(httpapi.New(core, oneSlotLanes()))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) })                     // first, as in TestWorkSlots
 	big := irisSetosa + strings.Repeat(" ", httpapi.BigBody) // valid JSON, one byte over

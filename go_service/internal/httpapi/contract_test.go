@@ -29,6 +29,7 @@ type errorTable struct {
 	HTTPStatusWhenRetryable map[string]int `json:"http_status_for_code_when_retryable"`
 	NumberMaxDigits         int            `json:"json_number_max_digits"`
 	MaxInflightPerCPU       int            `json:"max_inflight_per_cpu"`
+	MaxQueueDelayMS         int            `json:"max_queue_delay_ms"`
 	BigBodyBytes            int            `json:"big_body_bytes"`
 	Unmapped                struct {
 		HTTPStatus int    `json:"http_status"`
@@ -118,10 +119,14 @@ func TestErrorMappingFollowsTheErrorTable(t *testing.T) {
 	}
 }
 
-// TestAutoAdmissionBound: the auto admission bound per CPU is errors.json's.
-func TestAutoAdmissionBound(t *testing.T) {
-	if want := loadTable(t).MaxInflightPerCPU; admission.AutoPerCPU != want || want == 0 {
-		t.Fatalf("admission.AutoPerCPU %d; errors.json max_inflight_per_cpu %d", admission.AutoPerCPU, want)
+// TestAdmissionDefaults: the auto backstop per CPU and the default queueing budget are errors.json's.
+func TestAdmissionDefaults(t *testing.T) {
+	table := loadTable(t)
+	if want := table.MaxInflightPerCPU; admission.AutoPerCPU != want || want == 0 {
+		t.Errorf("admission.AutoPerCPU %d; errors.json max_inflight_per_cpu %d", admission.AutoPerCPU, want)
+	}
+	if want := time.Duration(table.MaxQueueDelayMS) * time.Millisecond; admission.DefaultQueueDelay != want || want == 0 {
+		t.Errorf("admission.DefaultQueueDelay %v; errors.json max_queue_delay_ms %d", admission.DefaultQueueDelay, table.MaxQueueDelayMS)
 	}
 }
 

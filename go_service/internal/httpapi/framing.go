@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 )
@@ -31,14 +33,24 @@ func (l *guardListener) Accept() (net.Conn, error) {
 	return &guardConn{Conn: c, limit: l.capture, capturing: true}, nil
 }
 
-// guardConn keeps the bytes read while capturing, up to limit.
+// guardConn keeps the bytes read while capturing, up to limit; once half-closed, it closes by
+// lingering (Close).
 type guardConn struct {
 	net.Conn
-	limit     int
-	mu        sync.Mutex
-	capturing bool
-	head      []byte
+	limit       int
+	mu          sync.Mutex
+	capturing   bool
+	head        []byte
+	lingerUntil time.Time // set by CloseWrite: until when Close reads what the client still sends
 }
+
+// lingerTimeout bounds a lingering close. net/http half-closes a connection it answered with
+// "Connection: close" (a refusal such as 408, 413, 400 for bad framing, 431), waits 500 ms without
+// reading, then closes it; a client still sending its request (one that writes it whole before
+// reading, as Python's http.client does) then gets a reset, and loses the answer, instead of
+// reading it. So Close first reads and drops what the client sends until it closes its side or
+// lingerTimeout has passed since the half-close.
+const lingerTimeout = time.Second
 
 func (c *guardConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
@@ -54,12 +66,30 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// CloseWrite lets net/http half-close before it closes (the 431 path), as on a *net.TCPConn.
+// CloseWrite lets net/http half-close before it closes (answers with "Connection: close"), as on
+// a *net.TCPConn, and makes Close linger.
 func (c *guardConn) CloseWrite() error {
+	c.mu.Lock()
+	c.lingerUntil = time.Now().Add(lingerTimeout)
+	c.mu.Unlock()
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// Close closes the connection; after CloseWrite it first reads and drops what the client still
+// sends, until the client's end of the stream or the linger's end (lingerTimeout). A Close meanwhile
+// (Server.Close) closes at once, which ends the lingering read.
+func (c *guardConn) Close() error {
+	c.mu.Lock()
+	until := c.lingerUntil
+	c.lingerUntil = time.Time{}
+	c.mu.Unlock()
+	if !until.IsZero() && c.Conn.SetReadDeadline(until) == nil {
+		_, _ = io.Copy(io.Discard, c.Conn)
+	}
+	return c.Conn.Close()
 }
 
 // stop ends capturing and returns what was kept; it stays valid until resume.

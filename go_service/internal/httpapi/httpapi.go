@@ -33,37 +33,38 @@ type Core interface {
 type Options struct {
 	MaxBody int64            // largest request body in bytes
 	Metrics *metrics.Metrics // nil: record nothing and answer /metrics with 404
-	// WorkSlots bounds the predict requests doing CPU work (decode, the core, encode) at once, in
-	// each of two lanes: bodies up to BigBody bytes, and bigger ones; admitted requests beyond it
-	// wait (at most the admission bound). 0 is GOMAXPROCS.
-	WorkSlots int
+	// Small and Big are the work lanes of predict requests (their CPU work: decode, the core,
+	// encode) whose bodies are up to BigBody bytes, and bigger; admitted requests wait there for a
+	// slot, and admission judges a request by the wait in its lane. nil is a lane of GOMAXPROCS
+	// slots.
+	Small, Big *admission.Lane
 }
 
 // BigBody is the largest request body of the small requests' lane (errors.json big_body_bytes,
 // as the Python RSGI front's): a bigger one (a 1,024-row batch, ~30 ms of JSON decoding) does its
 // work in a lane of its own, so that the small requests behind it are not held for its whole
-// decode. With two admission places per CPU, a request of 40 requests/s beside a 30 ms one found
-// both places taken (the big one, and the previous small one waiting behind it) and was refused.
+// decode, and each lane's expected wait is reckoned with its own service time (admission.Lane).
 const BigBody = 64 << 10
 
 // routeFunc serves one request and returns the gRPC code it answered with.
 type routeFunc func(w http.ResponseWriter, r *http.Request) codes.Code
 
 type handler struct {
-	core    Core
-	maxBody int64
-	rec     metrics.Recorder
-	work    chan struct{} // one token per predict request doing CPU work, body ≤ BigBody
-	bigWork chan struct{} // the same, body > BigBody
+	core       Core
+	maxBody    int64
+	rec        metrics.Recorder
+	small, big *admission.Lane // predict work of bodies ≤ BigBody, and bigger
 }
 
 // New returns the routes of proto/predict/v1/routes.json over core.
 func New(core Core, opts Options) http.Handler {
-	if opts.WorkSlots <= 0 {
-		opts.WorkSlots = runtime.GOMAXPROCS(0)
+	if opts.Small == nil {
+		opts.Small = admission.NewLane("http", runtime.GOMAXPROCS(0))
 	}
-	h := &handler{core: core, maxBody: opts.MaxBody, rec: metrics.Nop{},
-		work: make(chan struct{}, opts.WorkSlots), bigWork: make(chan struct{}, opts.WorkSlots)}
+	if opts.Big == nil {
+		opts.Big = admission.NewLane("http-big", runtime.GOMAXPROCS(0))
+	}
+	h := &handler{core: core, maxBody: opts.MaxBody, rec: metrics.Nop{}, small: opts.Small, big: opts.Big}
 	if opts.Metrics != nil {
 		h.rec = opts.Metrics
 	}
@@ -96,12 +97,17 @@ func metricsRoute(m *metrics.Metrics) http.Handler {
 	}))
 }
 
-// counted records the request in the metrics under the route's RPC name.
+// counted records the request in the metrics under the route's RPC name. A request answered
+// CANCELLED (its client went away while it waited: nothing was written) is aborted, so net/http
+// closes the connection without an answer (http.ErrAbortHandler is not logged).
 func (h *handler) counted(m metrics.Method, next routeFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		code := next(w, r)
 		h.rec.Request(metrics.HTTP, m, code, time.Since(start))
+		if code == codes.Canceled {
+			panic(http.ErrAbortHandler)
+		}
 	})
 }
 

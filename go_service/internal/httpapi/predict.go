@@ -34,11 +34,12 @@ var unmarshalJSON = protojson.UnmarshalOptions{DiscardUnknown: false}
 // discardFactor bounds how much of a too-large body is read before answering, in units of maxBody.
 const discardFactor = 4
 
-// predict is POST /v1/predict: the body (in either media type), then admission (so that a client
-// trickling its body holds no admission slot), the work (compute), and the answer in the media
-// type Accept prefers, written once the request has left its admission place and work slot: a
-// client slow to read a big answer (over net/http's 4 KB buffer, written while the handler runs)
-// holds neither.
+// predict is POST /v1/predict: the body (in either media type), then admission into the lane of
+// its size (so that a client trickling its body holds no place) and a work slot there, the work
+// (compute), and the answer in the media type Accept prefers, written once the request has left
+// its admission place and work slot: a client slow to read a big answer (over net/http's 4 KB
+// buffer, written while the handler runs) holds neither. A request whose client went away while
+// it waited is dropped without inference, unanswered (CANCELLED, see counted).
 func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 	isProtobuf, ok := requestIsProtobuf(r.Header.Get("Content-Type"))
 	if !ok {
@@ -54,29 +55,36 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) codes.Code {
 	if err != nil {
 		return writeCoreError(w, err)
 	}
-	// An HTTP/1.1 connection carries one request at a time: no per-connection share to keep.
-	if err := admission.Enter(h.core, h.rec, metrics.HTTP, nil); err != nil {
-		return writeCoreError(w, err)
+	lane := h.small
+	if len(body) > BigBody {
+		lane = h.big
 	}
-	out, contentType, err := h.compute(r, body, isProtobuf)
+	// An HTTP/1.1 connection carries one request at a time: no per-connection share to keep.
+	started, err := admission.Enter(r.Context(), h.core, h.rec, metrics.HTTP, nil, lane)
 	if err != nil {
-		return writeCoreError(w, err)
+		return h.failed(w, err)
+	}
+	out, contentType, err := h.compute(r, body, isProtobuf, lane, started)
+	if err != nil {
+		return h.failed(w, err)
 	}
 	writeBody(w, http.StatusOK, contentType, out)
 	return codes.OK
 }
 
-// compute is an admitted request's CPU work, in a work slot of its body's lane (BigBody): decode,
-// the core, encode. It leaves the slot and the admission place as it returns; a failure is a gRPC
-// status error (answerFor).
-func (h *handler) compute(r *http.Request, body []byte, isProtobuf bool) (out []byte, contentType string, err error) {
-	defer admission.Exit(h.core, h.rec, metrics.HTTP, nil)
-	lane := h.work
-	if len(body) > BigBody {
-		lane = h.bigWork
+// failed answers a predict request's error, except CANCELLED (its client went away): no answer.
+func (h *handler) failed(w http.ResponseWriter, err error) codes.Code {
+	if status.Code(err) == codes.Canceled {
+		return codes.Canceled
 	}
-	lane <- struct{}{}
-	defer func() { <-lane }()
+	return writeCoreError(w, err)
+}
+
+// compute is an admitted request's CPU work, in the work slot of lane it took at `started`:
+// decode, the core, encode. It leaves the slot and the admission place as it returns; a failure
+// is a gRPC status error (answerFor).
+func (h *handler) compute(r *http.Request, body []byte, isProtobuf bool, lane *admission.Lane, started time.Time) (out []byte, contentType string, err error) {
+	defer admission.Exit(h.core, h.rec, metrics.HTTP, nil, lane, started)
 	start := time.Now()
 	req := &predictv1.PredictRequest{}
 	if isProtobuf {

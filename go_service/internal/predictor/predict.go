@@ -133,8 +133,8 @@ func (p *Predictor) run(ctx context.Context, start time.Time, m *model, data []f
 	return res, t.Timings, nil
 }
 
-// acquireRun takes a run slot, waiting while GOMAXPROCS calls are in flight (at most the
-// admission bound wait), and returns how long it waited.
+// acquireRun takes a run slot, waiting while MaxRuns calls are in flight (the adapters' work
+// lanes, a slot per CPU each, are what waits here), and returns how long it waited.
 func (p *Predictor) acquireRun(ctx context.Context) (time.Duration, error) {
 	select {
 	case p.runs <- struct{}{}:

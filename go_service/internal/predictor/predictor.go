@@ -1,16 +1,18 @@
 // Package predictor is the Go service's one predict path: validate → tensor → run → shape.
 // Errors are gRPC status errors with the codes of the shared error table; the adapters map
-// them to their protocol. It also holds the admission bound (--max-inflight) the adapters
-// check first, and bounds the ONNX Runtime calls in flight to GOMAXPROCS.
+// them to their protocol. It also holds the admission gate (--max-queue-delay, --max-inflight) the
+// adapters check first, and bounds the ONNX Runtime calls in flight to GOMAXPROCS.
 package predictor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/grpc/codes"
@@ -29,9 +31,13 @@ type Options struct {
 	// CPUs is how many CPUs predict work may use; 0 is GOMAXPROCS. main passes the runtime's
 	// GOMAXPROCS from before it adds a P for the network (see main).
 	CPUs int
-	// MaxInflight bounds the predict requests in progress or queued (see Admit); 0 is
-	// admission.AutoPerCPU × CPUs.
+	// MaxInflight is the admission backstop: the most predict requests in progress or queued
+	// (see Admit); 0 is admission.AutoPerCPU × CPUs.
 	MaxInflight int
+	// MaxQueueDelay is the queueing budget: a request is admitted while its expected wait for a
+	// work slot is within it (see Admit); 0 turns the time rule off (main passes
+	// admission.DefaultQueueDelay unless told otherwise).
+	MaxQueueDelay time.Duration
 	// MaxRuns bounds the ONNX Runtime calls (input tensor + Run) in flight; more wait for a
 	// slot. 0 is CPUs.
 	MaxRuns int
@@ -66,24 +72,33 @@ func New(opts Options) *Predictor {
 	if opts.MaxRuns <= 0 {
 		opts.MaxRuns = opts.CPUs
 	}
-	return &Predictor{opts: opts, gate: admission.New(opts.MaxInflight, opts.CPUs), runs: make(chan struct{}, opts.MaxRuns)}
+	return &Predictor{opts: opts, gate: admission.New(opts.MaxInflight, opts.CPUs, opts.MaxQueueDelay), runs: make(chan struct{}, opts.MaxRuns)}
 }
 
-// Admit admits one predict request under the admission bound, or refuses it at once with
-// RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo; `from` names the connection (see
-// admission.Gate.Enter). The HTTP adapter calls it once the body is read, before decoding it; the
-// gRPC adapter once grpc-go has decoded the message (having refused on arrival, with Refuses, the
-// calls it would refuse then). An admitted request must call Release once answered.
-func (p *Predictor) Admit(from any) error { return p.gate.Enter(from) }
+// Admit admits one predict request into lane, or refuses it at once: RESOURCE_EXHAUSTED carrying
+// a google.rpc.RetryInfo when its expected wait exceeds the queueing budget or the backstop is
+// reached, DEADLINE_EXCEEDED when ctx's deadline is nearer than its expected wait; `from` names
+// the connection (see admission.Gate.Enter). The HTTP adapter calls it once the body is read,
+// before decoding it; the gRPC adapter once grpc-go has decoded the message (having refused on
+// arrival, with Refuses, the calls it would refuse then). An admitted request must call Release
+// once answered.
+func (p *Predictor) Admit(ctx context.Context, from any, lane *admission.Lane) error {
+	return p.gate.Enter(ctx, from, lane)
+}
 
-// Refuses is the refusal Admit(from) would give now, or nil; it takes no place (admission.Gate.Refuses).
-func (p *Predictor) Refuses(from any) error { return p.gate.Refuses(from) }
+// Refuses is the refusal Admit would give now, or nil; it takes no place (admission.Gate.Refuses).
+func (p *Predictor) Refuses(ctx context.Context, from any, lane *admission.Lane) error {
+	return p.gate.Refuses(ctx, from, lane)
+}
 
 // Release ends a request Admit admitted.
-func (p *Predictor) Release(from any) { p.gate.Leave(from) }
+func (p *Predictor) Release(from any, lane *admission.Lane) { p.gate.Leave(from, lane) }
 
-// MaxInflight is the admission bound in effect.
+// MaxInflight is the admission backstop in effect.
 func (p *Predictor) MaxInflight() int { return p.gate.Max() }
+
+// MaxQueueDelay is the queueing budget in effect (0: off).
+func (p *Predictor) MaxQueueDelay() time.Duration { return p.gate.Budget() }
 
 // Load creates one session per model and makes the Predictor ready. It may be called once.
 func (p *Predictor) Load(models []*repository.Model) error {

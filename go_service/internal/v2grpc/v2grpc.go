@@ -7,6 +7,7 @@ package v2grpc
 
 import (
 	"context"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -33,6 +34,9 @@ type Core interface {
 type Options struct {
 	Metrics *metrics.Metrics // nil: record nothing
 	Codec   *grpcapi.Codec   // the server's codec, timing ModelInfer's messages; nil: no decode/encode phases
+	// Work is the work lane of inference calls: predict.v1's gRPC lane (grpcapi.Options.Work), so
+	// both services queue, and are admitted, together. nil is a lane of GOMAXPROCS slots.
+	Work *admission.Lane
 }
 
 // Server implements inference.GRPCInferenceService over a Core.
@@ -41,6 +45,7 @@ type Server struct {
 	core  Core
 	rec   metrics.Recorder
 	codec *grpcapi.Codec
+	work  *admission.Lane
 }
 
 // Messages are the types the server's codec times (grpcapi.NewCodec).
@@ -51,7 +56,10 @@ var AdmitOnArrival = map[string]metrics.Method{inferencepb.GRPCInferenceService_
 
 // New returns the service; register it with inferencepb.RegisterGRPCInferenceServiceServer.
 func New(core Core, opts Options) *Server {
-	s := &Server{core: core, rec: metrics.Nop{}, codec: opts.Codec}
+	if opts.Work == nil {
+		opts.Work = admission.NewLane("grpc", runtime.GOMAXPROCS(0))
+	}
+	s := &Server{core: core, rec: metrics.Nop{}, codec: opts.Codec, work: opts.Work}
 	if opts.Metrics != nil {
 		s.rec = opts.Metrics
 	}
@@ -117,10 +125,11 @@ func (s *Server) ModelInfer(ctx context.Context, req *inferencepb.ModelInferRequ
 func (s *Server) infer(ctx context.Context, req *inferencepb.ModelInferRequest) (*inferencepb.ModelInferResponse, error) {
 	decodeMessage := s.codec.Decoded(req)
 	from := grpcapi.Connection(ctx)
-	if err := admission.Enter(s.core, s.rec, metrics.GRPC, from); err != nil {
+	started, err := admission.Enter(ctx, s.core, s.rec, metrics.GRPC, from, s.work)
+	if err != nil {
 		return nil, err
 	}
-	defer admission.Exit(s.core, s.rec, metrics.GRPC, from)
+	defer admission.Exit(s.core, s.rec, metrics.GRPC, from, s.work, started)
 	start := time.Now()
 	batch, selected, err := decode(s.core, req)
 	if err != nil {

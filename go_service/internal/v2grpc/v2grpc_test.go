@@ -12,6 +12,7 @@ import (
 
 	inferencepb "servebench/go_service/gen/inference"
 	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/admission"
 	"servebench/go_service/internal/predictor"
 	"servebench/go_service/internal/v2cases"
 	"servebench/go_service/internal/v2grpc"
@@ -73,10 +74,10 @@ func TestHealthAndMetadata(t *testing.T) {
 // fakeCore refuses or fails as told.
 type fakeCore struct{ admit, predict error }
 
-func (f fakeCore) Admit(any) error   { return f.admit }
-func (f fakeCore) Release(any)       {}
-func (f fakeCore) Refuses(any) error { return f.admit }
-func (f fakeCore) Ready() bool       { return true }
+func (f fakeCore) Admit(context.Context, any, *admission.Lane) error   { return f.admit }
+func (f fakeCore) Release(any, *admission.Lane)                        {}
+func (f fakeCore) Refuses(context.Context, any, *admission.Lane) error { return f.admit }
+func (f fakeCore) Ready() bool                                         { return true }
 func (f fakeCore) PredictBatch(context.Context, predictor.Batch) (predictor.Result, predictor.Timings, error) {
 	return predictor.Result{}, predictor.Timings{}, f.predict
 }

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
+	"servebench/go_service/internal/admission"
 	"servebench/go_service/internal/metrics"
 	"servebench/go_service/internal/predictor"
 	"servebench/go_service/internal/v2cases"
@@ -169,11 +170,11 @@ type fakeCore struct {
 	admit, predict error
 }
 
-func (f fakeCore) Admit(any) error   { return f.admit }
-func (f fakeCore) Release(any)       {}
-func (f fakeCore) Refuses(any) error { return f.admit }
-func (f fakeCore) Ready() bool       { return true }
-func (f fakeCore) ValueBound() int64 { return 10 }
+func (f fakeCore) Admit(context.Context, any, *admission.Lane) error   { return f.admit }
+func (f fakeCore) Release(any, *admission.Lane)                        {}
+func (f fakeCore) Refuses(context.Context, any, *admission.Lane) error { return f.admit }
+func (f fakeCore) Ready() bool                                         { return true }
+func (f fakeCore) ValueBound() int64                                   { return 10 }
 func (f fakeCore) PredictBatch(context.Context, predictor.Batch) (predictor.Result, predictor.Timings, error) {
 	return predictor.Result{}, predictor.Timings{}, f.predict
 }

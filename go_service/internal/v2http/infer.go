@@ -54,10 +54,15 @@ func (h *handler) infer(w http.ResponseWriter, r *http.Request) codes.Code {
 	if err != nil {
 		return writeCoreError(w, err)
 	}
-	if err := admission.Enter(h.core, h.rec, metrics.HTTP, nil); err != nil {
+	lane := h.small
+	if len(header)+len(binaryData) > httpapi.BigBody {
+		lane = h.big
+	}
+	started, err := admission.Enter(r.Context(), h.core, h.rec, metrics.HTTP, nil, lane)
+	if err != nil {
 		return writeCoreError(w, err)
 	}
-	out, headerLen, err := h.compute(r, header, binaryData)
+	out, headerLen, err := h.compute(r, header, binaryData, lane, started)
 	if err != nil {
 		return writeCoreError(w, err)
 	}
@@ -90,16 +95,10 @@ func split(lengths []string, body []byte) (header, binaryData []byte, err error)
 	return body[:n], body[n:], nil
 }
 
-// compute is an admitted request's CPU work, in a work slot of its body's lane: decode, the core,
-// encode. It leaves the slot and the admission place as it returns.
-func (h *handler) compute(r *http.Request, header, binaryData []byte) (out []byte, headerLen int, err error) {
-	defer admission.Exit(h.core, h.rec, metrics.HTTP, nil)
-	lane := h.work
-	if len(header)+len(binaryData) > httpapi.BigBody {
-		lane = h.bigWork
-	}
-	lane <- struct{}{}
-	defer func() { <-lane }()
+// compute is an admitted request's CPU work, in the work slot of its body's lane it took at
+// `started`: decode, the core, encode. It leaves the slot and the admission place as it returns.
+func (h *handler) compute(r *http.Request, header, binaryData []byte, lane *admission.Lane, started time.Time) (out []byte, headerLen int, err error) {
+	defer admission.Exit(h.core, h.rec, metrics.HTTP, nil, lane, started)
 
 	start := time.Now()
 	version := r.PathValue("version")

@@ -39,17 +39,18 @@ type Core interface {
 type Options struct {
 	MaxBody int64            // largest request body in bytes (--max-body)
 	Metrics *metrics.Metrics // nil: record nothing
-	// WorkSlots bounds the inference requests doing CPU work at once in each of two lanes (bodies
-	// up to httpapi.BigBody bytes, and bigger), as predict.v1's adapter does. 0 is GOMAXPROCS.
-	WorkSlots int
+	// Small and Big are the work lanes of inference requests with bodies up to httpapi.BigBody
+	// bytes and bigger (admission.Lane: slots, and the queue admission judges): the same lanes
+	// as predict.v1's HTTP adapter, so both protocols queue, and are admitted, together. nil is a
+	// lane of GOMAXPROCS slots.
+	Small, Big *admission.Lane
 }
 
 type handler struct {
-	core    Core
-	maxBody int64
-	rec     metrics.Recorder
-	work    chan struct{}
-	bigWork chan struct{}
+	core       Core
+	maxBody    int64
+	rec        metrics.Recorder
+	small, big *admission.Lane
 }
 
 // routeFunc serves one request and returns the gRPC code it answered with.
@@ -57,11 +58,13 @@ type routeFunc func(w http.ResponseWriter, r *http.Request) codes.Code
 
 // New returns the V2 routes (every path under /v2, and /v2 itself) over core.
 func New(core Core, opts Options) http.Handler {
-	if opts.WorkSlots <= 0 {
-		opts.WorkSlots = runtime.GOMAXPROCS(0)
+	if opts.Small == nil {
+		opts.Small = admission.NewLane("http", runtime.GOMAXPROCS(0))
 	}
-	h := &handler{core: core, maxBody: opts.MaxBody, rec: metrics.Nop{},
-		work: make(chan struct{}, opts.WorkSlots), bigWork: make(chan struct{}, opts.WorkSlots)}
+	if opts.Big == nil {
+		opts.Big = admission.NewLane("http-big", runtime.GOMAXPROCS(0))
+	}
+	h := &handler{core: core, maxBody: opts.MaxBody, rec: metrics.Nop{}, small: opts.Small, big: opts.Big}
 	if opts.Metrics != nil {
 		h.rec = opts.Metrics
 	}

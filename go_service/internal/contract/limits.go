@@ -1,0 +1,57 @@
+package contract
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// errorTable is a copy of proto/predict/v1/errors.json that `make proto` (and `make build`) keeps
+// equal to it, and `make check-proto` checks: the server's admission defaults are read from it,
+// so a value changed in the contract reaches the server without a change to Go code.
+//
+//go:embed errors.json
+var errorTable []byte
+
+// Limits are the numbers of errors.json the server uses at run time.
+type Limits struct {
+	// MaxInflightPerCPU is the memory backstop per CPU of --max-inflight 0 (auto):
+	// max_inflight_per_cpu.
+	MaxInflightPerCPU int
+	// MaxQueueDelay is the default queueing budget of --max-queue-delay: max_queue_delay_ms.
+	MaxQueueDelay time.Duration
+}
+
+// ErrorTableLimits reads Limits from an errors.json document; a missing or non-positive value is
+// an error.
+func ErrorTableLimits(raw []byte) (Limits, error) {
+	var doc struct {
+		MaxInflightPerCPU *int `json:"max_inflight_per_cpu"`
+		MaxQueueDelayMS   *int `json:"max_queue_delay_ms"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return Limits{}, fmt.Errorf("errors.json: %w", err)
+	}
+	if doc.MaxInflightPerCPU == nil || *doc.MaxInflightPerCPU < 1 {
+		return Limits{}, fmt.Errorf("errors.json: max_inflight_per_cpu missing or < 1")
+	}
+	if doc.MaxQueueDelayMS == nil || *doc.MaxQueueDelayMS < 0 {
+		return Limits{}, fmt.Errorf("errors.json: max_queue_delay_ms missing or < 0")
+	}
+	return Limits{
+		MaxInflightPerCPU: *doc.MaxInflightPerCPU,
+		MaxQueueDelay:     time.Duration(*doc.MaxQueueDelayMS) * time.Millisecond,
+	}, nil
+}
+
+// DefaultLimits are the Limits of the embedded errors.json.
+var DefaultLimits = mustLimits(errorTable)
+
+func mustLimits(raw []byte) Limits {
+	l, err := ErrorTableLimits(raw)
+	if err != nil {
+		panic(err) // the embedded copy is checked by contract_test.go and make check-proto
+	}
+	return l
+}

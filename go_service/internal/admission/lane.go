@@ -8,13 +8,15 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"servebench/go_service/internal/contract"
 )
 
 // ServiceWeight is the weight of the newest sample in a lane's service time, an exponentially
 // weighted moving average (as TCP's smoothed round-trip time, RFC 6298, weighs its samples): it
 // follows a change of workload within a few dozen requests, and one slow request (a collection, a
 // big batch among small ones) moves it by an eighth of the difference.
-const ServiceWeight = 1.0 / 8
+var ServiceWeight = contract.DefaultLimits.ServiceWeight // errors.json service_time_weight (1/8)
 
 // ServiceClip bounds one sample's pull on the service time: a sample over ServiceClip × the
 // current average counts as ServiceClip × the average. The expected wait multiplies the service
@@ -23,7 +25,7 @@ const ServiceWeight = 1.0 / 8
 // an 8th of a 200 ms stall became 1.2 s of expected wait, and `hey -c 100` of 20 µs iris
 // requests, whose longest real wait was 207 ms, was refused 3 times at a budget of 1 s (this VM,
 // shared). A real change of workload still moves it: up to ×(1 + 3/8) a request, 100× in 15.
-const ServiceClip = 4
+var ServiceClip = contract.DefaultLimits.ServiceClip // errors.json service_time_clip (4)
 
 // Lane is a set of work slots and the queue before them: the predict requests admitted into it,
 // at work in a slot or waiting for one, and its service time, how long a request holds a slot (an

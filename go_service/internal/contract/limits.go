@@ -21,14 +21,22 @@ type Limits struct {
 	MaxInflightPerCPU int
 	// MaxQueueDelay is the default queueing budget of --max-queue-delay: max_queue_delay_ms.
 	MaxQueueDelay time.Duration
+	// ServiceWeight is the weight of the newest sample in a lane's service time (an EWMA):
+	// service_time_weight.
+	ServiceWeight float64
+	// ServiceClip is the most one sample counts for, as a multiple of the average:
+	// service_time_clip.
+	ServiceClip int64
 }
 
 // ErrorTableLimits reads Limits from an errors.json document; a missing or non-positive value is
 // an error.
 func ErrorTableLimits(raw []byte) (Limits, error) {
 	var doc struct {
-		MaxInflightPerCPU *int `json:"max_inflight_per_cpu"`
-		MaxQueueDelayMS   *int `json:"max_queue_delay_ms"`
+		MaxInflightPerCPU *int     `json:"max_inflight_per_cpu"`
+		MaxQueueDelayMS   *int     `json:"max_queue_delay_ms"`
+		ServiceWeight     *float64 `json:"service_time_weight"`
+		ServiceClip       *int64   `json:"service_time_clip"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return Limits{}, fmt.Errorf("errors.json: %w", err)
@@ -39,9 +47,17 @@ func ErrorTableLimits(raw []byte) (Limits, error) {
 	if doc.MaxQueueDelayMS == nil || *doc.MaxQueueDelayMS < 0 {
 		return Limits{}, fmt.Errorf("errors.json: max_queue_delay_ms missing or < 0")
 	}
+	if doc.ServiceWeight == nil || *doc.ServiceWeight <= 0 || *doc.ServiceWeight > 1 {
+		return Limits{}, fmt.Errorf("errors.json: service_time_weight missing or not in (0, 1]")
+	}
+	if doc.ServiceClip == nil || *doc.ServiceClip < 1 {
+		return Limits{}, fmt.Errorf("errors.json: service_time_clip missing or < 1")
+	}
 	return Limits{
 		MaxInflightPerCPU: *doc.MaxInflightPerCPU,
 		MaxQueueDelay:     time.Duration(*doc.MaxQueueDelayMS) * time.Millisecond,
+		ServiceWeight:     *doc.ServiceWeight,
+		ServiceClip:       *doc.ServiceClip,
 	}, nil
 }
 

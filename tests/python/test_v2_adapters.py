@@ -233,3 +233,18 @@ def test_v2_predictions_are_predict_v1s(predictor, model):
     if model == "iris-logreg":  # a BYTES element: a 4-byte little-endian length, then its bytes
         label = pb.ModelInferResponse.FromString(data).raw_output_contents[0]
         assert label.startswith(struct.pack("<I", len(want[0]["label"])) + want[0]["label"].encode())
+
+
+def test_flask_without_the_front_answers_v2_limits_in_v2s_shape(predictor):
+    """On the WSGI servers (no RSGI front) the Flask app's own body limit answers 413 {"error"}
+    under /v2, and an inference's refused encoding still comes first (415)."""
+    client = create_app(predictor, max_body=1024).test_client()
+    big = b" " * 1025
+    answer = client.post(INFER, data=big)
+    assert answer.status_code == 413 and set(answer.get_json()) == {"error"}, answer.data
+    answer = client.post(INFER, data=big, headers={"Content-Encoding": "gzip"})
+    assert answer.status_code == 415 and set(answer.get_json()) == {"error"}, answer.data
+    answer = client.post("/v2/health/live", data=big, headers={"Content-Encoding": "gzip"})
+    assert answer.status_code == 413 and set(answer.get_json()) == {"error"}, answer.data
+    answer = client.open(INFER, method="TRACE")
+    assert answer.status_code == 405 and answer.headers["Allow"] == "POST", answer.data

@@ -71,11 +71,17 @@ def create_app(predictor, *, max_body, recorder=metrics.NO_METRICS, admission=No
     @app.before_request
     def open_inference_protocol():
         """The V2 routes: any method on any path under /v2 (its own 404 and 405)."""
-        if rest.is_v2(request.path):
-            encoding, lengths = rest.headers_of(request.headers.items())
-            call = rest.Call(request.method, request.path, _read_body(max_body), encoding, lengths)
-            return Response(*_flask(v2(call)))
-        return None
+        if not rest.is_v2(request.path):
+            return None
+        encoding, lengths = rest.headers_of(request.headers.items())
+        try:
+            body = _read_body(max_body)
+        except RequestEntityTooLarge:  # unless an inference's encoding is refused first (415)
+            if not rest.admits(request.method, request.path) or rest.early_refusal(encoding, (), 0) is None:
+                raise
+            _discard_body(request.environ["wsgi.input"], 4 * max_body)
+            body = b""
+        return Response(*_flask(v2(rest.Call(request.method, request.path, body, encoding, lengths))))
 
     def predict_view():
         decode = codec.DECODERS.get(request.mimetype)

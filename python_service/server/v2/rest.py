@@ -182,7 +182,7 @@ class RestV2:
     def _infer(self, call, params):
         """POST …/infer. In order: the Content-Encoding (415), the header length (400), admission
         (503), ready (503), the model and version (404), the JSON header's cost and the request
-        (400), the core (400), and the answer, encoded once the request has left admission."""
+        (400), the core (400), the answer encoded; it is written once the request has left admission."""
         body = call.body
         refused = early_refusal(call.content_encoding, call.header_lengths, len(body))
         if refused is not None:

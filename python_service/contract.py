@@ -1,15 +1,18 @@
 """The contract's data files (proto/predict/v1: error table, routes, metadata.json schema, version
-rule), read from the repository the package is installed from (editable, `make setup`)."""
+rule; proto/inference: the Open Inference Protocol's routes, model presentation and error table),
+read from the repository the package is installed from (editable, `make setup`)."""
 
 import json
 import os
 
-CONTRACT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "proto", "predict", "v1")
+_PROTO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "proto")
+CONTRACT_DIR = os.path.join(_PROTO, "predict", "v1")
+INFERENCE_DIR = os.path.join(_PROTO, "inference")
 
 
-def load(name):
-    """proto/predict/v1/<name>, parsed (every contract data file is JSON)."""
-    path = os.path.join(CONTRACT_DIR, name)
+def load(name, directory=CONTRACT_DIR):
+    """<directory>/<name> (default proto/predict/v1), parsed (every contract data file is JSON)."""
+    path = os.path.join(directory, name)
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)

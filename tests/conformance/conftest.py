@@ -5,8 +5,8 @@ models/, and the four endpoints over them.
 
 Needs `make models`, `make build` (go_service/bin/go_service) and, for test_grpcurl.py and
 test_v2_routes.py, `make tools`; `make test-conformance` does all three. The Open Inference
-Protocol (V2) tests run on the servers of v2_endpoints.V2_SERVERS (fixtures `v2_servers`,
-`v2_clients`). The servers are started by the bench's server harness (bench.run.servers). A
+Protocol (V2) tests run on the servers of v2_endpoints.V2_HTTP_SERVERS (fixtures `v2_servers`,
+`v2_clients`; gRPC on V2_SERVERS). The servers are started by the bench's server harness (bench.run.servers). A
 missing artifact fails the suite with what to run, unless SERVEBENCH_ALLOW_SKIP=1 turns it into a
 skip. SERVEBENCH_GO_BIN runs another Go binary (e.g. an experimental build) instead of
 go_service/bin/go_service.
@@ -20,7 +20,7 @@ import pytest
 from bench.run import servers as harness
 from bench.run.procs import Supervisor
 from tests.conformance.endpoints import ENDPOINTS, SERVER_WAYS, GrpcEndpoint, make
-from tests.conformance.v2_endpoints import V2_SERVERS, V2Grpc, V2Http
+from tests.conformance.v2_endpoints import V2_HTTP_SERVERS, V2_SERVERS, V2Grpc, V2Http
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELS = os.path.join(ROOT, "models")
@@ -109,18 +109,17 @@ def grpcurl():
 
 @pytest.fixture(scope="session")
 def v2_servers(request):
-    """name → server, for the servers that speak the Open Inference Protocol (V2_SERVERS), each
-    started once by its `<name>_server` fixture."""
-    return {name: request.getfixturevalue("%s_server" % name) for name in V2_SERVERS}
+    """name → server, for the servers that speak the Open Inference Protocol (V2_HTTP_SERVERS),
+    each started once by its `<name>_server` fixture."""
+    return {name: request.getfixturevalue("%s_server" % name) for name in V2_HTTP_SERVERS}
 
 
 @pytest.fixture(scope="session")
 def v2_clients(v2_servers):
-    """name → {"http": V2Http, "grpc": V2Grpc} for each V2 server."""
-    made = {
-        name: {"http": V2Http(server.endpoints["http"]), "grpc": V2Grpc(server.endpoints["grpc"])}
-        for name, server in v2_servers.items()
-    }
+    """name → {"http": V2Http, "grpc": V2Grpc (V2_SERVERS only)} for each V2 server."""
+    made = {name: {"http": V2Http(server.endpoints["http"])} for name, server in v2_servers.items()}
+    for name in V2_SERVERS:
+        made[name]["grpc"] = V2Grpc(v2_servers[name].endpoints["grpc"])
     yield made
-    for clients in made.values():
-        clients["grpc"].close()
+    for name in V2_SERVERS:
+        made[name]["grpc"].close()

@@ -2,7 +2,8 @@
 descriptors of the `inference` messages match ours field for field; health and metadata; its
 predictions (binary and JSON tensors over HTTP, raw contents over gRPC) identical to predict.v1's
 for the same rows on all four models; and the errors it reports for requests the server refuses.
-tritonclient runs in a child process (v2_tritonclient.py says why), once per server."""
+tritonclient runs in a child process (v2_tritonclient.py says why), once per server; its HTTP
+client on V2_HTTP_SERVERS, its gRPC client on V2_SERVERS."""
 
 import glob
 import json
@@ -17,7 +18,7 @@ from python_service.export.defaults import DEFAULT_RECIPES
 from python_service.gen.inference import open_inference_grpc_pb2 as pb
 from tests.conformance.endpoints import HttpEndpoint, as_float32
 from tests.conformance.test_endpoint_parity import BATCH, ROWS, SEED, random_rows
-from tests.conformance.v2_endpoints import ROOT, V2_SERVERS, contract
+from tests.conformance.v2_endpoints import ROOT, V2_HTTP_SERVERS, V2_SERVERS, contract
 
 SETOSA = [[5.1, 3.5, 1.4, 0.2]]
 # (name, what tritonclient sends), the error it must report: (HTTP status, gRPC code).
@@ -46,6 +47,14 @@ ERRORS = [
 WAYS = {"http-binary": "http", "http-json": "http", "grpc": "grpc"}
 
 
+def apis(server):
+    """The tritonclient APIs a server is checked with: HTTP, and gRPC where it serves gRPC."""
+    return ("http", "grpc") if server in V2_SERVERS else ("http",)
+
+
+SERVER_APIS = [(server, api) for server in V2_HTTP_SERVERS for api in apis(server)]
+
+
 def task_of(model):
     """The model's task, from its metadata.json in models/."""
     (path,) = glob.glob(os.path.join(ROOT, "models", model, "*", "metadata.json"))
@@ -56,7 +65,7 @@ def task_of(model):
 def plan(server):
     calls = [{"id": "descriptors", "kind": "descriptors"}]
     models = [r.name for r in DEFAULT_RECIPES]
-    for api in ("http", "grpc"):
+    for api in apis(server):
         calls.append({"id": "health-" + api, "api": api, "kind": "health", "models": models})
         calls.append({"id": "server-" + api, "api": api, "kind": "server_metadata"})
         for model in models:
@@ -66,6 +75,8 @@ def plan(server):
     for index, recipe in enumerate(DEFAULT_RECIPES):
         rows = random_rows(recipe, SEED + index)
         for way, api in WAYS.items():
+            if api not in apis(server):
+                continue
             for start in range(0, ROWS, BATCH):
                 call = {"api": api, "kind": "infer", "model": recipe.name, "rows": rows[start : start + BATCH]}
                 if way == "http-json":
@@ -80,7 +91,8 @@ def tritonclient_results(v2_servers):
     """server → {call id: result} of one tritonclient child per server."""
     out = {}
     for name, server in v2_servers.items():
-        doc = {"http": server.endpoints["http"], "grpc": server.endpoints["grpc"], "calls": plan(name)}
+        doc = {api: server.endpoints[api] for api in apis(name)}
+        doc["calls"] = plan(name)
         done = subprocess.run(
             [sys.executable, "-m", "tests.conformance.v2_tritonclient"],
             input=json.dumps(doc),
@@ -128,8 +140,7 @@ def test_same_messages_as_tritonclient(server, tritonclient_results):
     assert compared >= 40, compared
 
 
-@pytest.mark.parametrize("api", ["http", "grpc"])
-@pytest.mark.parametrize("server", V2_SERVERS)
+@pytest.mark.parametrize("server,api", SERVER_APIS)
 def test_health_and_metadata(server, api, tritonclient_results, v2_clients):
     results = tritonclient_results[server]
     health = results["health-" + api]
@@ -149,8 +160,7 @@ def test_health_and_metadata(server, api, tritonclient_results, v2_clients):
 
 
 @pytest.mark.parametrize("name,call,want", ERRORS, ids=[e[0] for e in ERRORS])
-@pytest.mark.parametrize("api", ["http", "grpc"])
-@pytest.mark.parametrize("server", V2_SERVERS)
+@pytest.mark.parametrize("server,api", SERVER_APIS)
 def test_errors(server, api, name, call, want, tritonclient_results):
     got = tritonclient_results[server]["error-%s-%s" % (api, name)]
     assert "error" in got, "tritonclient %s %s: answered %r" % (api, name, got)
@@ -170,9 +180,10 @@ def prediction_rows(result):
     ]
 
 
-@pytest.mark.parametrize("way", list(WAYS))
 @pytest.mark.parametrize("index,recipe", list(enumerate(DEFAULT_RECIPES)), ids=[r.name for r in DEFAULT_RECIPES])
-@pytest.mark.parametrize("server", V2_SERVERS)
+@pytest.mark.parametrize(
+    "server,way", [(server, way) for server in V2_HTTP_SERVERS for way, api in WAYS.items() if api in apis(server)]
+)
 def test_parity(server, index, recipe, way, tritonclient_results, v2_servers):
     rows = random_rows(recipe, SEED + index)
     v1 = HttpEndpoint("%s-http" % server, v2_servers[server].endpoints["http"])

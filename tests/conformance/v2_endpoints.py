@@ -5,8 +5,9 @@ answer: REST with JSON data ("json"), REST with the binary tensor data extension
 REST body ("http"), gRPC ModelInfer with typed contents ("grpc") or raw_input_contents
 ("grpc-raw"). go_service/internal/v2cases is the same for the Go adapters in process.
 
-Adding a server to every V2 test is one line: its name in V2_SERVERS (conftest.py's `<name>_server`
-fixture starts it).
+Adding a server to every V2 test is one line: its name in V2_SERVERS (REST and gRPC), or in
+V2_HTTP_ONLY for a server that serves HTTP only (conftest.py's `<name>_server` fixture starts it);
+the REST tests run on V2_HTTP_SERVERS, both.
 """
 
 import http.client
@@ -21,7 +22,9 @@ import numpy as np
 from python_service.gen.inference import open_inference_grpc_pb2 as pb
 from python_service.gen.inference import open_inference_grpc_pb2_grpc as pb_grpc
 
-V2_SERVERS = ("go",)
+V2_SERVERS = ("go", "python")  # REST and gRPC
+V2_HTTP_ONLY = ("python_rsgi",)  # REST only: the Python server's lean HTTP adapter (--http-server rsgi)
+V2_HTTP_SERVERS = V2_SERVERS + V2_HTTP_ONLY
 WAYS = ("json", "binary", "http", "grpc", "grpc-raw")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONTRACT = os.path.join(ROOT, "proto", "inference")
@@ -113,6 +116,22 @@ def binary_body(case, request):
     return header + data, opts.get("header_length", str(len(header)))
 
 
+def http_request(case, way):
+    """(path, body, headers) of a case's POST over a REST way ("json", "binary", "http")."""
+    path = infer_path(case["model"], case.get("version"))
+    if way == "http":
+        body = case["http"].get("body")
+        if body is None:
+            rep = case["http"]["body_repeat"]
+            body = rep["prefix"] + rep["unit"] * rep["count"] + rep["suffix"]
+        return path, body.encode(), dict(case["http"].get("headers", {}))
+    request = logical(case)
+    if way == "json":
+        return path, json.dumps(request).encode(), {"Content-Type": "application/json"}
+    body, length = binary_body(case, request)
+    return path, body, {"Content-Type": "application/octet-stream", HEADER_LENGTH: length}
+
+
 class V2Http:
     """V2 over REST: raw bodies on a fresh http.client connection each."""
 
@@ -139,22 +158,7 @@ class V2Http:
         return status, headers, json.loads(body)
 
     def send(self, case, way):
-        if way == "http":
-            body = case["http"].get("body")
-            if body is None:
-                rep = case["http"]["body_repeat"]
-                body = rep["prefix"] + rep["unit"] * rep["count"] + rep["suffix"]
-            headers = dict(case["http"].get("headers", {}))
-            return self.normalize(
-                *self.call("POST", infer_path(case["model"], case.get("version")), body.encode(), headers)
-            )
-        request = logical(case)
-        if way == "json":
-            body, headers = json.dumps(request).encode(), {"Content-Type": "application/json"}
-        else:
-            body, length = binary_body(case, request)
-            headers = {"Content-Type": "application/octet-stream", HEADER_LENGTH: length}
-        return self.normalize(*self.call("POST", infer_path(case["model"], case.get("version")), body, headers))
+        return self.normalize(*self.call("POST", *http_request(case, way)))
 
     def infer(self, model, doc, version=None, binary_input=None):
         """POST a request document (and binary input data, sent after it); the normalized answer."""
@@ -228,6 +232,34 @@ def _contents(tensor):
     return pb.InferTensorContents(**{field[datatype]: data})
 
 
+def grpc_request(case, way):
+    """The ModelInferRequest of a case over a gRPC way ("grpc", "grpc-raw")."""
+    request = logical(case)
+    opts = case.get("grpc_raw", {})
+    message = pb.ModelInferRequest(
+        model_name=case["model"], model_version=case.get("version") or "", id=request.get("id", "")
+    )
+    for k, v in (request.get("parameters") or {}).items():
+        message.parameters[k].CopyFrom(_param(v))
+    for tensor in request["inputs"]:
+        t = message.inputs.add(name=tensor["name"], datatype=tensor["datatype"], shape=tensor["shape"])
+        for k, v in (tensor.get("parameters") or {}).items():
+            t.parameters[k].CopyFrom(_param(v))
+        if way == "grpc" or opts.get("also_contents"):
+            t.contents.CopyFrom(_contents(tensor))
+        if way == "grpc-raw":
+            message.raw_input_contents.append(raw(tensor["datatype"], tensor["data"]))
+    for _ in range(opts.get("extra_raw", 0)):
+        message.raw_input_contents.append(message.raw_input_contents[0])
+    if opts.get("trailing_bytes"):
+        message.raw_input_contents[0] += bytes(opts["trailing_bytes"])
+    for o in request.get("outputs", []):
+        out = message.outputs.add(name=o["name"])
+        for k, v in (o.get("parameters") or {}).items():
+            out.parameters[k].CopyFrom(_param(v))
+    return message
+
+
 class V2Grpc:
     """V2 over gRPC with the committed stubs (python_service/gen/inference)."""
 
@@ -240,34 +272,8 @@ class V2Grpc:
     def close(self):
         self.channel.close()
 
-    def request(self, case, way):
-        request = logical(case)
-        opts = case.get("grpc_raw", {})
-        message = pb.ModelInferRequest(
-            model_name=case["model"], model_version=case.get("version") or "", id=request.get("id", "")
-        )
-        for k, v in (request.get("parameters") or {}).items():
-            message.parameters[k].CopyFrom(_param(v))
-        for tensor in request["inputs"]:
-            t = message.inputs.add(name=tensor["name"], datatype=tensor["datatype"], shape=tensor["shape"])
-            for k, v in (tensor.get("parameters") or {}).items():
-                t.parameters[k].CopyFrom(_param(v))
-            if way == "grpc" or opts.get("also_contents"):
-                t.contents.CopyFrom(_contents(tensor))
-            if way == "grpc-raw":
-                message.raw_input_contents.append(raw(tensor["datatype"], tensor["data"]))
-        for _ in range(opts.get("extra_raw", 0)):
-            message.raw_input_contents.append(message.raw_input_contents[0])
-        if opts.get("trailing_bytes"):
-            message.raw_input_contents[0] += bytes(opts["trailing_bytes"])
-        for o in request.get("outputs", []):
-            out = message.outputs.add(name=o["name"])
-            for k, v in (o.get("parameters") or {}).items():
-                out.parameters[k].CopyFrom(_param(v))
-        return message
-
     def send(self, case, way):
-        return self.call(self.request(case, way))
+        return self.call(grpc_request(case, way))
 
     def call(self, message, timeout=60):
         try:

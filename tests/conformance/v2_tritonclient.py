@@ -6,7 +6,8 @@ default descriptor pool, as ours (python_service/gen/inference) do, and one proc
 files defining the same symbols ("duplicate symbol 'inference.ServerLiveRequest'"). This process
 imports tritonclient only; the test process imports our stubs only.
 
-The plan: {"http": "HOST:PORT", "grpc": "HOST:PORT", "calls": [call, ...]}; each call has an "id",
+The plan: {"http": "HOST:PORT", "grpc": "HOST:PORT" (either may be absent), "calls": [call, ...]};
+each call has an "id",
 an "api" ("http" or "grpc") and a "kind":
 - "infer": {model, version, rows, binary_input (http), outputs: null or [[name, binary], ...]} →
   {model_name, model_version, outputs: {name: {datatype, shape, data}}}, or {error: {status, message}}
@@ -70,10 +71,8 @@ def _descriptors():
 
 
 def run(plan):
-    clients = {
-        "http": (thttp.InferenceServerClient(plan["http"]), thttp),
-        "grpc": (tgrpc.InferenceServerClient(plan["grpc"]), tgrpc),
-    }
+    modules = {"http": thttp, "grpc": tgrpc}
+    clients = {api: (mod.InferenceServerClient(plan[api]), mod) for api, mod in modules.items() if plan.get(api)}
     results = {}
     for call in plan["calls"]:
         kind = call["kind"]

@@ -34,7 +34,7 @@ def outcome(predictor, body, lean):
         if lean:
             request = codec.decode_json(body, predictor.value_bound)
             return "ok", json.loads(codec.encode_answer_json(predictor.infer(request)))
-        codec._check_cost(body, predictor.value_bound)
+        codec.check_cost(body, predictor.value_bound)
         request = codec.decode_json_reference(body)
         return "ok", json.loads(codec.encode_json(predictor.predict(request)))
     except PredictError as e:
@@ -177,3 +177,12 @@ def test_a_lean_answer_is_the_reference_answer_for_every_model(predictor):
                 isinstance(x, float) and math.isnan(x) for p in doc["predictions"] for x in p.get("probabilities", [])
             )
         )
+
+
+@pytest.mark.parametrize("instance", ["", "features", 0, []], ids=repr)
+def test_an_instance_that_is_not_an_object_is_invalid(predictor, instance):
+    """json_format reads "" where an Instance belongs as an empty Instance; the mapping (and Go's
+    protojson) take only an object: INVALID_ARGUMENT from both paths, never a crash."""
+    body = json.dumps({"model": "iris-logreg", "instances": [instance]}).encode()
+    kind, code, message = same(predictor, body)
+    assert (kind, code) == ("error", "INVALID_ARGUMENT") and "instance" in message, message

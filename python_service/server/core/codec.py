@@ -11,7 +11,7 @@ is not finite — goes to the reference, google.protobuf.json_format, which deci
 says what is wrong. tests/python/test_codec.py checks that both give identical answers and
 identical errors, on every conformance vector and on random valid and invalid requests.
 
-A JSON body is checked before it is decoded (`_check_cost`, errors.json too_many_values and
+A JSON body is checked before it is decoded (`check_cost`, errors.json too_many_values and
 number_too_long): decoding costs per value, and a valid request carries at most the predictor's
 value bound.
 """
@@ -93,7 +93,7 @@ def _object(pairs):
 def decode_json(body, value_bound=None):
     """A Batch (the lean path) or a PredictRequest (the reference's) from a JSON body (bytes), or
     INVALID_ARGUMENT."""
-    _check_cost(body, value_bound)
+    check_cost(body, value_bound)
     return _lean(body) or decode_json_reference(body)
 
 
@@ -156,7 +156,7 @@ def decode_json_reference(body):
     return message
 
 
-def _check_cost(body, bound):
+def check_cost(body, bound):
     """Refuse, before decoding, a JSON body whose decoding would cost more than any valid
     request's (errors.json, too_many_values and number_too_long):
     - more values than a valid request carries: decoding costs per value (json.loads and
@@ -195,6 +195,10 @@ def _check_features(tree):
     ("5_1", " 5", ".5"); the proto3 JSON mapping (and Go's protojson) take a JSON number or a
     string holding exactly one, or NaN / Infinity / -Infinity."""
     for i, instance in enumerate(tree.get("instances") or ()):
+        if not isinstance(instance, dict):  # json_format reads "" as an empty Instance
+            raise PredictError(
+                _C.INVALID_ARGUMENT, "invalid request JSON: instance %d: %s is not an object" % (i, quote(instance))
+            )
         features = instance.get("features") or ()
         if _PLAIN_NUMBERS.issuperset(map(type, features)):
             continue

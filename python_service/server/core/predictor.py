@@ -216,6 +216,36 @@ class Predictor:
         self._require_loaded()
         return self._model(name).info
 
+    def get_model_version(self, name, version=""):
+        """get_model, where a non-empty `version` must be the one served (else NOT_FOUND): the
+        Open Inference Protocol names versions (proto/predict/v1/versions.json: one per model)."""
+        self._require_loaded()
+        model = self._model(name)
+        if version and version != model.version:
+            raise PredictError(
+                grpc.StatusCode.NOT_FOUND,
+                "unknown version %s of model %s (it serves version %s)"
+                % (quote(version), quote(name), quote(model.version)),
+            )
+        return model.info
+
+    def check_ready(self):
+        """Validation step 1: UNAVAILABLE unless ready (loading models, or shutting down)."""
+        if not self._ready:
+            raise PredictError(
+                grpc.StatusCode.UNAVAILABLE,
+                "server is not ready (%s)" % ("shutting down" if self._draining else "loading models"),
+            )
+
+    def check_rows(self, rows):
+        """Validation step 3: at least one row, at most max_batch."""
+        if rows == 0:
+            raise PredictError(grpc.StatusCode.INVALID_ARGUMENT, "no instances")
+        if rows > self.max_batch:
+            raise PredictError(
+                grpc.StatusCode.INVALID_ARGUMENT, "%d instances exceed the maximum batch of %d" % (rows, self.max_batch)
+            )
+
     def _model(self, name):
         if not name:
             raise PredictError(grpc.StatusCode.INVALID_ARGUMENT, "model name is required")
@@ -238,26 +268,17 @@ class Predictor:
         """The Answer to one request (a PredictRequest, or a Batch). `time_remaining`, when given,
         returns the seconds left before the caller's deadline (or None for no deadline), as grpc's
         context does; `timing` (a Timing), when given, receives the tensor and inference times."""
-        if not self._ready:
-            raise PredictError(
-                grpc.StatusCode.UNAVAILABLE,
-                "server is not ready (%s)" % ("shutting down" if self._draining else "loading models"),
-            )
+        self.check_ready()
         started = perf_counter()
         model = self._model(request.model)
         rows = request.rows if isinstance(request, Batch) else len(request.instances)
-        if rows == 0:
-            raise PredictError(grpc.StatusCode.INVALID_ARGUMENT, "no instances")
-        if rows > self.max_batch:
-            raise PredictError(
-                grpc.StatusCode.INVALID_ARGUMENT, "%d instances exceed the maximum batch of %d" % (rows, self.max_batch)
-            )
+        self.check_rows(rows)
         tensor = _tensor(request, model)
         if not np.isfinite(tensor).all():
             row, col = np.argwhere(~np.isfinite(tensor))[0]
             raise PredictError(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                "instance %d feature %d is not a finite number (%s)" % (row, col, tensor[row, col]),
+                "instance %d feature %d is not finite (%s)" % (row, col, tensor[row, col]),
             )
         if time_remaining is not None:
             left = time_remaining()

@@ -1,7 +1,9 @@
 """The gRPC server: grpcio's thread-pool server (`--grpc-server sync`) or its asyncio server
 (`aio`), built and run the same way.
 
-Registers predict.v1.PredictionService (service.py), the standard grpc.health.v1 health service
+Registers predict.v1.PredictionService (service.py), the Open Inference Protocol's
+inference.GRPCInferenceService (v2/rpc.py, sharing its admission and work slots), the standard
+grpc.health.v1 health service
 (SERVING under both "" and the service name while the predictor is ready, NOT_SERVING once
 draining) and server reflection, so grpcurl and ghz work without the .proto file. The receive
 limit is --max-body (a larger message fails with RESOURCE_EXHAUSTED inside grpcio, before any
@@ -27,6 +29,7 @@ from python_service.server.core import metrics
 from python_service.server.core.admission import Admission
 from python_service.server.grpcapi import service
 from python_service.server.grpcapi.service import SERVICE_NAME
+from python_service.server.v2 import rpc
 
 # Handler threads per process (thread-pool server). Python runs one of them at a time (the GIL) and
 # ORT runs under the predictor's inference bound, so more threads only add switching; enough to
@@ -69,8 +72,9 @@ class GrpcServer:
         admission = Admission(max_inflight or _UNBOUNDED, recorder, budget_s=max_queue_delay_s)
         calls = service.Calls(predictor, recorder, work_slots, admission, on_limit)
         service.register(self._server, service.handlers(calls, aio=aio))
+        rpc.register(self._server, calls, aio=aio)  # the Open Inference Protocol (V2), same calls
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        service.add_reflection(self._server)
+        service.add_reflection(self._server, (rpc.SERVICE_NAME,))
         self.port = service.bind(self._server, address)
         self._stopped = None
 

@@ -72,6 +72,12 @@ class Calls:
     def predict(self, data, context=None):
         """One Predict (or PredictStream message): admitted, then its work in a slot. `context`:
         the call's (time_remaining, is_active), or None."""
+        return self.admitted(self._predict, data, context)
+
+    def admitted(self, work, data, context=None):
+        """`work(data, time_remaining)` of one prediction call (Predict, a PredictStream message,
+        V2's ModelInfer: one admission bound and one set of work slots for them all), admitted,
+        then run in a work slot."""
         queue = self._queue
         wait_s = queue.expected_wait_s()
         refused = self.admission.enter(queue)
@@ -91,7 +97,7 @@ class Calls:
                 if context is not None and _gone(context):
                     raise PredictError(grpc.StatusCode.CANCELLED, "the client went away while the call was queued")
                 started = perf_counter()
-                answer = self._predict(data, context.time_remaining if context is not None else None)
+                answer = work(data, context.time_remaining if context is not None else None)
                 service_s = perf_counter() - started
                 return answer
             finally:
@@ -143,7 +149,7 @@ def _behaviors(calls, aio):
         def unary(method, handle):
             def behavior(data, context):
                 try:
-                    return timed(recorder, method, handle, data, context)
+                    return timed(recorder, method, handle, data, context) if method else handle(data, context)
                 except PredictError as e:
                     context.abort(e.code, e.message)
 
@@ -161,7 +167,7 @@ def _behaviors(calls, aio):
     def aio_unary(method, handle):
         async def behavior(data, context):
             try:
-                return timed(recorder, method, handle, data, context)
+                return timed(recorder, method, handle, data, context) if method else handle(data, context)
             except PredictError as e:
                 await context.abort(e.code, e.message)
 
@@ -178,29 +184,39 @@ def _behaviors(calls, aio):
     return aio_unary, aio_stream
 
 
+_PAIR = {"request_deserializer": _identity, "response_serializer": _identity}
+
+
+def unary_handlers(calls, table, aio=False):
+    """name → grpc.RpcMethodHandler of unary RPCs on serialized messages: `table` maps each name to
+    (the metrics method it is counted as, or None for none; handle(request bytes, context) → answer
+    bytes, raising PredictError), wrapped as `_behaviors` does for the server's flavor."""
+    unary = _behaviors(calls, aio)[0]
+    return {name: grpc.unary_unary_rpc_method_handler(unary(m, h), **_PAIR) for name, (m, h) in table.items()}
+
+
 def handlers(calls, aio=False):
     """name → grpc.RpcMethodHandler of every PredictionService RPC, for the thread-pool server
     (or, with `aio`, the asyncio server: the core is synchronous and short, so a handler calls it
     directly on the loop)."""
-    unary, stream = _behaviors(calls, aio)
-    pair = {"request_deserializer": _identity, "response_serializer": _identity}
-    out = {m: grpc.unary_unary_rpc_method_handler(unary(m, h), **pair) for m, h in calls.unary().items()}
-    out["PredictStream"] = grpc.stream_stream_rpc_method_handler(stream, **pair)
+    out = unary_handlers(calls, {m: (m, h) for m, h in calls.unary().items()}, aio)
+    out["PredictStream"] = grpc.stream_stream_rpc_method_handler(_behaviors(calls, aio)[1], **_PAIR)
     return out
 
 
-def register(server, method_handlers):
-    """Add the PredictionService handlers to a grpcio (sync or aio) server."""
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, method_handlers),))
-    server.add_registered_method_handlers(SERVICE_NAME, method_handlers)
+def register(server, method_handlers, service_name=SERVICE_NAME):
+    """Add a service's handlers (default: PredictionService's) to a grpcio (sync or aio) server."""
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service_name, method_handlers),))
+    server.add_registered_method_handlers(service_name, method_handlers)
 
 
-def add_reflection(server):
-    """Server reflection for the prediction and health services (grpcurl, ghz need no .proto)."""
+def add_reflection(server, services=()):
+    """Server reflection for the prediction and health services and `services` (names; grpcurl,
+    ghz need no .proto)."""
     from grpc_health.v1 import health
     from grpc_reflection.v1alpha import reflection
 
-    names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    names = (SERVICE_NAME, *services, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server, pool=ReflectionPool())
 
 

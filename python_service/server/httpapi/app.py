@@ -3,7 +3,8 @@
 Bodies are decoded and answers encoded by the core's codec (core/codec.py: the proto3 JSON mapping,
 or binary protobuf with `application/x-protobuf`; the answer's encoding follows `Accept`,
 routes.json). Every error answer is built by `errors.answer` (httpapi/errors.py): the core's
-refusals and the framework's own (routing, body size, media type).
+refusals and the framework's own (routing, body size, media type). Every path under /v2, whatever
+its method, goes to the Open Inference Protocol's REST handler (v2/rest.py), before routing.
 """
 
 from time import perf_counter
@@ -18,6 +19,7 @@ from python_service.server.core.errors import PredictError, quote
 from python_service.server.core.predictor import Timing
 from python_service.server.httpapi import errors
 from python_service.server.httpapi.negotiate import wants_protobuf
+from python_service.server.v2 import rest
 
 _C = grpc.StatusCode
 
@@ -64,6 +66,22 @@ def create_app(predictor, *, max_body, recorder=metrics.NO_METRICS, admission=No
     app.config.update(MAX_CONTENT_LENGTH=max_body, PROVIDE_AUTOMATIC_OPTIONS=False)
     admission = admission or Unbounded()
     ready = ready or (lambda: predictor.ready)
+    v2 = rest.RestV2(predictor, recorder=recorder, ready=ready, admission=admission)
+
+    @app.before_request
+    def open_inference_protocol():
+        """The V2 routes: any method on any path under /v2 (its own 404 and 405)."""
+        if not rest.is_v2(request.path):
+            return None
+        encoding, lengths = rest.headers_of(request.headers.items())
+        try:
+            body = _read_body(max_body)
+        except RequestEntityTooLarge:  # unless an inference's encoding is refused first (415)
+            if not rest.admits(request.method, request.path) or rest.early_refusal(encoding, (), 0) is None:
+                raise
+            _discard_body(request.environ["wsgi.input"], 4 * max_body)
+            body = b""
+        return Response(*_flask(v2(rest.Call(request.method, request.path, body, encoding, lengths))))
 
     def predict_view():
         decode = codec.DECODERS.get(request.mimetype)
@@ -121,7 +139,7 @@ def create_app(predictor, *, max_body, recorder=metrics.NO_METRICS, admission=No
     def on_http_error(e):
         """Refusals by routing, the body limit or the media-type check (and 500 for a bug:
         Flask has logged the exception; the answer stays generic)."""
-        headers = ()
+        headers, v2_path = (), rest.is_v2(request.path)
         if e.code == 404:
             message = "no route %s %s" % (request.method, quote(request.path))
         elif e.code == 405:
@@ -136,7 +154,7 @@ def create_app(predictor, *, max_body, recorder=metrics.NO_METRICS, admission=No
             message = "internal error"
         else:
             message = e.description
-        return Response(*_flask(errors.answer(errors.framework_error(e.code, message), e.code, headers)))
+        return Response(*_flask(errors.answer(errors.framework_error(e.code, message), e.code, headers, v2=v2_path)))
 
     return app
 

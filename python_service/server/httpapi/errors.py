@@ -1,8 +1,9 @@
-"""The one place an HTTP error answer is built, for every HTTP adapter (the Flask app and the RSGI
-front): JSON `{"code": <grpc code number>, "message": ...}` (errors.json), its status derived from
-the code by `errors.http_answer` unless the condition has one of its own (408, 413, and the
-framework's routing and media-type refusals), `Retry-After` when the error carries a retry delay,
-`Connection: close` when the condition closes the connection."""
+"""The one place an HTTP error answer is built, for every HTTP adapter (the Flask app, the lean
+adapter, the RSGI front, the Open Inference Protocol's routes): JSON `{"code": <grpc code number>,
+"message": ...}` (errors.json), or `{"error": ...}` under /v2 (proto/inference/errors.json), its
+status derived from the code by `errors.http_answer` unless the condition has one of its own (408,
+413, and the framework's routing and media-type refusals), `Retry-After` when the error carries a
+retry delay, `Connection: close` when the condition closes the connection."""
 
 import json
 
@@ -26,10 +27,10 @@ CODE_FOR_STATUS = {
 }
 
 
-def answer(error, status=None, headers=(), close=False):
+def answer(error, status=None, headers=(), close=False, v2=False):
     """(status, headers, body bytes) of the error answer for `error` (a PredictError). `status`,
     when given, is the condition's own (the framework's refusals, 408, 413); `headers` adds to the
-    answer's."""
+    answer's; `v2`: the Open Inference Protocol's body, {"error": message}."""
     if status is None:
         status, code, message = http_answer(error.code, error.message, error.retry_after_s is not None)
     else:
@@ -41,7 +42,8 @@ def answer(error, status=None, headers=(), close=False):
         out.append(("retry-after", str(max(1, round(error.retry_after_s)))))
     if close:
         out.append(("connection", "close"))
-    return status, out, json.dumps({"code": code.value[0], "message": message}).encode()
+    body = {"error": message} if v2 else {"code": code.value[0], "message": message}
+    return status, out, json.dumps(body).encode()
 
 
 def framework_error(status, message):

@@ -2,7 +2,8 @@
 straight from granian's RSGI interface, behind the same front as the Flask app (httpapi/rsgi.py:
 body reading, admission, lanes), over the same core and codec, with every error built by
 errors.answer — no WSGI environ, no Flask. It answers exactly as the Flask app does (the
-conformance suite runs on both); what it saves is the framework's own cost per request.
+conformance suite runs on both); what it saves is the framework's own cost per request. Paths under
+/v2 go to the Open Inference Protocol's REST handler (v2/rest.py), the one the Flask app uses.
 """
 
 import logging
@@ -16,6 +17,7 @@ from python_service.server.core.errors import PredictError, quote
 from python_service.server.core.predictor import Timing
 from python_service.server.httpapi import errors
 from python_service.server.httpapi.negotiate import wants_protobuf
+from python_service.server.v2 import rest
 
 log = logging.getLogger("python_service.server.httpapi")
 _C = grpc.StatusCode
@@ -44,6 +46,7 @@ class LeanApp:
         self.predictor = predictor
         self.recorder = recorder
         self.ready = ready or (lambda: predictor.ready)
+        self.v2 = rest.RestV2(predictor, recorder=recorder, ready=self.ready)
         self._routes = {
             "/v1/predict": self._predict,
             "/v1/models": self._list_models,
@@ -53,10 +56,15 @@ class LeanApp:
         if recorder.enabled:
             self._routes["/metrics"] = lambda r: (200, [("content-type", metrics.CONTENT_TYPE)], metrics.exposition())
 
-    prepare = Request
+    @staticmethod
+    def prepare(scope, body):
+        """What the lane needs of a request (on the event loop): a V2 `Call` under /v2."""
+        return rest.Call.from_rsgi(scope, body) if rest.is_v2(scope.path) else Request(scope, body)
 
     def __call__(self, request):
         """(status, headers, body bytes) of one request."""
+        if type(request) is rest.Call:
+            return self.v2(request)
         path = request.path
         route = self._routes.get(path)
         pattern = path

@@ -21,6 +21,10 @@ A request whose body is over BIG_BODY_BYTES (errors.json big_body_bytes; a 1,024
 hostile 4 MiB body) runs instead on a second lane, so that the small requests behind it are not
 held for its whole decode (tens to hundreds of ms in Python): the two lanes share the GIL. The Go
 HTTP adapter keeps the same two lanes.
+
+The Open Inference Protocol's inferences (POST /v2/models/…/infer, v2/rest.py) are admitted the
+same way, in the same queues: one bound for predict.v1 and V2 together; their errors, here too,
+are V2's {"error": ...}.
 """
 
 import asyncio
@@ -34,6 +38,7 @@ import grpc
 from python_service import contract
 from python_service.server.core.errors import PredictError
 from python_service.server.httpapi import errors
+from python_service.server.v2 import rest
 
 # errors.json big_body_bytes: the largest body of the small requests' lane (the Go HTTP adapter's
 # BigBody too).
@@ -68,30 +73,37 @@ class RsgiApp:
     async def __rsgi__(self, scope, proto):
         if scope.proto != "http":
             return
+        v2 = rest.is_v2(scope.path)  # the Open Inference Protocol's: errors are {"error": ...}
         try:
             async with asyncio.timeout(self.read_timeout_s):  # no extra task, unlike wait_for
                 body = await self._body(scope, proto)
         except TimeoutError:
             message = "request body not received within %gs" % self.read_timeout_s
             refusal = PredictError(grpc.StatusCode.DEADLINE_EXCEEDED, message)
-            return proto.response_bytes(*errors.answer(refusal, 408, close=True))
+            return proto.response_bytes(*errors.answer(refusal, 408, close=True, v2=v2))
         except _Truncated as e:
             refusal = PredictError(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-            return proto.response_bytes(*errors.answer(refusal, 400, close=True))
+            return proto.response_bytes(*errors.answer(refusal, 400, close=True, v2=v2))
+        inference = scope.path == "/v1/predict" if not v2 else rest.admits(scope.method, scope.path)
+        if v2 and inference:  # its header checks come first (proto/inference/README.md)
+            refused = _v2_refusal(scope, body)
+            if refused is not None:
+                status = getattr(refused, "status", None)
+                return proto.response_bytes(*errors.answer(refused, status, close=body is None, v2=True))
         if body is None:  # over the limit: the rest was read and dropped
             message = "request body larger than %d bytes" % self.max_body
             refusal = PredictError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
-            return proto.response_bytes(*errors.answer(refusal, 413, close=True))
+            return proto.response_bytes(*errors.answer(refusal, 413, close=True, v2=v2))
         lane = self._lanes[len(body) > BIG_BODY_BYTES]
         prepared = self.handler.prepare(scope, body)
         # An empty body cannot be a prediction (the app refuses it at once, 400), and is what a
         # malformed chunked body arrives as from granian: it asks for no admission, so that it gets
         # its 400 even when the worker is full.
-        if not (scope.method == "POST" and scope.path == "/v1/predict" and body):
+        if not (scope.method == "POST" and inference and body):
             return proto.response_bytes(*await lane.run(self.handler, prepared))
         refused = self.admission.enter(lane.queue)
         if refused is not None:
-            return proto.response_bytes(*errors.answer(refused))
+            return proto.response_bytes(*errors.answer(refused, v2=v2))
         gone = _watch_disconnect(proto) if lane.queue.inflight > lane.queue.slots else None
         answer, service_s = None, None
         try:
@@ -125,6 +137,13 @@ class RsgiApp:
                 continue
             chunks.append(chunk)
         return b"".join(chunks) if size <= self.max_body else None
+
+
+def _v2_refusal(scope, body):
+    """A V2 inference's refusal by its headers (v2/rest.py early_refusal: Content-Encoding, then,
+    for a body within the limit (not None), Inference-Header-Content-Length), or None."""
+    encoding, lengths = rest.headers_of(scope.headers.items())
+    return rest.early_refusal(encoding, lengths if body is not None else (), len(body or b""))
 
 
 class _Truncated(Exception):

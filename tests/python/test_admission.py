@@ -128,3 +128,25 @@ def test_a_deadline_nearer_than_the_expected_wait_is_answered_at_once_without_in
     busy.join(5)
     waiting.join(5)
     assert core.calls == 2  # the refused call never reached the core
+
+
+def test_a_call_that_waited_over_the_budget_is_refused_without_inference():
+    """The other half of the rule: a call admitted on an estimate that did not foresee the wait (here
+    no service time is known yet, so the estimate is 0) is refused once it has waited the budget."""
+    core = _Blocked()
+    calls = Calls(core, metrics.NO_METRICS, work_slots=1, admission=Admission(100, budget_s=0.05))
+    busy = threading.Thread(target=_refused, args=(calls,))
+    busy.start()
+    while core.calls == 0:
+        time.sleep(0.001)
+    started = time.monotonic()
+    with pytest.raises(PredictError) as err:
+        calls.predict(b"", _Context(None))
+    waited = time.monotonic() - started
+    core.release.set()
+    busy.join(5)
+    assert (
+        err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "over the queueing budget 50 ms" in err.value.message
+    )
+    assert waited >= 0.05 and core.calls == 1
+    assert Admission(1, budget_s=0.05).overdue(0.049) is None and Admission(1, budget_s=0).overdue(9) is None

@@ -56,8 +56,7 @@ RATE_MAX = {"http": 3000.0, "grpc": 2500.0}
 # overload, and the normal client's p99 (≤ 50 ms) is its wait plus its own service time and the
 # noise of one shared server CPU.
 QUEUE_DELAY_MS = 20.0
-# Python admits by queueing time once issue 18's Python side lands; its entry comes with it.
-SERVER_FLAGS = {"go": ("--max-queue-delay", "%gms" % QUEUE_DELAY_MS)}
+SERVER_FLAGS = dict.fromkeys(("python", "go"), ("--max-queue-delay", "%gms" % QUEUE_DELAY_MS))
 # A closed loop of 4 keeps the server CPU busier than 2 (the old count bound) while its wait, 3
 # requests ahead of ~1–4 ms each, stays far within the budget: it measures what a server answers,
 # not what it refuses.

@@ -9,8 +9,10 @@ work slots), where the recent service time is an exponentially weighted moving a
 a request holds its work slot. So a burst of ordinary clients, whose requests wait a few
 milliseconds, is never refused; a standing queue that would keep each request waiting longer than
 the budget is, at once. A count of requests in progress or queued (--max-inflight) stays as a
-memory backstop, large. A refusal is RESOURCE_EXHAUSTED with a retry delay; admission only says
-yes or no, each adapter answers the refusal in its protocol.
+memory backstop, large. A request that, once admitted, has waited longer than the budget for its
+slot all the same (`overdue`: a stall, a burst of big requests the estimate did not foresee) is
+refused then, without running. A refusal is RESOURCE_EXHAUSTED with a retry delay; admission only
+says yes or no, each adapter answers the refusal in its protocol.
 """
 
 import contextlib
@@ -95,6 +97,23 @@ class Admission:
             )
             message += " (--max-queue-delay); retry later"
         return PredictError(grpc.StatusCode.RESOURCE_EXHAUSTED, message, retry_after_s=RETRY_AFTER_S)
+
+    def overdue(self, waited_s):
+        """The refusal of an admitted request that has waited `waited_s` for its work slot, when
+        that is over the budget (counted as shed), else None: the rule's other half, for the waits
+        the estimate on arrival did not foresee (a stall, a burst of big requests ahead)."""
+        if not self.budget_s or waited_s < self.budget_s:
+            return None
+        self._recorder.shed()
+        message = "server overloaded: waited %.0f ms for a work slot, over the queueing budget %.0f ms" % (
+            1000 * waited_s,
+            1000 * self.budget_s,
+        )
+        return PredictError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            message + " (--max-queue-delay); retry later",
+            retry_after_s=RETRY_AFTER_S,
+        )
 
     def enter(self, queue=None):
         """Admit a request into `queue` (None: the default one), None; or refuse it, counted as

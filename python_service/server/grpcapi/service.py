@@ -91,8 +91,13 @@ class Calls:
                     grpc.StatusCode.DEADLINE_EXCEEDED,
                     "deadline exceeded: %.0f ms left, expected wait %.0f ms" % (1000 * max(left, 0), 1000 * wait_s),
                 )
-            if not self._work.acquire(timeout=left):
-                raise PredictError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while queued")
+            budget = self.admission.budget_s or None  # the slot is waited for until the deadline or
+            by_deadline = budget is None or (left is not None and left < budget)  # the budget, the nearer
+            waiting = perf_counter()
+            if not self._work.acquire(timeout=left if by_deadline else budget):
+                if by_deadline:
+                    raise PredictError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while queued")
+                raise self.admission.overdue(perf_counter() - waiting)
             try:
                 if context is not None and _gone(context):
                     raise PredictError(grpc.StatusCode.CANCELLED, "the client went away while the call was queued")

@@ -107,7 +107,7 @@ class RsgiApp:
         gone = _watch_disconnect(proto) if lane.queue.inflight > lane.queue.slots else None
         answer, service_s = None, None
         try:
-            answer, service_s = await lane.run_timed(self.handler, prepared, gone)
+            answer, service_s = await lane.run_timed(self.handler, prepared, gone, self.admission)
         finally:
             self.admission.exit(lane.queue, service_s)
             if gone is not None:
@@ -160,9 +160,12 @@ class _Lane:
     async def run(self, handler, prepared):
         return await asyncio.get_running_loop().run_in_executor(self.executor, handler, prepared)
 
-    async def run_timed(self, handler, prepared, gone):
-        """(answer or None when `gone` is set by the time its turn comes, seconds it held the lane)."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, _call_timed, handler, prepared, gone)
+    async def run_timed(self, handler, prepared, gone, admission):
+        """(answer, or None when `gone` is set by the time its turn comes, or admission's refusal
+        when it waited over the budget; seconds it held the lane, None if it did not run)."""
+        queued = perf_counter()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, _call_timed, handler, prepared, gone, admission, queued)
 
 
 def _watch_disconnect(proto):
@@ -170,10 +173,13 @@ def _watch_disconnect(proto):
     return asyncio.ensure_future(proto.client_disconnect())
 
 
-def _call_timed(handler, prepared, gone):
+def _call_timed(handler, prepared, gone, admission, queued):
     if gone is not None and gone.done() and not gone.cancelled():
         return None, None
     started = perf_counter()
+    overdue = admission.overdue(started - queued)
+    if overdue is not None:
+        return errors.answer(overdue), None
     answer = handler(prepared)
     return answer, perf_counter() - started
 

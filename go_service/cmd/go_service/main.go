@@ -192,6 +192,9 @@ func run(args []string, stderr io.Writer) int {
 	// The work lanes admission judges requests by (see internal/admission): HTTP bodies up to
 	// big_body_bytes, bigger ones, and gRPC messages, each with a slot per CPU.
 	lanes := []*admission.Lane{admission.NewLane("http", cpus), admission.NewLane("http-big", cpus), admission.NewLane("grpc", cpus)}
+	for _, lane := range lanes {
+		lane.WithBudget(core.MaxQueueDelay())
+	}
 	var m *metrics.Metrics
 	if cfg.metrics {
 		m = metrics.New()

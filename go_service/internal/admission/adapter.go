@@ -50,9 +50,10 @@ func Enter(ctx context.Context, core Core, rec metrics.Recorder, p metrics.Proto
 	rec.Admitted(p)
 	runtime.Gosched()
 	started, err := lane.Acquire(ctx)
-	if err != nil {
+	if err != nil { // its deadline, its client gone, or the budget's wait passed (shed)
 		core.Release(from, lane)
 		rec.Answered(p)
+		shed(rec, p, err)
 		return time.Time{}, err
 	}
 	return started, nil

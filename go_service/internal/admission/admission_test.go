@@ -384,3 +384,26 @@ func TestAcquire(t *testing.T) {
 		t.Fatalf("after Release: %v", err)
 	}
 }
+
+// TestAcquireOverBudget: with a budget, a request that waits that long for a slot is refused
+// (RESOURCE_EXHAUSTED with a RetryInfo, as on arrival); a free slot is taken at once whatever the
+// budget, and a deadline nearer than the budget still answers DEADLINE_EXCEEDED.
+func TestAcquireOverBudget(t *testing.T) {
+	lane := NewLane("test", 1).WithBudget(20 * ms)
+	if _, err := lane.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	_, err := lane.Acquire(context.Background())
+	if status.Code(err) != codes.ResourceExhausted || time.Since(began) < 20*ms {
+		t.Fatalf("waited over the budget: %v after %v; want RESOURCE_EXHAUSTED after ≥ 20ms", err, time.Since(began))
+	}
+	if !strings.Contains(err.Error(), "over the queueing budget 20 ms") || retryDelay(status.Convert(err)) != RetryDelay {
+		t.Fatalf("refusal %v: want the budget named and a RetryInfo of %v", err, RetryDelay)
+	}
+	deadline, cancel := context.WithTimeout(context.Background(), 5*ms)
+	defer cancel()
+	if _, err := lane.Acquire(deadline); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("deadline nearer than the budget: %v; want DEADLINE_EXCEEDED", err)
+	}
+}

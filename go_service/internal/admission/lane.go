@@ -35,6 +35,7 @@ var ServiceClip = contract.DefaultLimits.ServiceClip // errors.json service_time
 // (Gate.Enter). It is safe for concurrent use.
 type Lane struct {
 	name    string
+	budget  time.Duration // the queueing budget: a request waiting longer for a slot is refused (0: none)
 	slots   chan struct{} // one token per request at work
 	held    atomic.Int64  // requests admitted into the lane and not yet left: at work or waiting
 	service atomic.Int64  // the service time EWMA, in nanoseconds; 0 until the first request leaves
@@ -46,6 +47,14 @@ type Lane struct {
 // NewLane returns a lane of `slots` work slots (at least 1), named for logs.
 func NewLane(name string, slots int) *Lane {
 	return &Lane{name: name, slots: make(chan struct{}, max(slots, 1))}
+}
+
+// WithBudget sets the queueing budget the lane's requests wait at most for a slot (the gate's,
+// --max-queue-delay): one admitted on an estimate that did not foresee its wait (a stall, a burst
+// of big requests ahead) is refused once it has waited that long (Acquire). 0: no limit.
+func (l *Lane) WithBudget(budget time.Duration) *Lane {
+	l.budget = budget
+	return l
 }
 
 // Slots is the number of work slots.
@@ -105,7 +114,8 @@ func Limit(slots int64, budget, service time.Duration) int64 {
 
 // Acquire waits for a work slot, or for ctx to end: DEADLINE_EXCEEDED when its deadline passed,
 // CANCELLED when its client went away (the request is dropped without inference; also when ctx
-// has already ended). It returns when the slot was taken; a request that has one calls Release
+// has already ended); or for the lane's budget to pass: RESOURCE_EXHAUSTED with a RetryInfo, as an
+// overload refusal on arrival. It returns when the slot was taken; a request that has one calls Release
 // with that time once its work is done.
 func (l *Lane) Acquire(ctx context.Context) (time.Time, error) {
 	if err := ctx.Err(); err != nil {
@@ -117,6 +127,12 @@ func (l *Lane) Acquire(ctx context.Context) (time.Time, error) {
 	default:
 	}
 	began := time.Now()
+	var overdue <-chan time.Time
+	if l.budget > 0 {
+		timer := time.NewTimer(l.budget)
+		defer timer.Stop()
+		overdue = timer.C
+	}
 	select {
 	case l.slots <- struct{}{}:
 		now := time.Now()
@@ -124,6 +140,8 @@ func (l *Lane) Acquire(ctx context.Context) (time.Time, error) {
 		return now, nil
 	case <-ctx.Done():
 		return time.Time{}, ctxError(ctx.Err(), "while queued for a work slot")
+	case <-overdue:
+		return time.Time{}, overdueError(time.Since(began), l.budget)
 	}
 }
 
@@ -166,4 +184,11 @@ func ctxError(err error, where string) error {
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded "+where)
 	}
 	return status.Error(codes.Canceled, "request cancelled "+where)
+}
+
+// overdueError is the refusal of a request that waited `waited` for a slot, over `budget`.
+func overdueError(waited, budget time.Duration) error {
+	return withRetry(status.Newf(codes.ResourceExhausted,
+		"server overloaded: waited %d ms for a work slot, over the queueing budget %d ms (--max-queue-delay); retry later",
+		waited.Milliseconds(), budget.Milliseconds()))
 }

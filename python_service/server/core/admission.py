@@ -98,6 +98,20 @@ class Admission:
             message += " (--max-queue-delay); retry later"
         return PredictError(grpc.StatusCode.RESOURCE_EXHAUSTED, message, retry_after_s=RETRY_AFTER_S)
 
+    def check(self, queue=None):
+        """The refusal `enter` would give a request arriving in `queue` now (counted as shed), or
+        None: a look that takes no place (the request still asks `enter`)."""
+        refused = self._refusal_now(queue or self._default)
+        if refused is not None:
+            self._recorder.shed()
+        return refused
+
+    def _refusal_now(self, queue):
+        if self._inflight >= self.bound:
+            return self.refusal()
+        wait = queue.expected_wait_s() if self.budget_s else 0.0
+        return self.refusal(wait) if wait > self.budget_s else None
+
     def overdue(self, waited_s):
         """The refusal of an admitted request that has waited `waited_s` for its work slot, when
         that is over the budget (counted as shed), else None: the rule's other half, for the waits
@@ -120,11 +134,7 @@ class Admission:
         shed: the refusal, a PredictError."""
         queue = queue or self._default
         with self._lock:
-            if self._inflight >= self.bound:
-                refused = self.refusal()
-            else:
-                wait = queue.expected_wait_s() if self.budget_s else 0.0
-                refused = self.refusal(wait) if wait > self.budget_s else None
+            refused = self._refusal_now(queue)
             if refused is None:
                 self._inflight += 1
                 queue.inflight += 1

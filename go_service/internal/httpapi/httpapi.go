@@ -8,13 +8,11 @@ import (
 	"context"
 	"net/http"
 	"runtime"
-	"time"
 
 	"google.golang.org/grpc/codes"
 
 	predictv1 "servebench/go_service/gen/predict/v1"
 	"servebench/go_service/internal/admission"
-	"servebench/go_service/internal/clip"
 	"servebench/go_service/internal/metrics"
 	"servebench/go_service/internal/predictor"
 )
@@ -46,10 +44,8 @@ type Options struct {
 // decode, and each lane's expected wait is reckoned with its own service time (admission.Lane).
 const BigBody = 64 << 10
 
-// routeFunc serves one request and returns the gRPC code it answered with.
-type routeFunc func(w http.ResponseWriter, r *http.Request) codes.Code
-
 type handler struct {
+	Routes
 	core       Core
 	maxBody    int64
 	rec        metrics.Recorder
@@ -68,72 +64,35 @@ func New(core Core, opts Options) http.Handler {
 	if opts.Metrics != nil {
 		h.rec = opts.Metrics
 	}
+	h.Routes = Routes{Rec: h.rec, WriteErr: writeError}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/predict", h.counted(metrics.Predict, only(http.MethodPost, h.predict)))
-	mux.Handle("/v1/models", h.counted(metrics.ListModels, only(http.MethodGet, h.listModels)))
-	mux.Handle("/v1/models/{name}", h.counted(metrics.GetModel, only(http.MethodGet, h.getModel)))
-	mux.Handle("/healthz", uncounted(only(http.MethodGet, h.healthz)))
-	mux.Handle("/readyz", uncounted(only(http.MethodGet, h.readyz)))
+	mux.Handle("/v1/predict", h.Counted(metrics.Predict, h.Only(http.MethodPost, h.predict)))
+	mux.Handle("/v1/models", h.Counted(metrics.ListModels, h.Only(http.MethodGet, h.listModels)))
+	mux.Handle("/v1/models/{name}", h.Counted(metrics.GetModel, h.Only(http.MethodGet, h.getModel)))
+	mux.Handle("/healthz", Uncounted(h.Only(http.MethodGet, h.healthz)))
+	mux.Handle("/readyz", Uncounted(h.Only(http.MethodGet, h.readyz)))
 	if opts.Metrics != nil {
-		mux.Handle("/metrics", metricsRoute(opts.Metrics))
+		mux.Handle("/metrics", metricsRoute(h.Routes, opts.Metrics))
 	}
-	mux.Handle("/", uncounted(notFound))
+	mux.Handle("/", Uncounted(h.NotFound))
 	return mux
 }
 
 // MetricsHandler serves GET /metrics alone (--metrics-addr); any other path is 404.
 func MetricsHandler(m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", metricsRoute(m))
-	mux.Handle("/", uncounted(notFound))
+	rt := Routes{Rec: metrics.Nop{}, WriteErr: writeError}
+	mux.Handle("/metrics", metricsRoute(rt, m))
+	mux.Handle("/", Uncounted(rt.NotFound))
 	return mux
 }
 
-func metricsRoute(m *metrics.Metrics) http.Handler {
+func metricsRoute(rt Routes, m *metrics.Metrics) http.Handler {
 	prom := m.Handler()
-	return uncounted(only(http.MethodGet, func(w http.ResponseWriter, r *http.Request) codes.Code {
+	return Uncounted(rt.Only(http.MethodGet, func(w http.ResponseWriter, r *http.Request) codes.Code {
 		prom.ServeHTTP(w, r)
 		return codes.OK
 	}))
-}
-
-// counted records the request in the metrics under the route's RPC name. A request answered
-// CANCELLED (its client went away while it waited: nothing was written) is aborted, so net/http
-// closes the connection without an answer (http.ErrAbortHandler is not logged).
-func (h *handler) counted(m metrics.Method, next routeFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		code := next(w, r)
-		h.rec.Request(metrics.HTTP, m, code, time.Since(start))
-		if code == codes.Canceled {
-			panic(http.ErrAbortHandler)
-		}
-	})
-}
-
-func uncounted(next routeFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { next(w, r) })
-}
-
-// only answers 405 (code UNIMPLEMENTED, with an Allow header) to any method but the given one;
-// GET routes also answer HEAD.
-func only(method string, next routeFunc) routeFunc {
-	allowed := method
-	if method == http.MethodGet {
-		allowed = "GET, HEAD"
-	}
-	return func(w http.ResponseWriter, r *http.Request) codes.Code {
-		if r.Method != method && (method != http.MethodGet || r.Method != http.MethodHead) {
-			w.Header().Set("Allow", allowed)
-			return writeError(w, http.StatusMethodNotAllowed, codes.Unimplemented,
-				"method "+clip.Quote(r.Method)+" not allowed on "+clip.Quote(r.URL.Path)+"; use "+method)
-		}
-		return next(w, r)
-	}
-}
-
-func notFound(w http.ResponseWriter, r *http.Request) codes.Code {
-	return writeError(w, http.StatusNotFound, codes.NotFound, "no route "+clip.Quote(r.URL.Path))
 }
 
 func (h *handler) listModels(w http.ResponseWriter, _ *http.Request) codes.Code {

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -47,14 +46,12 @@ type Options struct {
 }
 
 type handler struct {
+	httpapi.Routes
 	core       Core
 	maxBody    int64
 	rec        metrics.Recorder
 	small, big *admission.Lane
 }
-
-// routeFunc serves one request and returns the gRPC code it answered with.
-type routeFunc func(w http.ResponseWriter, r *http.Request) codes.Code
 
 // New returns the V2 routes (every path under /v2, and /v2 itself) over core.
 func New(core Core, opts Options) http.Handler {
@@ -68,51 +65,20 @@ func New(core Core, opts Options) http.Handler {
 	if opts.Metrics != nil {
 		h.rec = opts.Metrics
 	}
+	h.Routes = httpapi.Routes{Rec: h.rec, WriteErr: writeError}
 	mux := http.NewServeMux()
-	get := func(path string, f routeFunc) { mux.Handle(path, uncounted(only(http.MethodGet, f))) }
+	get := func(path string, f httpapi.RouteFunc) { mux.Handle(path, httpapi.Uncounted(h.Only(http.MethodGet, f))) }
 	get("/v2/health/live", h.live)
 	get("/v2/health/ready", h.ready)
 	get("/v2", h.serverMetadata)
 	get("/v2/{$}", h.serverMetadata)
 	for _, prefix := range []string{"/v2/models/{model}", "/v2/models/{model}/versions/{version}"} {
-		mux.Handle(prefix, h.counted(metrics.ModelMetadata, only(http.MethodGet, h.modelMetadata)))
+		mux.Handle(prefix, h.Counted(metrics.ModelMetadata, h.Only(http.MethodGet, h.modelMetadata)))
 		get(prefix+"/ready", h.modelReady)
-		mux.Handle(prefix+"/infer", h.counted(metrics.ModelInfer, only(http.MethodPost, h.infer)))
+		mux.Handle(prefix+"/infer", h.Counted(metrics.ModelInfer, h.Only(http.MethodPost, h.infer)))
 	}
-	mux.Handle("/v2/", uncounted(notFound))
+	mux.Handle("/v2/", httpapi.Uncounted(h.NotFound))
 	return mux
-}
-
-func (h *handler) counted(m metrics.Method, next routeFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		code := next(w, r)
-		h.rec.Request(metrics.HTTP, m, code, time.Since(start))
-	})
-}
-
-func uncounted(next routeFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { next(w, r) })
-}
-
-// only answers 405 (with Allow) to any method but the given one; GET routes also answer HEAD.
-func only(method string, next routeFunc) routeFunc {
-	allowed := method
-	if method == http.MethodGet {
-		allowed = "GET, HEAD"
-	}
-	return func(w http.ResponseWriter, r *http.Request) codes.Code {
-		if r.Method != method && (method != http.MethodGet || r.Method != http.MethodHead) {
-			w.Header().Set("Allow", allowed)
-			return writeError(w, http.StatusMethodNotAllowed, codes.Unimplemented,
-				"method "+clip.Quote(r.Method)+" not allowed on "+clip.Quote(r.URL.Path)+"; use "+method)
-		}
-		return next(w, r)
-	}
-}
-
-func notFound(w http.ResponseWriter, r *http.Request) codes.Code {
-	return writeError(w, http.StatusNotFound, codes.NotFound, "no route "+clip.Quote(r.URL.Path))
 }
 
 func (h *handler) live(w http.ResponseWriter, _ *http.Request) codes.Code {

@@ -15,6 +15,7 @@ import sys
 
 from bench.plan import Plan
 from bench.results import ServerInfo
+from bench.run.certs import Certs
 from bench.run.lifecycle import Server, ServerError, ServerSpec, http_ready, launch, start
 from bench.run.procs import Supervisor
 from bench.settings import TOYS
@@ -62,9 +63,24 @@ def _listeners(protocols, extra) -> tuple[str, ...]:
     return wanted
 
 
-def python_spec(protocols, models_dir: str, *extra: str, workers: int = 1, name: str = "python") -> ServerSpec:
-    """python_service on port 0 for each protocol wanted (the others disabled)."""
-    addr = {p: ("127.0.0.1:0" if p in protocols else "") for p in ("grpc", "http")}
+def _tls(tls: Certs | None) -> tuple[list[str], str | None]:
+    """The TLS flags of a server and the CA its clients verify it with (none: plaintext)."""
+    return (tls.server_flags(), tls.ca) if tls else ([], None)
+
+
+def python_spec(
+    protocols,
+    models_dir: str,
+    *extra: str,
+    workers: int = 1,
+    name: str = "python",
+    tls: Certs | None = None,
+    host: str = "127.0.0.1",
+) -> ServerSpec:
+    """python_service on port 0 of `host` for each protocol wanted (the others disabled); over TLS
+    with `tls`'s certificate."""
+    addr = {p: (f"{host}:0" if p in protocols else "") for p in ("grpc", "http")}
+    flags, ca = _tls(tls)
     argv = [
         sys.executable,
         "-m",
@@ -78,19 +94,29 @@ def python_spec(protocols, models_dir: str, *extra: str, workers: int = 1, name:
         addr["http"],
         "--workers",
         str(workers),
+        *flags,
         *extra,
     ]
-    return ServerSpec(name, argv, _listeners(protocols, extra))
+    return ServerSpec(name, argv, _listeners(protocols, extra), ca=ca)
 
 
 def go_spec(
-    protocols, models_dir: str, *extra: str, gomaxprocs: int | None = None, go_bin: str = GO_BIN, name: str = "go"
+    protocols,
+    models_dir: str,
+    *extra: str,
+    gomaxprocs: int | None = None,
+    go_bin: str = GO_BIN,
+    name: str = "go",
+    tls: Certs | None = None,
+    host: str = "127.0.0.1",
 ) -> ServerSpec:
-    """go_service on port 0 for each protocol wanted (the others disabled)."""
-    addr = {p: ("127.0.0.1:0" if p in protocols else "") for p in ("grpc", "http")}
-    argv = [go_bin, "--models", models_dir, "--grpc-addr", addr["grpc"], "--http-addr", addr["http"], *extra]
+    """go_service on port 0 of `host` for each protocol wanted (the others disabled); over TLS with
+    `tls`'s certificate."""
+    addr = {p: (f"{host}:0" if p in protocols else "") for p in ("grpc", "http")}
+    flags, ca = _tls(tls)
+    argv = [go_bin, "--models", models_dir, "--grpc-addr", addr["grpc"], "--http-addr", addr["http"], *flags, *extra]
     env = {"GOMAXPROCS": str(gomaxprocs)} if gomaxprocs else {}
-    return ServerSpec(name, argv, _listeners(protocols, extra), env=env)
+    return ServerSpec(name, argv, _listeners(protocols, extra), env=env, ca=ca)
 
 
 def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN, grpc: bool = False) -> ServerSpec:
@@ -151,13 +177,13 @@ def start_servers(sup: Supervisor, plan: Plan, ui, names, matrix, protocols_of=N
         protocols = [p for p in matrix if p in (protocols_of or {}).get(name, matrix)]
         transports = tuple(sorted({transport(p) for p in protocols}))
         if name in plan.targets:
-            eps = {p: a for p, a in plan.targets[name].items() if p in transports}
-            started[name] = Server(name, eps, plan.server_pids.get(name), managed=False)
+            target = plan.targets[name]
+            eps = {t: a for t, a in target.endpoints.items() if t in (*transports, "metrics")}
+            pid = plan.server_pids.get(name)
+            started[name] = Server(name, eps, pid, managed=False, protocols=frozenset(target.protocols))
             started[name].wait_ready(plan.settings.startup_timeout_s)
-            ui.info(
-                f"{name}: using the running server at {eps}"
-                + ("" if name in plan.server_pids else " (server CPU and RSS unavailable: no --server-pid)")
-            )
+            measured = "its process tree (--server-pid)" if pid else f"its /metrics at {eps.get('metrics')}"
+            ui.info(f"{name}: using the running server at {eps}; CPU and memory from {measured}")
             continue
         spec = service_spec(plan, name, transports)
         ui.info(f"starting {name} on CPUs {plan.server_cpus}: {' '.join(spec.argv)}")

@@ -80,7 +80,7 @@ def tritonclient_results(v2_servers):
     """server → {call id: result} of one tritonclient child per server."""
     out = {}
     for name, server in v2_servers.items():
-        doc = {"http": server.endpoints["http"], "grpc": server.endpoints["grpc"], "calls": plan(name)}
+        doc = {"http": server.endpoints["http"], "grpc": server.endpoints["grpc"], "ca": server.ca, "calls": plan(name)}
         done = subprocess.run(
             [sys.executable, "-m", "tests.conformance.v2_tritonclient"],
             input=json.dumps(doc),
@@ -175,7 +175,7 @@ def prediction_rows(result):
 @pytest.mark.parametrize("server", V2_SERVERS)
 def test_parity(server, index, recipe, way, tritonclient_results, v2_servers):
     rows = random_rows(recipe, SEED + index)
-    v1 = HttpEndpoint("%s-http" % server, v2_servers[server].endpoints["http"])
+    v1 = HttpEndpoint("%s-http" % server, v2_servers[server].endpoints["http"], v2_servers[server].ca)
     want, got = [], []
     for start in range(0, ROWS, BATCH):
         ref = v1.predict(recipe.name, rows[start : start + BATCH])

@@ -9,7 +9,6 @@ Adding a server to every V2 test is one line: its name in V2_SERVERS (conftest.p
 fixture starts it).
 """
 
-import http.client
 import json
 import os
 import re
@@ -18,8 +17,10 @@ import struct
 import grpc
 import numpy as np
 
+from bench.run.lifecycle import grpc_channel
 from python_service.gen.inference import open_inference_grpc_pb2 as pb
 from python_service.gen.inference import open_inference_grpc_pb2_grpc as pb_grpc
+from tests.conformance.endpoints import http_connection
 
 V2_SERVERS = ("go",)
 WAYS = ("json", "binary", "http", "grpc", "grpc-raw")
@@ -118,12 +119,12 @@ class V2Http:
 
     transport = "http"
 
-    def __init__(self, address):
-        self.address = address
+    def __init__(self, address, ca=None):
+        self.address, self.ca = address, ca
 
     def call(self, method, path, body=b"", headers=None, timeout=60):
         """(status, lowercase headers, body)."""
-        conn = http.client.HTTPConnection(self.address, timeout=timeout)
+        conn = http_connection(self.address, self.ca, timeout)
         try:
             try:
                 conn.request(method, path, body=body, headers=headers or {})
@@ -233,8 +234,8 @@ class V2Grpc:
 
     transport = "grpc"
 
-    def __init__(self, address):
-        self.channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", _MAX_MESSAGE)])
+    def __init__(self, address, ca=None):
+        self.channel = grpc_channel(address, ca, [("grpc.max_receive_message_length", _MAX_MESSAGE)])
         self.stub = pb_grpc.GRPCInferenceServiceStub(self.channel)
 
     def close(self):

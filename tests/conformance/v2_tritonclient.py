@@ -70,9 +70,12 @@ def _descriptors():
 
 
 def run(plan):
+    ca = plan.get("ca")  # over TLS: verify the servers with this CA
+    tls_http = {"ssl": True, "ssl_options": {"ca_certs": ca}} if ca else {}
+    tls_grpc = {"ssl": True, "root_certificates": ca} if ca else {}
     clients = {
-        "http": (thttp.InferenceServerClient(plan["http"]), thttp),
-        "grpc": (tgrpc.InferenceServerClient(plan["grpc"]), tgrpc),
+        "http": (thttp.InferenceServerClient(plan["http"], **tls_http), thttp),
+        "grpc": (tgrpc.InferenceServerClient(plan["grpc"], **tls_grpc), tgrpc),
     }
     results = {}
     for call in plan["calls"]:

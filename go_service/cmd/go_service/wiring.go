@@ -22,7 +22,7 @@ func newGRPC(core *predictor.Predictor, cfg config, m *metrics.Metrics) (*grpc.S
 	if m != nil {
 		codec = grpcapi.NewCodec(m, append(grpcapi.PredictMessages(), v2grpc.Messages...)...)
 	}
-	srv, hs := grpcapi.New(core, grpcapi.Options{MaxRecv: cfg.maxBody, Metrics: m, Codec: codec, AdmitOnArrival: v2grpc.AdmitOnArrival})
+	srv, hs := grpcapi.New(core, grpcapi.Options{MaxRecv: cfg.maxBody, Metrics: m, Codec: codec, AdmitOnArrival: v2grpc.AdmitOnArrival, TLS: cfg.tls})
 	inferencepb.RegisterGRPCInferenceServiceServer(srv, v2grpc.New(core, v2grpc.Options{Metrics: m, Codec: codec}))
 	return srv, hs
 }

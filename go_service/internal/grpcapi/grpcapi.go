@@ -5,11 +5,13 @@ package grpcapi
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
@@ -42,6 +44,8 @@ type Options struct {
 	// AdmitOnArrival names the predict methods of the other services registered on the server
 	// (full method name → metrics method), which the tap refuses on arrival as it does Predict.
 	AdmitOnArrival map[string]metrics.Method
+	// TLS, when set, serves gRPC over TLS (ALPN h2); nil is plaintext HTTP/2 (h2c).
+	TLS *tls.Config
 }
 
 // Server implements predict.v1.PredictionService over a Core.
@@ -158,6 +162,9 @@ func New(core Core, opts Options) (*grpc.Server, *health.Server) {
 	var rec metrics.Recorder = metrics.Nop{}
 	var codec *Codec
 	serverOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(opts.MaxRecv)}
+	if opts.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
 	if opts.Metrics != nil {
 		rec = opts.Metrics
 		if codec = opts.Codec; codec == nil {

@@ -17,6 +17,7 @@ drain (predictor and health), keep answering for a moment, then stop with a grac
 
 import asyncio
 import inspect
+import pathlib
 import threading
 from concurrent import futures
 
@@ -37,8 +38,9 @@ __all__ = ["SERVICE_NAME", "GrpcServer", "serve"]
 
 
 class GrpcServer:
-    """One grpcio server bound to `address` ("host:port"; port 0 picks one, see `.port`). With
-    `aio`, an asyncio server: create it inside a running event loop, and await its methods."""
+    """One grpcio server bound to `address` ("host:port"; port 0 picks one, see `.port`), over TLS
+    with `tls` = (certificate file, key file). With `aio`, an asyncio server: create it inside a
+    running event loop, and await its methods."""
 
     def __init__(
         self,
@@ -53,6 +55,7 @@ class GrpcServer:
         max_queue_delay_s=0.0,
         recorder=metrics.NO_METRICS,
         work_slots=1,
+        tls=None,
     ):
         self._predictor = predictor
         options = [("grpc.max_receive_message_length", max_message), ("grpc.so_reuseport", 1 if reuse_port else 0)]
@@ -71,7 +74,7 @@ class GrpcServer:
         service.register(self._server, service.handlers(calls, aio=aio))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         service.add_reflection(self._server)
-        self.port = service.bind(self._server, address)
+        self.port = service.bind(self._server, address, _credentials(tls))
         self._stopped = None
 
     def start(self):
@@ -96,6 +99,14 @@ class GrpcServer:
         if self._stopped is None:
             self._stopped = _then(self.drain(), lambda: self._server.stop(grace))
         return self._stopped
+
+
+def _credentials(tls):
+    """Server credentials of (certificate file, key file) (PEM), or None for plaintext."""
+    if not tls:
+        return None
+    cert, key = (pathlib.Path(path).read_bytes() for path in tls)
+    return grpc.ssl_server_credentials([(key, cert)])
 
 
 def _limit_setter(server):

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from bench.run.loadgen import Tools
+from bench.run.targets import TargetServer
 from bench.settings import Settings, VariantSettings
 
 SEED_TOYS = ("toy-flask", "toy-go")  # the seed stage's servers, in the order they are measured
@@ -36,7 +37,7 @@ class Plan:
     go_bin: str
     toy_go_bin: str
     run_id: str = ""
-    targets: dict[str, dict[str, str]] = field(default_factory=dict)  # server → protocol → address
+    targets: dict[str, TargetServer] = field(default_factory=dict)  # servers given by address (--target)
     server_pids: dict[str, int] = field(default_factory=dict)
     only: str | None = None  # "serve", "seed" or None for both
     cpu_quota: float | None = None  # the capacity sweeps' server CPU cap (None: no cap)

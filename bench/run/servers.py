@@ -119,9 +119,9 @@ def go_spec(
     return ServerSpec(name, argv, _listeners(protocols, extra), env=env, ca=ca)
 
 
-def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN, grpc: bool = False) -> ServerSpec:
+def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN, grpc: bool = False, host: str = "127.0.0.1") -> ServerSpec:
     """The seed post's toy servers: constant text on GET /predict, no model (`grpc`: the Go toy's
-    null gRPC server too, every call answered at once with an empty message)."""
+    null gRPC server too, every call answered at once with an empty message), on `host` (Go's)."""
     if name == "toy-flask":
         return ServerSpec(
             name,
@@ -132,25 +132,30 @@ def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN, grpc: bool = False) -> Ser
             grpc_health=False,
         )
     if name == "toy-go":
-        argv = [toy_go_bin, "-addr", "127.0.0.1:0", *(["-grpc-addr", "127.0.0.1:0"] if grpc else [])]
+        argv = [toy_go_bin, "-addr", f"{host}:0", *(["-grpc-addr", f"{host}:0"] if grpc else [])]
         protocols = ("http", "grpc") if grpc else ("http",)
         return ServerSpec(name, argv, protocols, ready_path="/predict", grpc_health=False)
     raise ServerError(f"unknown toy server {name!r}")
 
 
-def service_spec(plan: Plan, name: str, transports: tuple[str, ...]) -> ServerSpec:
+def service_spec(
+    plan: Plan, name: str, transports: tuple[str, ...], tls: Certs | None = None, host: str = "127.0.0.1"
+) -> ServerSpec:
     """How the bench starts a server or a variant of one (BASE[NAME]: BASE plus the variant's flags):
     as shipped, with no admission flags (their defaults never refuse an ordinary closed-loop client),
-    one intra-op and one inter-op thread, metrics on a port of their own."""
+    one intra-op and one inter-op thread, metrics on a port of their own; on `host`, over TLS with
+    `tls`'s certificate when given."""
     s, n = plan.settings, len(plan.server_cpus)
     base = name.split("[")[0]
     variant = s.server_variants.get(name, ())
     metrics = [] if "--metrics=false" in variant else ["--metrics-addr", "127.0.0.1:0"]
     flags = ["--intra-op-threads", "1", "--inter-op-threads", "1", *metrics, *variant]
     if base == "python":
-        return python_spec(transports, plan.models_dir, *flags, workers=n, name=name)
+        return python_spec(transports, plan.models_dir, *flags, workers=n, name=name, tls=tls, host=host)
     if base == "go":
-        return go_spec(transports, plan.models_dir, *flags, gomaxprocs=n, go_bin=plan.go_bin, name=name)
+        return go_spec(
+            transports, plan.models_dir, *flags, gomaxprocs=n, go_bin=plan.go_bin, name=name, tls=tls, host=host
+        )
     raise ServerError(f"no built-in way to start server {name!r}; give its address with --target")
 
 

@@ -91,14 +91,16 @@ def sweep_stale() -> list[str]:
 
 
 def leftovers(pid: int | None = None) -> list[str]:
-    """The bench's namespaces and host veth ends present now (of `pid` only, when given)."""
-    tag = str(pid) if pid is not None else ""
-    out = [
-        line.split()[0]
-        for line in _run(["ip", "netns", "list"], check=False).stdout.splitlines()
-        if line.startswith(NS_PREFIX + tag)
+    """The bench's namespaces and host veth ends present now (those of the run `pid`, when given)."""
+
+    def ours(name: str, prefix: str) -> bool:
+        tag = name[len(prefix) :]
+        return name.startswith(prefix) and tag.isdigit() and (pid is None or tag == str(pid))
+
+    spaces = [
+        line.split()[0] for line in _run(["ip", "netns", "list"], check=False).stdout.splitlines() if line.split()
     ]
-    return out + [n for n in os.listdir("/sys/class/net") if n.startswith(HOST_PREFIX + tag)]
+    return [n for n in spaces if ours(n, NS_PREFIX)] + [n for n in os.listdir("/sys/class/net") if ours(n, HOST_PREFIX)]
 
 
 class Emulator:

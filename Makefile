@@ -153,7 +153,7 @@ fmt: setup ## format and auto-fix: ruff format + ruff check --fix (Python), gofm
 	gofmt -w go_service bench/toy/go bench/netproxy
 
 # --- bench --------------------------------------------------------------------------------------
-bench: setup models build tools bench-toys $(NETPROXY) ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick|capacity|capacity-iris|metrics-cost, BENCH_ARGS=…) → results/latest
+bench: setup models build tools bench-toys $(NETPROXY) ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick|capacity|capacity-iris|metrics-cost|network|network-brief, BENCH_ARGS=…) → results/latest
 	$(PY) -m bench --profile $(PROFILE) $(BENCH_ARGS)
 
 bench-quick: ## the quick profile (< 2 min) and a smoke check of its results (what CI runs)

@@ -142,8 +142,8 @@ def _network_s(s: Settings) -> float:
     total = FIXED_S["servers"] / 2 * len(n.servers) * tls_modes + 1.0  # … and the null server
     calibration_tries = min(n.calibration_tries, 2)  # usually on target after one correction
     for p in n.profiles:
-        c1 = min(n.max_duration_s, max(n.duration_s, n.min_requests * (p.rtt_ms + 1) / 1e3))
-        closed = sum((c1 if c == 1 else n.duration_s) + run for c in n.concurrency)
+        c1 = n.closed_duration_s(1, p.rtt_ms)
+        closed = sum(n.closed_duration_s(c, p.rtt_ms) + run for c in n.concurrency)
         per_cell = (n.warmup_s + run if n.warmup_s else 0) + closed + (n.duration_s + run if n.open_loop else 0)
         total += len(n.cases) * len(n.ways) * len(n.servers) * per_cell
         total += (calibration_tries if p.rtt_ms else 1) * (max(n.calibration_s, 0.02 * p.rtt_ms) + run)

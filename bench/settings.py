@@ -174,6 +174,13 @@ class NetworkSettings:
     rtt_tolerance: float = knob(checks.number(0.0, 1.0))
     rtt_tolerance_ms: float = knob(checks.number(0.0, strict=False))
 
+    def closed_duration_s(self, concurrency: int, rtt_ms: float) -> float:
+        """A timed closed-loop run: duration_s; at concurrency 1 long enough for min_requests answers
+        at this round trip (a request taking 1.1 round trips + 3 ms), but at most max_duration_s."""
+        if concurrency != 1:
+            return self.duration_s
+        return min(self.max_duration_s, max(self.duration_s, self.min_requests * (1.1 * rtt_ms + 3) / 1e3))
+
 
 @dataclass(frozen=True)
 class Settings:

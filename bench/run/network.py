@@ -116,9 +116,7 @@ class Stage:
         upstream = f"{label(name, way.tls)}-{way.transport}"
         address = emu.address(profile, upstream, server.endpoints[way.transport])
         if duration_s is None:
-            duration_s = n.duration_s
-            if conc == 1:  # long enough for min_requests answers at this round trip
-                duration_s = min(n.max_duration_s, max(n.duration_s, n.min_requests * (profile.rtt_ms + 1) / 1e3))
+            duration_s = n.closed_duration_s(conc, profile.rtt_ms) if conc is not None else n.duration_s
         req = netload.Request(
             json_body=self.bodies[(case.model, case.batch, "json")],
             protobuf_body=self.bodies[(case.model, case.batch, "protobuf")],

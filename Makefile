@@ -8,6 +8,7 @@ TOOLS     := $(CURDIR)/.tools/bin
 MODELS    := models
 GO_BIN    := go_service/bin/go_service
 BENCH_TOY := bench/toy/go/bin/toy
+NETPROXY  := bench/netproxy/bin/netproxy
 PROTO_DIR := proto/predict/v1
 V2_PROTO  := proto/inference/open_inference_grpc.proto
 export GOFLAGS := -buildvcs=false
@@ -27,7 +28,7 @@ SOAK_ARGS  ?=
 
 .PHONY: help setup tools proto check-proto models build bench-toys serve-python serve-go \
         test test-unit test-go test-python test-conformance test-reliability vectors lint fmt \
-        bench bench-quick bench-capacity soak clean
+        bench bench-quick bench-capacity bench-network soak clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -107,6 +108,9 @@ bench-toys: $(BENCH_TOY) ## build the seed post's toy Go server → bench/toy/go
 $(BENCH_TOY): bench/toy/go/main.go bench/toy/go/go.mod bench/toy/go/go.sum
 	cd bench/toy/go && go build -o bin/toy .
 
+$(NETPROXY): $(wildcard bench/netproxy/*.go) bench/netproxy/go.mod bench/netproxy/go.sum
+	cd bench/netproxy && go build -o bin/netproxy .
+
 serve-python: models ## run the Python server on models/ (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:5000; Ctrl-C stops)
 	$(PY) -m python_service serve --models $(MODELS)
 
@@ -114,9 +118,11 @@ serve-go: build models ## run the Go server on models/ (gRPC 127.0.0.1:50052, HT
 	$(GO_BIN) --models $(MODELS)
 
 # --- tests --------------------------------------------------------------------------------------
-test: setup models build tools ## every test: Go (go test -race), Python service, bench, cross-language conformance
+test: setup models build tools $(NETPROXY) ## every test: Go (go test -race), Python service, bench, cross-language conformance (also over TLS)
 	cd go_service && go test -race ./...
+	cd bench/netproxy && go test -race ./...
 	$(PY) -m pytest
+	SERVEBENCH_TLS=1 $(PY) -m pytest tests/conformance
 
 test-unit: setup models $(GO_CONTRACT_COPIES) ## the fast tier (< 30 s): Go and Python tests that start no server process
 	cd go_service && go test -short ./...
@@ -128,8 +134,9 @@ test-go: setup models $(GO_CONTRACT_COPIES) ## Go tests with the race detector (
 test-python: setup models build tools ## the pytest suites only (tests/: Python service, bench, conformance)
 	$(PY) -m pytest
 
-test-conformance: setup models build $(TOOLS)/grpcurl ## every vector on Python/Go × gRPC/HTTP, cross-endpoint parity, grpcurl
+test-conformance: setup models build $(TOOLS)/grpcurl ## every vector on Python/Go × gRPC/HTTP, cross-endpoint parity, grpcurl; in plaintext, then over TLS
 	$(PY) -m pytest tests/conformance
+	SERVEBENCH_TLS=1 $(PY) -m pytest tests/conformance
 
 test-reliability: setup models build tools ## the attack suite (a few minutes): slow clients, overload, bad framing, abuse, kill -9, broken models → results/reliability-latest/
 	$(PY) -m pytest -m reliability tests/reliability
@@ -141,18 +148,19 @@ vectors: models ## regenerate tests/vectors/*.json (expected answers from scikit
 lint: setup $(TOOLS)/staticcheck ## ruff check + ruff format --check (Python); gofmt, go vet, staticcheck (Go)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	@unformatted="$$(gofmt -l go_service bench/toy/go)"; \
+	@unformatted="$$(gofmt -l go_service bench/toy/go bench/netproxy)"; \
 	  if [ -n "$$unformatted" ]; then echo "gofmt: not formatted (run make fmt):"; echo "$$unformatted"; exit 1; fi
 	cd go_service && go vet ./... && $(TOOLS)/staticcheck ./...
 	cd bench/toy/go && go vet ./... && $(TOOLS)/staticcheck ./...
+	cd bench/netproxy && go vet ./... && $(TOOLS)/staticcheck ./...
 
 fmt: setup ## format and auto-fix: ruff format + ruff check --fix (Python), gofmt -w (Go)
 	$(VENV)/bin/ruff check --fix-only -q .
 	$(VENV)/bin/ruff format .
-	gofmt -w go_service bench/toy/go
+	gofmt -w go_service bench/toy/go bench/netproxy
 
 # --- bench --------------------------------------------------------------------------------------
-bench: setup models build tools bench-toys ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick|capacity|capacity-iris|metrics-cost, BENCH_ARGS=…) → results/latest
+bench: setup models build tools bench-toys $(NETPROXY) ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick|capacity|capacity-iris|metrics-cost|network|network-brief, BENCH_ARGS=…) → results/latest
 	$(PY) -m bench --profile $(PROFILE) $(BENCH_ARGS)
 
 bench-quick: ## the quick profile (< 2 min) and a smoke check of its results (what CI runs)
@@ -163,8 +171,11 @@ bench-capacity: ## capacity at the p99 SLO alone: iris-logreg batch 1 on the fou
 	$(MAKE) --no-print-directory bench PROFILE=capacity-iris
 	$(PY) -m bench.report.smoke_check results/latest
 
+bench-network: ## protocols across emulated networks alone (< 8 min; root for the namespace, else skipped) → results/latest
+	$(MAKE) --no-print-directory bench PROFILE=network-brief
+
 soak: setup models build tools ## 10 min at 70% of measured capacity on all four endpoints: RSS growth, errors, p99 drift → results/soak-latest (not in CI)
 	$(PY) -m bench.soak $(SOAK_ARGS)
 
 clean: ## remove build outputs, models and results (keeps .venv and .tools)
-	rm -rf go_service/bin $(BENCH_TOY) $(MODELS) results
+	rm -rf go_service/bin $(BENCH_TOY) $(NETPROXY) $(MODELS) results

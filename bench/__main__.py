@@ -16,7 +16,7 @@ import sys
 from bench import config
 from bench.plan import Plan, estimate_s
 from bench.report import console, markdown, plots
-from bench.run import loadgen, parity, payloads, runner, servers
+from bench.run import loadgen, parity, payloads, runner, servers, targets
 from bench.run.procs import cpu_list, interrupt_on_signals
 from bench.settings import Settings
 
@@ -51,15 +51,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--target",
         action="append",
         default=[],
-        metavar="NAME=PROTO://ADDR",
-        help="a running server to benchmark instead of starting one (repeatable), e.g. go=grpc://h:50052",
+        metavar="NAME=PROTO://HOST:PORT",
+        help="a running server to benchmark instead of starting one (repeatable); PROTO: "
+        + ", ".join((*targets.PROTOCOLS, *targets.TRANSPORTS, targets.METRICS))
+        + " (a transport: every protocol on it; metrics: its /metrics, by default on its HTTP address), "
+        "e.g. go=grpc://h:50052 go=http-json://h:8080. Its CPU and memory come from its /metrics",
     )
     p.add_argument(
         "--server-pid",
         action="append",
         default=[],
         metavar="NAME=PID",
-        help="pid of a running (local) target, so that its CPU and RSS are measured",
+        help="pid of a running local target: its CPU and RSS from its process tree instead of its /metrics",
     )
     p.add_argument("--go-bin", default=os.path.join(REPO, "go_service", "bin", "go_service"))
     p.add_argument("--toy-go-bin", default=os.path.join(REPO, "bench", "toy", "go", "bin", "toy"))
@@ -68,26 +71,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def targets_from(args) -> tuple[dict, dict]:
-    targets: dict[str, dict[str, str]] = {}
-    for server in ("python", "go"):
-        for proto in ("http", "grpc"):
-            addr = getattr(args, f"{server}_{proto}")
-            if addr:
-                targets.setdefault(server, {})[proto] = addr
-    for item in args.target:
-        name, _, url = item.partition("=")
-        proto, _, addr = url.partition("://")
-        if not name or proto not in ("http", "grpc") or not addr:
-            raise config.ScenarioError(f"--target {item!r}: expected NAME=http://HOST:PORT or NAME=grpc://HOST:PORT")
-        targets.setdefault(name, {})[proto] = addr
+def targets_from(args) -> tuple[dict[str, targets.TargetServer], dict[str, int]]:
+    """The running servers given on the command line (name → endpoints and protocols) and their pids."""
+    given = [  # --go-grpc ADDR and the like: every protocol of that listener
+        targets.Target(server, protocol, getattr(args, f"{server}_{transport}"))
+        for server in ("python", "go")
+        for protocol, transport in targets.PROTOCOLS.items()
+        if getattr(args, f"{server}_{transport}")
+    ]
+    given += [targets.parse(item) for item in args.target]
     pids = {}
     for item in args.server_pid:
         name, _, pid = item.partition("=")
         if not pid.isdigit():
             raise config.ScenarioError(f"--server-pid {item!r}: expected NAME=PID")
         pids[name] = int(pid)
-    return targets, pids
+    return targets.group(given), pids
 
 
 def overrides_from(args, targets: dict) -> dict:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from bench.run.loadgen import Tools
+from bench.run.targets import TargetServer
 from bench.settings import Settings, VariantSettings
 
 SEED_TOYS = ("toy-flask", "toy-go")  # the seed stage's servers, in the order they are measured
@@ -36,7 +37,7 @@ class Plan:
     go_bin: str
     toy_go_bin: str
     run_id: str = ""
-    targets: dict[str, dict[str, str]] = field(default_factory=dict)  # server → protocol → address
+    targets: dict[str, TargetServer] = field(default_factory=dict)  # servers given by address (--target)
     server_pids: dict[str, int] = field(default_factory=dict)
     only: str | None = None  # "serve", "seed" or None for both
     cpu_quota: float | None = None  # the capacity sweeps' server CPU cap (None: no cap)
@@ -116,6 +117,8 @@ def estimate_s(plan: Plan) -> dict[str, float]:
         out["seed_s"] = len(SEED_TOYS) * s.seed.repeats * per_toy + FIXED_S["servers"]
     if plan.stage("capacity"):
         out["capacity_s"] = _capacity_s(s)
+    if plan.stage("network"):
+        out["network_s"] = _network_s(s)
     out["report_s"] = FIXED_S["report"]
     out["total_s"] = sum(v for k, v in out.items() if k.endswith("_s"))
     return out
@@ -130,3 +133,19 @@ def _capacity_s(s: Settings) -> float:
     points = min(c.max_points, CAPACITY_POINTS_GUESS) + 1
     extra = (len(c.protocols) * len(c.servers) if c.floor else 0) + (2 if c.calibrate_cap else 0)
     return sweeps * (points * per_point + FIXED_S["servers"] / 2) + extra * (per_point + 3)
+
+
+def _network_s(s: Settings) -> float:
+    """The network stage: its servers, each profile's calibration and runs (bench.run.network)."""
+    n, run = s.network, 2 * s.run_overhead_s  # a run: the generator's start, the CSV encoding, the counters
+    tls_modes = len({w.endswith("-tls") for w in n.ways} | ({True, False} if n.handshake else set()))
+    total = FIXED_S["servers"] / 2 * len(n.servers) * tls_modes + 1.0  # … and the null server
+    calibration_tries = min(n.calibration_tries, 2)  # usually on target after one correction
+    for p in n.profiles:
+        c1 = n.closed_duration_s(1, p.rtt_ms)
+        closed = sum(n.closed_duration_s(c, p.rtt_ms) + run for c in n.concurrency)
+        per_cell = (n.warmup_s + run if n.warmup_s else 0) + closed + (n.duration_s + run if n.open_loop else 0)
+        total += len(n.cases) * len(n.ways) * len(n.servers) * per_cell
+        total += (calibration_tries if p.rtt_ms else 1) * (max(n.calibration_s, 0.02 * p.rtt_ms) + run)
+        total += len(n.servers) * 2 * (c1 + run) if n.handshake else 0
+    return total

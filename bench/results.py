@@ -206,6 +206,72 @@ class Capacity:
 
 
 @dataclass
+class NetworkProfileResult:
+    """One emulated network, as set and as measured: the null server's p50 at concurrency 1 through
+    it minus through loopback is its measured added round trip."""
+
+    name: str
+    rtt_ms: float
+    bandwidth_mbit: float  # each way; 0: unlimited
+    measured_added_rtt_ms: float | None
+    emulation: str  # "none" (loopback), "netem", "netproxy" (+ "tbf" with a bandwidth)
+    null_p50_ms: float | None = None
+    one_way_delay_us: float | None = None  # netproxy: the delay it was calibrated to
+    on_target: bool | None = None  # within the settings' tolerance of rtt_ms
+    calibration: list[dict[str, float]] = field(default_factory=list)  # per try: delay_us, added_rtt_ms
+
+
+@dataclass
+class NetworkRun:
+    """One timed run of the network stage: a way into a server through a profile."""
+
+    profile: str
+    server: str
+    protocol: str  # http-json, http-protobuf, grpc, grpc-stream
+    http: str  # "1.1" or "2"
+    tls: bool
+    way: str  # bench.run.netload.WAYS
+    model: str
+    batch: int
+    load: str  # "closed" (concurrency in flight) or "open" (offered_rps)
+    concurrency: int | None
+    offered_rps: float | None
+    connections: int | None  # connections the load generator opened (counted by the proxy)
+    handshake: bool  # a new connection (and TLS handshake) per request
+    tool: str
+    requests: int
+    ok: int
+    errors: int
+    error_kinds: dict[str, int]
+    elapsed_s: float
+    rps: float | None
+    latency_ms: Latency
+    server_cpu_s: float | None
+    server_cpu_us_per_req: float | None
+    bytes_per_request: dict[str, float | None]  # up/down: TCP payload (HTTP, TLS) counted by the proxy
+    wire_bytes_per_request: dict[str, float | None] | None  # up/down: frames on the link (headers, ACKs)
+    payload_bytes: dict[str, float | None]  # up/down: the encoded request and answer (bodies, messages)
+    client_cpu_s: float
+    client_cpu_util: float | None
+    proxy_cpu_s: float | None
+    proxy_late_mean_us: float | None
+    raw: str | None
+    command: list[str]
+
+
+@dataclass
+class Network:
+    """The network stage: how it emulated the networks, each profile, each run."""
+
+    mode: str | None = None  # "netem" or "proxy"; None: skipped
+    skipped: str | None = None  # why the stage did not run here
+    profiles: list[NetworkProfileResult] = field(default_factory=list)
+    runs: list[NetworkRun] = field(default_factory=list)
+    swept: list[str] = field(default_factory=list)  # what dead runs had left, removed first
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Results:
     run_id: str
     profile: str
@@ -224,6 +290,7 @@ class Results:
     goals: list[GoalResult] = field(default_factory=list)
     capacity: list[Capacity] = field(default_factory=list)
     calibration: dict[str, Any] = field(default_factory=dict)  # the cap's own effect, the null servers' floors
+    network: Network | None = None  # the network stage (bench.run.network)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:

@@ -22,11 +22,17 @@ from bench import checks
 # The ways into a server the bench measures: JSON over HTTP/1.1 (hey), protobuf over HTTP/1.1
 # (hey), protobuf over HTTP/2 unary (ghz) and bidirectional stream (ghz).
 PROTOCOLS = ("http-json", "http-protobuf", "grpc", "grpc-stream")
-STAGES = ("matrix", "variants", "seed", "capacity")
+STAGES = ("matrix", "variants", "seed", "capacity", "network")
 SERVER_BASES = ("python", "go")  # what a variant BASE[NAME] is a variant of
 TOYS = ("toy-flask", "toy-go")  # the seed post's servers
 GOAL_METRICS = ("server_cpu_us_per_req", "rps", "p50_ms", "p99_ms")
 GOAL_OPS = ("<=", "<", ">=", ">")
+# The network stage's ways into a server (bench.run.netload.WAYS): HTTP/1.1 or HTTP/2 (by ALPN, over
+# TLS only) × JSON or protobuf, and gRPC unary or stream, each in plaintext or over TLS.
+NETWORK_WAYS = (
+    *("h1-json", "h1-protobuf", "grpc", "grpc-stream"),
+    *("h1-json-tls", "h2-json-tls", "h1-protobuf-tls", "h2-protobuf-tls", "grpc-tls", "grpc-stream-tls"),
+)
 WHERE_KEYS = {"kind": str, "server": str, "protocol": str, "model": str, "batch": int}  # what selects a scenario
 _BATCH = checks.items(checks.integer(1, 1024))
 
@@ -133,6 +139,50 @@ class SeedSettings:
 
 
 @dataclass(frozen=True)
+class NetworkProfile:
+    """A network between the load generator and the server: its round trip and bandwidth."""
+
+    name: str = knob(checks.text)
+    rtt_ms: float = knob(checks.number(0.0, strict=False))
+    bandwidth_mbit: float = knob(checks.number(0.0, strict=False))  # each way; 0: unlimited
+
+
+@dataclass(frozen=True)
+class NetworkCase:
+    """A model and batch the network stage measures, and its open-loop rate (below capacity)."""
+
+    model: str = knob(checks.text)
+    batch: int = knob(checks.integer(1, 1024))
+    open_rps: float = knob(checks.number(0.0))
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    profiles: tuple[NetworkProfile, ...] = knob(checks.records(spec_of(NetworkProfile), "name", "profile"))
+    servers: tuple[str, ...] = knob(checks.items(checks.one_of(*SERVER_BASES)))
+    cases: tuple[NetworkCase, ...] = knob(checks.records(spec_of(NetworkCase), "model", "case"))
+    ways: tuple[str, ...] = knob(checks.items(checks.text, NETWORK_WAYS))
+    concurrency: tuple[int, ...] = knob(checks.items(checks.integer(1, 1000)))
+    open_loop: bool = knob(checks.boolean)
+    handshake: bool = knob(checks.boolean)
+    warmup_s: float = knob(checks.number(0.0, strict=False))
+    duration_s: float = knob(checks.number(0.0))
+    min_requests: int = knob(checks.integer(1))
+    max_duration_s: float = knob(checks.number(0.0))
+    calibration_s: float = knob(checks.number(0.0))
+    calibration_tries: int = knob(checks.integer(1, 10))
+    rtt_tolerance: float = knob(checks.number(0.0, 1.0))
+    rtt_tolerance_ms: float = knob(checks.number(0.0, strict=False))
+
+    def closed_duration_s(self, concurrency: int, rtt_ms: float) -> float:
+        """A timed closed-loop run: duration_s; at concurrency 1 long enough for min_requests answers
+        at this round trip (a request taking 1.1 round trips + 3 ms), but at most max_duration_s."""
+        if concurrency != 1:
+            return self.duration_s
+        return min(self.max_duration_s, max(self.duration_s, self.min_requests * (1.1 * rtt_ms + 3) / 1e3))
+
+
+@dataclass(frozen=True)
 class Settings:
     stages: tuple[str, ...] = knob(checks.items(checks.text, STAGES))
     servers: tuple[str, ...] = knob(checks.items(checks.text))
@@ -160,6 +210,7 @@ class Settings:
     capacity: CapacitySettings
     inproc: InprocSettings
     seed: SeedSettings
+    network: NetworkSettings
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Settings:

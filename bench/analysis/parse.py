@@ -1,4 +1,4 @@
-"""The one place that reads load-generator output: hey `-o csv` and ghz `-O json`.
+"""The one place that reads load-generator output: hey `-o csv`, ghz `-O json`, vegeta and openloop CSV.
 
 Only machine output is parsed, never a human summary. hey writes seconds (4 decimals, so its
 latencies have 0.1 ms resolution); ghz writes nanoseconds. Both are converted to milliseconds here,
@@ -227,3 +227,53 @@ def parse_open_loop(tool: str, text: str, rate: float) -> OpenLoopRun:
         return OpenLoopRun(ok=run.ok, errors=run.errors, sent=run.requests, elapsed_s=run.elapsed_s,
                            latencies_ms=run.latencies_ms, error_kinds=run.error_kinds)  # fmt: skip
     raise ParseError(f"no parser for the open-loop generator {tool!r}")
+
+
+@dataclass
+class VegetaClosed:
+    """A closed-loop vegeta run (`-rate=0 -max-workers=N`: N requests in flight, each sent when the
+    one before it on its worker was answered): the ToolRun, and the mean request and answer body
+    bytes vegeta counted (bytes_out, bytes_in) over the successful answers."""
+
+    run: ToolRun
+    body_out: float | None
+    body_in: float | None
+
+
+def parse_vegeta_closed_csv(text: str) -> VegetaClosed:
+    """`vegeta encode --to csv` of a closed-loop attack: timestamp (ns, sent), code, latency (ns),
+    bytes out, bytes in, error, …; latencies from send (nothing waits on a schedule)."""
+    latencies, kinds, outs, ins = [], {}, [], []
+    start = end = None
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row:
+            continue
+        try:
+            sent, code, latency, out, got, error = (
+                int(row[0]),
+                int(row[1]),
+                int(row[2]),
+                int(row[3]),
+                int(row[4]),
+                row[5],
+            )
+        except (IndexError, ValueError) as exc:
+            raise ParseError(f"vegeta CSV line {number}: {exc}") from None
+        start = sent if start is None else min(start, sent)
+        end = sent + latency if end is None else max(end, sent + latency)
+        if code == 200 and not error:
+            latencies.append(latency * NS_TO_MS)
+            outs.append(out)
+            ins.append(got)
+        else:
+            kind = f"HTTP {code}" if code else (error.split(":")[-1].strip() or "error")
+            kinds[kind] = kinds.get(kind, 0) + 1
+    latencies.sort()
+    run = ToolRun(
+        ok=len(latencies),
+        errors=sum(kinds.values()),
+        elapsed_s=(end - start) / 1e9 if start is not None else 0.0,
+        latencies_ms=latencies,
+        error_kinds=kinds,
+    )
+    return VegetaClosed(run, sum(outs) / len(outs) if outs else None, sum(ins) / len(ins) if ins else None)

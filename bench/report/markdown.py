@@ -15,6 +15,7 @@ from bench.report.sections import (
     ladder,
     main_table,
     method,
+    network,
     overhead,
     parity,
     phases,
@@ -37,6 +38,7 @@ SECTIONS = (
     variants,
     overhead,
     seed,
+    network,
     figures,
     method,
 )

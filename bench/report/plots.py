@@ -17,6 +17,7 @@ from matplotlib.lines import Line2D
 
 from bench.analysis import breakdown as analysis_breakdown
 from bench.analysis import goals
+from bench.report import network_plots
 from bench.results import Results, Scenario
 
 # color per server and protocol, marker per protocol
@@ -277,4 +278,4 @@ def write(run_dir: str, results: Results) -> list[str]:
     ):
         if plot(results, os.path.join(run_dir, name)):
             paths.append(os.path.join(run_dir, name))
-    return paths
+    return paths + network_plots.write(run_dir, results)

@@ -3,14 +3,16 @@ stopped (bench.run.servers says which servers, with which flags; the tests use b
 
 A server is started on port 0; its bound addresses are read from the `(grpc|http) listening on
 HOST:PORT` lines it writes to stderr (LISTENING, the contract of both servers), then the harness
-waits for GET /readyz 200 and gRPC health SERVING (for "" and the PredictionService). A server
-given by address (--target) is not started: it only has endpoints, and a pid when given.
+waits for GET /readyz 200 and gRPC health SERVING (for "" and the PredictionService), over TLS
+verified against the spec's CA when it has one. A server given by address (--target) is not
+started: it only has endpoints, and a pid when given.
 """
 
 from __future__ import annotations
 
 import re
 import signal
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -40,6 +42,7 @@ class ServerSpec:
     listening: re.Pattern = LISTENING
     ready_path: str = "/readyz"  # HTTP readiness route; toys have only /predict
     grpc_health: bool = True
+    ca: str | None = None  # over TLS: the CA certificate (PEM) its clients verify it with
 
 
 @dataclass
@@ -53,6 +56,12 @@ class Server:
     proc: subprocess.Popen | None = field(default=None, repr=False)
     exit_code: int | None = None  # after it was stopped (0: drained and exited cleanly)
     spec: ServerSpec | None = field(default=None, repr=False)
+    ca: str | None = None  # over TLS: the CA certificate (PEM) to verify it with; None: plaintext
+    protocols: frozenset[str] | None = None  # a target's protocols (--target); None: every one it listens for
+
+    def serves(self, protocol: str) -> bool:
+        """Whether the bench drives this protocol at this server (its listener aside)."""
+        return self.protocols is None or protocol in self.protocols
 
     def log(self) -> str:
         if not self.log_path:
@@ -95,9 +104,10 @@ class Server:
             if not self.alive():
                 raise ServerError(f"{self.name} exited while starting:\n{tail(self.log_path)}")
             if "http" in streak:
-                streak["http"] = streak["http"] + 1 if http_ready(self.endpoints["http"], spec.ready_path) else 0
+                ready = http_ready(self.endpoints["http"], spec.ready_path, self.ca)
+                streak["http"] = streak["http"] + 1 if ready else 0
             if "grpc" in streak:
-                serving = not spec.grpc_health or grpc_serving(self.endpoints["grpc"])
+                serving = not spec.grpc_health or grpc_serving(self.endpoints["grpc"], self.ca)
                 streak["grpc"] = streak["grpc"] + 1 if serving else 0
             pending = {p for p, n in streak.items() if n < in_a_row}
             if pending and time.monotonic() > deadline:
@@ -124,7 +134,7 @@ def launch(sup: Supervisor, spec: ServerSpec, cpus: list[int] | None, log_path: 
             proc = sup.spawn(spec.argv, cpus, env=spec.env, stdout=log, stderr=log, preexec=preexec)
         except OSError as exc:
             raise ServerError(f"{spec.name}: cannot start {spec.argv[0]}: {exc.strerror}") from None
-    return Server(spec.name, {}, proc.pid, True, log_path, spec.argv, proc, spec=spec)
+    return Server(spec.name, {}, proc.pid, True, log_path, spec.argv, proc, spec=spec, ca=spec.ca)
 
 
 def start(
@@ -136,17 +146,35 @@ def start(
     return server.wait_ready(max(1.0, timeout_s - (time.monotonic() - started)))
 
 
-def http_ready(address: str, path: str) -> bool:
+def http_url(address: str, path: str, ca: str | None = None) -> str:
+    return f"{'https' if ca else 'http'}://{address}{path}"
+
+
+def ssl_context(ca: str | None) -> ssl.SSLContext | None:
+    """A client context that verifies a server against the CA file `ca` (None: plaintext)."""
+    return ssl.create_default_context(cafile=ca) if ca else None
+
+
+def http_ready(address: str, path: str, ca: str | None = None) -> bool:
     try:
-        with urllib.request.urlopen(f"http://{address}{path}", timeout=2) as resp:
+        with urllib.request.urlopen(http_url(address, path, ca), timeout=2, context=ssl_context(ca)) as resp:
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False
 
 
-def grpc_serving(address: str) -> bool:
+def grpc_channel(address: str, ca: str | None = None, options=()) -> grpc.Channel:
+    """A gRPC channel to `address`: over TLS verified against the CA file `ca`, else plaintext."""
+    if ca is None:
+        return grpc.insecure_channel(address, options=list(options))
+    with open(ca, "rb") as fh:
+        credentials = grpc.ssl_channel_credentials(root_certificates=fh.read())
+    return grpc.secure_channel(address, credentials, options=list(options))
+
+
+def grpc_serving(address: str, ca: str | None = None) -> bool:
     # a connection of its own (grpcio shares subchannels across channels by default)
-    with grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+    with grpc_channel(address, ca, [("grpc.use_local_subchannel_pool", 1)]) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             return all(

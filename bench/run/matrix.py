@@ -75,7 +75,7 @@ def serve_matrix(
         for repeat in range(1, s.repeats + 1):
             for name, server in running.items():  # implementations interleaved: A B A B …
                 address = server.endpoints.get(servers.transport(protocol))
-                if address is None:
+                if address is None or not server.serves(protocol):
                     continue
                 tool, messages, argv = closed_loop(plan, protocol, address, conc, bodies, model, batch)
                 labels = {

@@ -2,7 +2,9 @@
 
 Server CPU = user + system seconds of the server's whole process tree, read just before and just
 after the timed run; peak RSS = the largest sum of RSS over that tree, sampled in the background
-during the run. CPU used meanwhile by the other servers still running (idle, on the same CPUs) is
+during the run. A server the bench did not start (--target, no --server-pid) reports both itself:
+process_cpu_seconds_total from its /metrics before and after, and process_resident_memory_bytes
+after. CPU used meanwhile by the other servers still running (idle, on the same CPUs) is
 recorded as background_cpu_s, to show that it is negligible.
 """
 
@@ -74,7 +76,7 @@ def measure_run(
         warm_raw = os.path.join(os.path.dirname(raw_path), "warmup.tmp")
         loadgen.measure(sup, tool, warm_argv, client_cpus, warm_raw, keep=False)
     watched = [s for s in others if s.pid is not None]
-    metrics_before = scrape.scrape(server.endpoints.get("metrics"))
+    metrics_before = scrape.scrape(server.endpoints.get("metrics"), ca=server.ca)
     before, bg_before, busy_before = tree_cpu(server), [tree_cpu(s) for s in watched], busy_s(server_cpus)
     workers_before = _workers(server)
     with PeakRss([server.pid] if server.pid else [], settings.rss_sample_interval_s) as rss:
@@ -83,7 +85,7 @@ def measure_run(
     workers_after = _workers(server)
     if server.endpoints.get("metrics"):
         time.sleep(scrape.SETTLE_S)
-    metrics_after = scrape.scrape(server.endpoints.get("metrics"))
+    metrics_after = scrape.scrape(server.endpoints.get("metrics"), ca=server.ca)
     answered, phases = scrape.phases_per_request(metrics_before, metrics_after, transport(labels["protocol"]))
     if server.proc is not None and server.proc.poll() is not None:
         raise ServerError(
@@ -91,10 +93,13 @@ def measure_run(
         )
 
     cpu_s = after - before if before is not None and after is not None else None
+    rss_mb = rss.peak[server.pid] / 2**20 if server.pid and rss.peak[server.pid] else None
+    if server.pid is None:  # a server the bench did not start: its own account on /metrics
+        cpu_s, rss_mb = scrape.cpu_between(metrics_before, metrics_after), scrape.rss_mb(metrics_after)
     background = sum(a - b for a, b in zip(bg_after, bg_before) if a is not None and b is not None)
     util = stats.client_util(usage.cpu_s, usage.wall_s, len(client_cpus))
     foreign = None
-    if cpu_s is not None:
+    if cpu_s is not None and server.pid is not None:
         foreign = max(0.0, busy_after - busy_before - cpu_s - background) / (usage.wall_s * len(server_cpus))
     batch = labels.get("batch") or 1
     rps = result.ok * messages / result.elapsed_s if result.elapsed_s > 0 else None
@@ -112,7 +117,7 @@ def measure_run(
         latency_ms=stats.latency_summary(result.latencies_ms),
         server_cpu_s=cpu_s,
         server_cpu_us_per_req=stats.per_request_us(cpu_s, result.ok * messages),
-        server_rss_mb=rss.peak[server.pid] / 2**20 if server.pid and rss.peak[server.pid] else None,
+        server_rss_mb=rss_mb,
         worker_cpu_s=workers or None,
         background_cpu_s=background if watched else None,
         client_cpu_s=usage.cpu_s,

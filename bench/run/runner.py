@@ -1,5 +1,5 @@
 """The run: servers up → parity gate → in-process timings → scenario matrix → variants → seed toys →
-capacity → Results.
+capacity → across a network → Results.
 
 Only the order of the stages is decided here; each stage is a module of bench.run (matrix, seed,
 capacity, inproc, parity), and how a server is started is bench.run.servers. Printing is the
@@ -18,7 +18,7 @@ import time
 from bench.analysis import goals, stats
 from bench.plan import Plan, estimate_s, progress_total
 from bench.results import Results
-from bench.run import capacity, environment, inproc, matrix, parity, payloads, seed, servers
+from bench.run import capacity, environment, inproc, matrix, network, parity, payloads, seed, servers
 from bench.run.procs import Supervisor
 
 
@@ -82,6 +82,8 @@ def run(plan: Plan, ui) -> Results:
                 return _finish(results, plan, started)
         if plan.stage("capacity"):
             results.capacity, results.calibration = capacity.run(sup, plan, ui, bodies)
+        if plan.stage("network"):
+            results.network = network.run(sup, plan, ui)
     return _finish(results, plan, started)
 
 

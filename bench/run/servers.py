@@ -15,6 +15,7 @@ import sys
 
 from bench.plan import Plan
 from bench.results import ServerInfo
+from bench.run.certs import Certs
 from bench.run.lifecycle import Server, ServerError, ServerSpec, http_ready, launch, start
 from bench.run.procs import Supervisor
 from bench.settings import TOYS
@@ -62,9 +63,24 @@ def _listeners(protocols, extra) -> tuple[str, ...]:
     return wanted
 
 
-def python_spec(protocols, models_dir: str, *extra: str, workers: int = 1, name: str = "python") -> ServerSpec:
-    """python_service on port 0 for each protocol wanted (the others disabled)."""
-    addr = {p: ("127.0.0.1:0" if p in protocols else "") for p in ("grpc", "http")}
+def _tls(tls: Certs | None) -> tuple[list[str], str | None]:
+    """The TLS flags of a server and the CA its clients verify it with (none: plaintext)."""
+    return (tls.server_flags(), tls.ca) if tls else ([], None)
+
+
+def python_spec(
+    protocols,
+    models_dir: str,
+    *extra: str,
+    workers: int = 1,
+    name: str = "python",
+    tls: Certs | None = None,
+    host: str = "127.0.0.1",
+) -> ServerSpec:
+    """python_service on port 0 of `host` for each protocol wanted (the others disabled); over TLS
+    with `tls`'s certificate."""
+    addr = {p: (f"{host}:0" if p in protocols else "") for p in ("grpc", "http")}
+    flags, ca = _tls(tls)
     argv = [
         sys.executable,
         "-m",
@@ -78,24 +94,34 @@ def python_spec(protocols, models_dir: str, *extra: str, workers: int = 1, name:
         addr["http"],
         "--workers",
         str(workers),
+        *flags,
         *extra,
     ]
-    return ServerSpec(name, argv, _listeners(protocols, extra))
+    return ServerSpec(name, argv, _listeners(protocols, extra), ca=ca)
 
 
 def go_spec(
-    protocols, models_dir: str, *extra: str, gomaxprocs: int | None = None, go_bin: str = GO_BIN, name: str = "go"
+    protocols,
+    models_dir: str,
+    *extra: str,
+    gomaxprocs: int | None = None,
+    go_bin: str = GO_BIN,
+    name: str = "go",
+    tls: Certs | None = None,
+    host: str = "127.0.0.1",
 ) -> ServerSpec:
-    """go_service on port 0 for each protocol wanted (the others disabled)."""
-    addr = {p: ("127.0.0.1:0" if p in protocols else "") for p in ("grpc", "http")}
-    argv = [go_bin, "--models", models_dir, "--grpc-addr", addr["grpc"], "--http-addr", addr["http"], *extra]
+    """go_service on port 0 of `host` for each protocol wanted (the others disabled); over TLS with
+    `tls`'s certificate."""
+    addr = {p: (f"{host}:0" if p in protocols else "") for p in ("grpc", "http")}
+    flags, ca = _tls(tls)
+    argv = [go_bin, "--models", models_dir, "--grpc-addr", addr["grpc"], "--http-addr", addr["http"], *flags, *extra]
     env = {"GOMAXPROCS": str(gomaxprocs)} if gomaxprocs else {}
-    return ServerSpec(name, argv, _listeners(protocols, extra), env=env)
+    return ServerSpec(name, argv, _listeners(protocols, extra), env=env, ca=ca)
 
 
-def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN, grpc: bool = False) -> ServerSpec:
+def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN, grpc: bool = False, host: str = "127.0.0.1") -> ServerSpec:
     """The seed post's toy servers: constant text on GET /predict, no model (`grpc`: the Go toy's
-    null gRPC server too, every call answered at once with an empty message)."""
+    null gRPC server too, every call answered at once with an empty message), on `host` (Go's)."""
     if name == "toy-flask":
         return ServerSpec(
             name,
@@ -106,25 +132,30 @@ def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN, grpc: bool = False) -> Ser
             grpc_health=False,
         )
     if name == "toy-go":
-        argv = [toy_go_bin, "-addr", "127.0.0.1:0", *(["-grpc-addr", "127.0.0.1:0"] if grpc else [])]
+        argv = [toy_go_bin, "-addr", f"{host}:0", *(["-grpc-addr", f"{host}:0"] if grpc else [])]
         protocols = ("http", "grpc") if grpc else ("http",)
         return ServerSpec(name, argv, protocols, ready_path="/predict", grpc_health=False)
     raise ServerError(f"unknown toy server {name!r}")
 
 
-def service_spec(plan: Plan, name: str, transports: tuple[str, ...]) -> ServerSpec:
+def service_spec(
+    plan: Plan, name: str, transports: tuple[str, ...], tls: Certs | None = None, host: str = "127.0.0.1"
+) -> ServerSpec:
     """How the bench starts a server or a variant of one (BASE[NAME]: BASE plus the variant's flags):
     as shipped, with no admission flags (their defaults never refuse an ordinary closed-loop client),
-    one intra-op and one inter-op thread, metrics on a port of their own."""
+    one intra-op and one inter-op thread, metrics on a port of their own; on `host`, over TLS with
+    `tls`'s certificate when given."""
     s, n = plan.settings, len(plan.server_cpus)
     base = name.split("[")[0]
     variant = s.server_variants.get(name, ())
     metrics = [] if "--metrics=false" in variant else ["--metrics-addr", "127.0.0.1:0"]
     flags = ["--intra-op-threads", "1", "--inter-op-threads", "1", *metrics, *variant]
     if base == "python":
-        return python_spec(transports, plan.models_dir, *flags, workers=n, name=name)
+        return python_spec(transports, plan.models_dir, *flags, workers=n, name=name, tls=tls, host=host)
     if base == "go":
-        return go_spec(transports, plan.models_dir, *flags, gomaxprocs=n, go_bin=plan.go_bin, name=name)
+        return go_spec(
+            transports, plan.models_dir, *flags, gomaxprocs=n, go_bin=plan.go_bin, name=name, tls=tls, host=host
+        )
     raise ServerError(f"no built-in way to start server {name!r}; give its address with --target")
 
 
@@ -151,13 +182,13 @@ def start_servers(sup: Supervisor, plan: Plan, ui, names, matrix, protocols_of=N
         protocols = [p for p in matrix if p in (protocols_of or {}).get(name, matrix)]
         transports = tuple(sorted({transport(p) for p in protocols}))
         if name in plan.targets:
-            eps = {p: a for p, a in plan.targets[name].items() if p in transports}
-            started[name] = Server(name, eps, plan.server_pids.get(name), managed=False)
+            target = plan.targets[name]
+            eps = {t: a for t, a in target.endpoints.items() if t in (*transports, "metrics")}
+            pid = plan.server_pids.get(name)
+            started[name] = Server(name, eps, pid, managed=False, protocols=frozenset(target.protocols))
             started[name].wait_ready(plan.settings.startup_timeout_s)
-            ui.info(
-                f"{name}: using the running server at {eps}"
-                + ("" if name in plan.server_pids else " (server CPU and RSS unavailable: no --server-pid)")
-            )
+            measured = "its process tree (--server-pid)" if pid else f"its /metrics at {eps.get('metrics')}"
+            ui.info(f"{name}: using the running server at {eps}; CPU and memory from {measured}")
             continue
         spec = service_spec(plan, name, transports)
         ui.info(f"starting {name} on CPUs {plan.server_cpus}: {' '.join(spec.argv)}")

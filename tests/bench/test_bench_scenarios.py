@@ -94,7 +94,7 @@ def test_missing_default(doc):
 
 
 def test_unknown_profile(doc):
-    profiles = "capacity, capacity-iris, full, metrics-cost, quick"
+    profiles = "capacity, capacity-iris, full, metrics-cost, network, network-brief, quick"
     with pytest.raises(config.ScenarioError, match=r"no profile 'fast'; profiles: " + profiles):
         config.resolve(doc, "fast", {})
 

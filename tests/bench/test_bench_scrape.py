@@ -11,9 +11,10 @@ from bench.run import scrape
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
 
-def recorded(server):
-    with open(os.path.join(FIXTURES, "metrics_%s.txt" % server), encoding="utf-8") as fh:
-        text = fh.read()
+def recorded(server, text=None):
+    if text is None:
+        with open(os.path.join(FIXTURES, "metrics_%s.txt" % server), encoding="utf-8") as fh:
+            text = fh.read()
     original = scrape.urllib.request.urlopen
 
     class Answer:
@@ -29,7 +30,7 @@ def recorded(server):
         def __exit__(self, *exc):
             return False
 
-    scrape.urllib.request.urlopen = lambda url, timeout: Answer(text)
+    scrape.urllib.request.urlopen = lambda url, timeout, context=None: Answer(text)
     try:
         return scrape.scrape("recorded")
     finally:
@@ -54,6 +55,18 @@ def test_difference_of_two_scrapes(server):
     assert answered == 3
     for phase in scrape.PHASES:
         assert phases[phase] == pytest.approx(after[("phase_sum", "http", phase)] * (2 / 3) / 3 * 1e6)
+
+
+def test_the_servers_own_cpu_and_memory():
+    """process_cpu_seconds_total and process_resident_memory_bytes: what a --target is measured by."""
+    text = (
+        "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 12.5\n"
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 1.048576e+08\n"
+    )
+    after, before = recorded("go", text), recorded("go", text.replace("12.5", "10.25"))
+    assert scrape.cpu_between(before, after) == pytest.approx(2.25)
+    assert scrape.rss_mb(after) == pytest.approx(100.0)
+    assert scrape.cpu_between(None, after) is None and scrape.rss_mb({}) is None
 
 
 def test_no_metrics_no_figures():

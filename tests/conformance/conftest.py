@@ -10,6 +10,11 @@ Protocol (V2) tests run on the servers of v2_endpoints.V2_HTTP_SERVERS (fixtures
 missing artifact fails the suite with what to run, unless SERVEBENCH_ALLOW_SKIP=1 turns it into a
 skip. SERVEBENCH_GO_BIN runs another Go binary (e.g. an experimental build) instead of
 go_service/bin/go_service.
+
+SERVEBENCH_TLS=1 runs the whole suite over TLS (`make test-conformance` runs it both ways): a
+throwaway CA and server certificate (bench.run.certs) for the session, every server started with
+--tls-cert/--tls-key, and every client verifying it with that CA (gRPC and HTTP/1.1 over TLS,
+grpcurl -cacert, tritonclient with ssl). Each server's `ca` is None in a plaintext run.
 """
 
 import glob
@@ -17,6 +22,7 @@ import os
 
 import pytest
 
+from bench.run import certs
 from bench.run import servers as harness
 from bench.run.procs import Supervisor
 from tests.conformance.endpoints import ENDPOINTS, SERVER_WAYS, GrpcEndpoint, make
@@ -27,6 +33,7 @@ MODELS = os.path.join(ROOT, "models")
 GO_BIN = os.environ.get("SERVEBENCH_GO_BIN") or os.path.join(ROOT, "go_service", "bin", "go_service")
 GRPCURL = os.path.join(ROOT, ".tools", "bin", "grpcurl")
 START_TIMEOUT_S = 120
+TLS = os.environ.get("SERVEBENCH_TLS") == "1"
 
 
 def require(path, what, make_target):
@@ -61,25 +68,30 @@ def _serve(spec, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def python_server(tmp_path_factory):
-    require(MODELS, "the model repository", "models")
-    yield from _serve(harness.python_spec(("grpc", "http"), MODELS), tmp_path_factory)
+def tls_certs(tmp_path_factory):
+    """The session's throwaway CA and server certificate when the suite runs over TLS, else None."""
+    return certs.make(str(tmp_path_factory.mktemp("tls"))) if TLS else None
 
 
 @pytest.fixture(scope="session")
-def go_server(tmp_path_factory):
+def python_server(tmp_path_factory, tls_certs):
+    require(MODELS, "the model repository", "models")
+    yield from _serve(harness.python_spec(("grpc", "http"), MODELS, tls=tls_certs), tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def go_server(tmp_path_factory, tls_certs):
     require(MODELS, "the model repository", "models")
     require(GO_BIN, "the Go server binary", "build")
-    yield from _serve(
-        harness.go_spec(("grpc", "http"), MODELS, "--ort-lib", ort_library(), go_bin=GO_BIN), tmp_path_factory
-    )
+    spec = harness.go_spec(("grpc", "http"), MODELS, "--ort-lib", ort_library(), go_bin=GO_BIN, tls=tls_certs)
+    yield from _serve(spec, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def python_rsgi_server(tmp_path_factory):
+def python_rsgi_server(tmp_path_factory, tls_certs):
     """The Python server with the lean HTTP adapter (--http-server rsgi), HTTP only."""
     require(MODELS, "the model repository", "models")
-    spec = harness.python_spec(("http",), MODELS, "--http-server", "rsgi", name="python-rsgi")
+    spec = harness.python_spec(("http",), MODELS, "--http-server", "rsgi", name="python-rsgi", tls=tls_certs)
     yield from _serve(spec, tmp_path_factory)
 
 
@@ -94,7 +106,7 @@ def endpoints(servers):
     made = {}
     for name, server in servers.items():
         for way in SERVER_WAYS[name]:
-            made["%s-%s" % (name, way)] = make(name, way, server.endpoints[way.split("-")[0]])
+            made["%s-%s" % (name, way)] = make(name, way, server.endpoints[way.split("-")[0]], server.ca)
     assert sorted(made) == sorted(ENDPOINTS)
     yield made
     for endpoint in made.values():
@@ -107,6 +119,11 @@ def grpcurl():
     return require(GRPCURL, "grpcurl", "tools")
 
 
+def grpcurl_transport(server):
+    """grpcurl's transport flags for a server: -plaintext, or -cacert with the CA over TLS."""
+    return ["-cacert", server.ca] if server.ca else ["-plaintext"]
+
+
 @pytest.fixture(scope="session")
 def v2_servers(request):
     """name → server, for the servers that speak the Open Inference Protocol (V2_HTTP_SERVERS),
@@ -117,9 +134,9 @@ def v2_servers(request):
 @pytest.fixture(scope="session")
 def v2_clients(v2_servers):
     """name → {"http": V2Http, "grpc": V2Grpc (V2_SERVERS only)} for each V2 server."""
-    made = {name: {"http": V2Http(server.endpoints["http"])} for name, server in v2_servers.items()}
+    made = {name: {"http": V2Http(server.endpoints["http"], server.ca)} for name, server in v2_servers.items()}
     for name in V2_SERVERS:
-        made[name]["grpc"] = V2Grpc(v2_servers[name].endpoints["grpc"])
+        made[name]["grpc"] = V2Grpc(v2_servers[name].endpoints["grpc"], v2_servers[name].ca)
     yield made
     for name in V2_SERVERS:
         made[name]["grpc"].close()

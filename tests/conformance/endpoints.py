@@ -3,7 +3,8 @@
 vector (tests/vectors) and returns the normalized answer that vectorspec.check compares with the
 expectation. HTTP uses the stdlib http.client (raw bodies, any content type or method); gRPC and
 HTTP protobuf send the exact wire bytes of the request and decode the answer with the committed
-stubs."""
+stubs. An endpoint given a CA (`ca`: the suite runs over TLS) speaks TLS and verifies the server
+with it: HTTP/1.1 over TLS (http.client), gRPC over TLS."""
 
 import http.client
 import json
@@ -11,6 +12,7 @@ import json
 import grpc
 from google.protobuf import json_format
 
+from bench.run.lifecycle import grpc_channel, ssl_context
 from python_service import answers
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 from tests.vectors import vectorspec
@@ -65,15 +67,22 @@ def normalize_json(doc, aliases=None):
     return out
 
 
+def http_connection(address, ca=None, timeout=60):
+    """A fresh http.client connection: HTTPS verified against the CA file `ca`, else plain HTTP."""
+    if ca:
+        return http.client.HTTPSConnection(address, timeout=timeout, context=ssl_context(ca))
+    return http.client.HTTPConnection(address, timeout=timeout)
+
+
 class HttpEndpoint:
     transport = "http"
 
-    def __init__(self, name, address):
-        self.name, self.address = name, address
+    def __init__(self, name, address, ca=None):
+        self.name, self.address, self.ca = name, address, ca
 
     def call(self, method, path, body=b"", headers=None, timeout=60):
         """(status, lowercase headers, body bytes) on a fresh connection."""
-        conn = http.client.HTTPConnection(self.address, timeout=timeout)
+        conn = http_connection(self.address, self.ca, timeout)
         try:
             try:
                 conn.request(method, path, body=body, headers=headers or {})
@@ -147,10 +156,10 @@ class HttpEndpoint:
 class GrpcEndpoint:
     transport = "grpc"
 
-    def __init__(self, name, address):
+    def __init__(self, name, address, ca=None):
         self.name, self.address = name, address
-        self.channel = grpc.insecure_channel(
-            address, options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", _MAX_ANSWER)]
+        self.channel = grpc_channel(
+            address, ca, [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", _MAX_ANSWER)]
         )
         self._predict = self.channel.unary_unary(
             _PREDICT,
@@ -239,8 +248,8 @@ class HttpProtobufEndpoint(HttpEndpoint):
 class GrpcStreamEndpoint(GrpcEndpoint):
     """PredictStream with the vector's request as the stream's only message."""
 
-    def __init__(self, name, address):
-        super().__init__(name, address)
+    def __init__(self, name, address, ca=None):
+        super().__init__(name, address, ca)
         self._stream = self.channel.stream_stream(
             _PREDICT_STREAM, request_serializer=None, response_deserializer=predict_pb2.PredictResponse.FromString
         )
@@ -278,6 +287,7 @@ KINDS = {
 }
 
 
-def make(server, way, address):
-    """The endpoint of `server` ("python", "go") over `way` (vectorspec.WAYS) at `address`."""
-    return KINDS[way]("%s-%s" % (server, way), address)
+def make(server, way, address, ca=None):
+    """The endpoint of `server` ("python", "go") over `way` (vectorspec.WAYS) at `address` (over TLS
+    verified against `ca` when given)."""
+    return KINDS[way]("%s-%s" % (server, way), address, ca)

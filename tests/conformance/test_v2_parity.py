@@ -38,7 +38,7 @@ def v2_request(model, rows, way, v2):
 @pytest.mark.parametrize("index,recipe", list(enumerate(DEFAULT_RECIPES)), ids=[r.name for r in DEFAULT_RECIPES])
 def test_v2_equals_predict_v1(index, recipe, server, v2_servers, v2_clients):
     rows = random_rows(recipe, SEED + index)
-    v1 = HttpEndpoint("%s-http" % server, v2_servers[server].endpoints["http"])
+    v1 = HttpEndpoint("%s-http" % server, v2_servers[server].endpoints["http"], v2_servers[server].ca)
     ways = WAYS if server in V2_SERVERS else ("json", "binary")
     want, got = [], {way: [] for way in ways}
     for start in range(0, ROWS, BATCH):

@@ -14,6 +14,7 @@ import pytest
 from google.protobuf import json_format
 
 from python_service.gen.inference import open_inference_grpc_pb2 as pb
+from tests.conformance.conftest import grpcurl_transport
 from tests.conformance.v2_endpoints import V2_HTTP_SERVERS, V2_SERVERS, contract
 
 ROUTES = contract("routes.json")["routes"]
@@ -117,16 +118,16 @@ def test_grpc_health_and_metadata(server, v2_clients):
         assert refused.value.code() == grpc.StatusCode.NOT_FOUND, request
 
 
-def grpcurl_run(grpcurl, address, *args, data=None):
-    argv = [grpcurl, "-plaintext"] + (["-d", "@"] if data is not None else []) + [address, *args]
-    return subprocess.run(argv, input=data, capture_output=True, text=True, timeout=60)
+def grpcurl_run(grpcurl, server, *args, data=None):
+    argv = [grpcurl, *grpcurl_transport(server), *(["-d", "@"] if data is not None else []), server.endpoints["grpc"]]
+    return subprocess.run([*argv, *args], input=data, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("server", V2_SERVERS)
 def test_grpcurl(server, v2_servers, grpcurl):
     """grpcurl lists the service and its six RPCs by reflection and calls ModelInfer with typed
     contents; the label comes back in raw_output_contents."""
-    address = v2_servers[server].endpoints["grpc"]
+    address = v2_servers[server]  # the server: grpcurl_run reads its gRPC endpoint and CA
     done = grpcurl_run(grpcurl, address, "list")
     assert done.returncode == 0 and SERVICE in done.stdout.split(), done.stdout + done.stderr
     done = grpcurl_run(grpcurl, address, "list", SERVICE)

@@ -92,6 +92,7 @@ def tritonclient_results(v2_servers):
     out = {}
     for name, server in v2_servers.items():
         doc = {api: server.endpoints[api] for api in apis(name)}
+        doc["ca"] = server.ca
         doc["calls"] = plan(name)
         done = subprocess.run(
             [sys.executable, "-m", "tests.conformance.v2_tritonclient"],
@@ -186,7 +187,7 @@ def prediction_rows(result):
 )
 def test_parity(server, index, recipe, way, tritonclient_results, v2_servers):
     rows = random_rows(recipe, SEED + index)
-    v1 = HttpEndpoint("%s-http" % server, v2_servers[server].endpoints["http"])
+    v1 = HttpEndpoint("%s-http" % server, v2_servers[server].endpoints["http"], v2_servers[server].ca)
     want, got = [], []
     for start in range(0, ROWS, BATCH):
         ref = v1.predict(recipe.name, rows[start : start + BATCH])

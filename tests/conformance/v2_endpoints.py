@@ -10,7 +10,6 @@ V2_HTTP_ONLY for a server that serves HTTP only (conftest.py's `<name>_server` f
 the REST tests run on V2_HTTP_SERVERS, both.
 """
 
-import http.client
 import json
 import os
 import re
@@ -19,8 +18,10 @@ import struct
 import grpc
 import numpy as np
 
+from bench.run.lifecycle import grpc_channel
 from python_service.gen.inference import open_inference_grpc_pb2 as pb
 from python_service.gen.inference import open_inference_grpc_pb2_grpc as pb_grpc
+from tests.conformance.endpoints import http_connection
 
 V2_SERVERS = ("go", "python")  # REST and gRPC
 V2_HTTP_ONLY = ("python_rsgi",)  # REST only: the Python server's lean HTTP adapter (--http-server rsgi)
@@ -137,12 +138,12 @@ class V2Http:
 
     transport = "http"
 
-    def __init__(self, address):
-        self.address = address
+    def __init__(self, address, ca=None):
+        self.address, self.ca = address, ca
 
     def call(self, method, path, body=b"", headers=None, timeout=60):
         """(status, lowercase headers, body)."""
-        conn = http.client.HTTPConnection(self.address, timeout=timeout)
+        conn = http_connection(self.address, self.ca, timeout)
         try:
             try:
                 conn.request(method, path, body=body, headers=headers or {})
@@ -265,8 +266,8 @@ class V2Grpc:
 
     transport = "grpc"
 
-    def __init__(self, address):
-        self.channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", _MAX_MESSAGE)])
+    def __init__(self, address, ca=None):
+        self.channel = grpc_channel(address, ca, [("grpc.max_receive_message_length", _MAX_MESSAGE)])
         self.stub = pb_grpc.GRPCInferenceServiceStub(self.channel)
 
     def close(self):

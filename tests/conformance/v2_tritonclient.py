@@ -71,8 +71,14 @@ def _descriptors():
 
 
 def run(plan):
+    ca = plan.get("ca")  # over TLS: verify the servers with this CA
+    tls = {"http": {"ssl": True, "ssl_options": {"ca_certs": ca}}, "grpc": {"ssl": True, "root_certificates": ca}}
     modules = {"http": thttp, "grpc": tgrpc}
-    clients = {api: (mod.InferenceServerClient(plan[api]), mod) for api, mod in modules.items() if plan.get(api)}
+    clients = {
+        api: (mod.InferenceServerClient(plan[api], **(tls[api] if ca else {})), mod)
+        for api, mod in modules.items()
+        if plan.get(api)
+    }
     results = {}
     for call in plan["calls"]:
         kind = call["kind"]

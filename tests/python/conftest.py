@@ -8,12 +8,13 @@ from tests.python.pyservice_harness import Server
 
 @pytest.fixture
 def start_server(models_dir, tmp_path):
-    """Start a server: `start_server(*extra_flags, grpc_addr=..., http_addr=...)`."""
+    """Start a server: `start_server(*extra_flags, grpc_addr=..., http_addr=..., ca=...)` (`ca`: it
+    serves TLS, its readiness checked with that CA)."""
     started = []
 
-    def start(*extra, models=None, wait=True, **addresses):
+    def start(*extra, models=None, wait=True, ca=None, **addresses):
         log_path = str(tmp_path / ("server%d.log" % len(started)))
-        server = Server(models or models_dir, *extra, log_path=log_path, **addresses)
+        server = Server(models or models_dir, *extra, log_path=log_path, ca=ca, **addresses)
         started.append(server)
         if wait:
             protocols = [p for p in ("grpc", "http") if addresses.get(p + "_addr", "x")]

@@ -21,7 +21,7 @@ SETOSA = [5.1, 3.5, 1.4, 0.2]
 class Server:
     """A `python -m python_service serve` process, started by the bench's server harness."""
 
-    def __init__(self, models, *extra, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0", log_path):
+    def __init__(self, models, *extra, grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0", log_path, ca=None):
         self.log_path = log_path
         argv = [
             sys.executable,
@@ -38,7 +38,8 @@ class Server:
         ]
         protocols = tuple(p for p, a in (("grpc", grpc_addr), ("http", http_addr)) if a)
         self._sup = Supervisor(stop_timeout_s=40)
-        self._server = servers.launch(self._sup, servers.ServerSpec("python", argv, protocols), None, log_path)
+        spec = servers.ServerSpec("python", argv, protocols, ca=ca)  # ca: over TLS, verified with it
+        self._server = servers.launch(self._sup, spec, None, log_path)
         self.proc = self._server.proc
         self.addresses = self._server.endpoints
         self._channel = None

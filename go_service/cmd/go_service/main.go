@@ -3,18 +3,20 @@
 //
 //	go_service --models DIR --grpc-addr HOST:PORT --http-addr HOST:PORT [--ort-lib PATH]
 //	           [--max-queue-delay D] [--max-inflight N] [--metrics=false | --metrics-addr HOST:PORT]
-//	           [--http-*-timeout D]
+//	           [--http-*-timeout D] [--tls-cert FILE --tls-key FILE]
 //
 // (--help lists every flag.) It loads libonnxruntime from --ort-lib (default $ONNXRUNTIME_LIB);
 // when neither is set it looks for .venv/lib/python3*/site-packages/onnxruntime/capi/
 // libonnxruntime.so.* under the working directory, the executable's directory, and their parents
 // (see internal/ortlib). It prints one "<proto> listening on HOST:PORT" line per listener (grpc,
 // http, metrics) once bound, becomes ready once every model is loaded, and on SIGTERM/SIGINT
-// turns not ready, finishes in-flight requests and exits 0.
+// turns not ready, finishes in-flight requests and exits 0. With --tls-cert and --tls-key every
+// listener serves TLS (tls.go): gRPC, HTTP (HTTP/2 and HTTP/1.1 by ALPN) and metrics.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,10 +50,12 @@ const (
 
 type config struct {
 	models, grpcAddr, httpAddr, metricsAddr, ortLib, logLevel string
+	tlsCert, tlsKey                                           string
 	intraOp, interOp, maxBatch, maxBody, maxInflight          int
 	maxQueueDelay                                             time.Duration
 	metrics                                                   bool
 	http                                                      httpapi.ServerOptions
+	tls                                                       *tls.Config // from tlsCert and tlsKey (nil: plaintext)
 }
 
 // maxQueueDelayCap is the largest --max-queue-delay: an hour is already no bound at all.
@@ -131,6 +135,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.http.IdleTimeout, "http-idle-timeout", 60*time.Second, "HTTP: how long a keep-alive connection waits for its next request")
 	fs.IntVar(&c.http.MaxHeaderBytes, "http-max-header-bytes", 16384, "HTTP: largest request head in bytes (net/http allows 4096 more); larger gets 431 and a closed connection")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warning, error or critical")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve TLS on every listener with; needs --tls-key")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.ortLib, "ort-lib", os.Getenv(ortlib.EnvVar), "path to libonnxruntime (env "+ortlib.EnvVar+"; default: the .venv onnxruntime wheel's)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -152,6 +158,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("--http-*-timeout must be >= 0 (0 is no limit)")
 	case c.metricsAddr != "" && !c.metrics:
 		return c, errors.New("--metrics-addr needs --metrics")
+	case (c.tlsCert == "") != (c.tlsKey == ""):
+		return c, errors.New("--tls-cert and --tls-key go together")
 	}
 	return c, nil
 }
@@ -171,6 +179,10 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	if cfg.tls, err = serverTLS(cfg.tlsCert, cfg.tlsKey); err != nil {
+		return fail(err)
+	}
+	cfg.http.TLS = cfg.tls
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	models, err := repository.Load(cfg.models, logger)
@@ -236,7 +248,8 @@ func run(args []string, stderr io.Writer) int {
 	}
 	grpcapi.SetServing(health, true)
 	logger.Info("ready", "models", len(core.Names()), "lib", lib, "max_queue_delay", core.MaxQueueDelay(),
-		"max_inflight", core.MaxInflight(), "cpus", cpus, "gomaxprocs", procs, "gogc", gogc, "metrics", cfg.metrics)
+		"max_inflight", core.MaxInflight(), "cpus", cpus, "gomaxprocs", procs, "gogc", gogc, "metrics", cfg.metrics,
+		"tls", cfg.tls != nil)
 
 	select {
 	case <-ctx.Done():

@@ -221,6 +221,8 @@ func TestStartupFailures(t *testing.T) {
 		{"max-queue-delay over an hour", append([]string{"--models", models, "--max-queue-delay", "2h"}, serve...), []string{"--max-queue-delay", "1h0m0s"}},
 		{"negative timeout", append([]string{"--models", models, "--http-idle-timeout", "-1s"}, serve...), []string{"timeout"}},
 		{"metrics-addr without metrics", append([]string{"--models", models, "--metrics=false", "--metrics-addr", "127.0.0.1:0"}, serve...), []string{"--metrics-addr"}},
+		{"tls-cert without tls-key", append([]string{"--models", models, "--tls-cert", notALib}, serve...), []string{"--tls-cert and --tls-key"}},
+		{"not a certificate", append([]string{"--models", models, "--tls-cert", notALib, "--tls-key", notALib}, serve...), []string{"--tls-cert/--tls-key"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

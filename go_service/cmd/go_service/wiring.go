@@ -25,7 +25,7 @@ func newGRPC(core *predictor.Predictor, cfg config, m *metrics.Metrics, work *ad
 		codec = grpcapi.NewCodec(m, append(grpcapi.PredictMessages(), v2grpc.Messages...)...)
 	}
 	srv, hs := grpcapi.New(core, grpcapi.Options{
-		MaxRecv: cfg.maxBody, Metrics: m, Codec: codec, AdmitOnArrival: v2grpc.AdmitOnArrival, Work: work,
+		MaxRecv: cfg.maxBody, Metrics: m, Codec: codec, AdmitOnArrival: v2grpc.AdmitOnArrival, Work: work, TLS: cfg.tls,
 	})
 	inferencepb.RegisterGRPCInferenceServiceServer(srv, v2grpc.New(core, v2grpc.Options{Metrics: m, Codec: codec, Work: work}))
 	return srv, hs

@@ -4,7 +4,9 @@
 // writes one CSV line per call so that latency can be measured from when the call was due.
 //
 //	openloop -addr HOST:PORT -body request.json -rate 800 -duration 3s [-warmup 0.5s]
-//	         [-conns 4] [-timeout 10s] [-max-inflight 20000] -out calls.csv
+//	         [-conns 4] [-timeout 10s] [-max-inflight 20000] [-cacert ca.pem] -out calls.csv
+//
+// With -cacert it speaks TLS and verifies the server against that CA (PEM).
 //
 // Why not ghz --rps --async (bench/README.md, "Capacity"): on the 2-vCPU machines servebench runs
 // on, ghz costs 310–680 µs of CPU per call and stalls for up to ~20 ms, so its own p99 against a
@@ -31,6 +33,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -45,6 +48,7 @@ type call struct {
 
 type config struct {
 	addr, body, out    string
+	cacert             string
 	rate               float64
 	duration, warmup   time.Duration
 	timeout            time.Duration
@@ -66,6 +70,7 @@ func main() {
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-call deadline")
 	flag.IntVar(&c.conns, "conns", 4, "gRPC connections (calls spread round-robin)")
 	flag.IntVar(&c.maxInflight, "max-inflight", 20000, "outstanding calls beyond this are recorded NOT_SENT")
+	flag.StringVar(&c.cacert, "cacert", "", "CA certificate (PEM): speak TLS and verify the server with it (default: plaintext)")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "openloop:", err)
@@ -100,8 +105,14 @@ func (c *config) connect() error {
 	if err := protojson.Unmarshal(text, c.request); err != nil {
 		return fmt.Errorf("%s: %w", c.body, err)
 	}
+	creds := insecure.NewCredentials()
+	if c.cacert != "" {
+		if creds, err = credentials.NewClientTLSFromFile(c.cacert, ""); err != nil {
+			return err
+		}
+	}
 	for range c.conns {
-		conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			return err
 		}

@@ -5,11 +5,13 @@ package grpcapi
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
@@ -47,6 +49,8 @@ type Options struct {
 	// admitted requests wait there for one; admission judges a request by the wait in it. nil is a
 	// lane of GOMAXPROCS slots.
 	Work *admission.Lane
+	// TLS, when set, serves gRPC over TLS (ALPN h2); nil is plaintext HTTP/2 (h2c).
+	TLS *tls.Config
 }
 
 // Server implements predict.v1.PredictionService over a Core.
@@ -166,6 +170,9 @@ func New(core Core, opts Options) (*grpc.Server, *health.Server) {
 	var rec metrics.Recorder = metrics.Nop{}
 	var codec *Codec
 	serverOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(opts.MaxRecv)}
+	if opts.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
 	if opts.Metrics != nil {
 		rec = opts.Metrics
 		if codec = opts.Codec; codec == nil {

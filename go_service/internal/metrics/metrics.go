@@ -142,7 +142,7 @@ func New() *Metrics {
 	}, []string{"protocol"})
 
 	m := &Metrics{registry: prometheus.NewRegistry()}
-	m.registry.MustRegister(requests, duration, phase, inflight, shed)
+	m.registry.MustRegister(requests, duration, phase, inflight, shed, newProcessCollector())
 	for p := range numProtocols {
 		proto := protocolNames[p]
 		for meth := range numMethods {

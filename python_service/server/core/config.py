@@ -42,6 +42,13 @@ class ServeConfig:
     http_blocking_threads: int = 256
     metrics: bool = True
     metrics_addr: str = ""
+    tls_cert: str = ""  # PEM certificate (chain) and key: every listener serves TLS; "" both: plaintext
+    tls_key: str = ""
+
+    @property
+    def tls(self):
+        """(certificate file, key file), or None for plaintext."""
+        return (self.tls_cert, self.tls_key) if self.tls_cert else None
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self))

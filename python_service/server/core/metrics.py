@@ -219,14 +219,25 @@ def for_protocol(protocol, enabled=True):
     return Recorder(_families, protocol)
 
 
+def registry():
+    """A registry of every worker's metrics, summed, and the process tree's CPU and memory
+    (tree_metrics)."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    from python_service.server.core.tree_metrics import TreeCollector
+
+    summed = CollectorRegistry()
+    multiprocess.MultiProcessCollector(summed)
+    summed.register(TreeCollector())
+    return summed
+
+
 def exposition():
     """The text exposition of every worker's metrics, summed (GET /metrics)."""
-    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+    from prometheus_client import generate_latest
 
     flush()
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    return generate_latest(registry)
+    return generate_latest(registry())
 
 
 def mark_dead(pid):

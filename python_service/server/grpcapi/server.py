@@ -19,6 +19,7 @@ drain (predictor and health), keep answering for a moment, then stop with a grac
 
 import asyncio
 import inspect
+import pathlib
 import threading
 from concurrent import futures
 
@@ -40,8 +41,9 @@ __all__ = ["SERVICE_NAME", "GrpcServer", "serve"]
 
 
 class GrpcServer:
-    """One grpcio server bound to `address` ("host:port"; port 0 picks one, see `.port`). With
-    `aio`, an asyncio server: create it inside a running event loop, and await its methods."""
+    """One grpcio server bound to `address` ("host:port"; port 0 picks one, see `.port`), over TLS
+    with `tls` = (certificate file, key file). With `aio`, an asyncio server: create it inside a
+    running event loop, and await its methods."""
 
     def __init__(
         self,
@@ -56,6 +58,7 @@ class GrpcServer:
         max_queue_delay_s=0.0,
         recorder=metrics.NO_METRICS,
         work_slots=1,
+        tls=None,
     ):
         self._predictor = predictor
         options = [("grpc.max_receive_message_length", max_message), ("grpc.so_reuseport", 1 if reuse_port else 0)]
@@ -75,7 +78,7 @@ class GrpcServer:
         rpc.register(self._server, calls, aio=aio)  # the Open Inference Protocol (V2), same calls
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         service.add_reflection(self._server, (rpc.SERVICE_NAME,))
-        self.port = service.bind(self._server, address)
+        self.port = service.bind(self._server, address, _credentials(tls))
         self._stopped = None
 
     def start(self):
@@ -100,6 +103,14 @@ class GrpcServer:
         if self._stopped is None:
             self._stopped = _then(self.drain(), lambda: self._server.stop(grace))
         return self._stopped
+
+
+def _credentials(tls):
+    """Server credentials of (certificate file, key file) (PEM), or None for plaintext."""
+    if not tls:
+        return None
+    cert, key = (pathlib.Path(path).read_bytes() for path in tls)
+    return grpc.ssl_server_credentials([(key, cert)])
 
 
 def _limit_setter(server):

@@ -225,10 +225,11 @@ def add_reflection(server, services=()):
     reflection.enable_server_reflection(names, server, pool=ReflectionPool())
 
 
-def bind(server, address):
-    """Listen on `address` ("host:port"); the bound port, or OSError."""
+def bind(server, address, credentials=None):
+    """Listen on `address` ("host:port"), over TLS with `credentials` (grpc.ssl_server_credentials);
+    the bound port, or OSError."""
     try:
-        port = server.add_insecure_port(address)
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError:
         port = 0
     if not port:

@@ -203,6 +203,14 @@ def add_parser(subparsers):
         metavar="HOST:PORT",
         help="also serve /metrics on this address (needed when --http-addr is empty)",
     )
+    add(
+        "--tls-cert",
+        default="",
+        metavar="FILE",
+        help="PEM certificate (chain): every listener serves TLS (gRPC; HTTP/2 and HTTP/1.1 by ALPN with "
+        "granian, HTTP/1.1 with gunicorn; --metrics-addr); needs --tls-key (default: plaintext)",
+    )
+    add("--tls-key", default="", metavar="FILE", help="PEM private key of --tls-cert")
     p.set_defaults(func=_run)
     return p
 
@@ -230,12 +238,17 @@ def config_from(args):
         http_blocking_threads=args.http_blocking_threads,
         metrics=args.metrics,
         metrics_addr=args.metrics_addr,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
 
 
 def _run(args):
     if args.metrics_addr and not args.metrics:  # as go_service: contradictory flags are refused
         print("python_service serve: --metrics-addr needs --metrics", file=sys.stderr)
+        return 1
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("python_service serve: --tls-cert and --tls-key go together", file=sys.stderr)
         return 1
     from python_service.server.process import supervisor  # the process tree loads only for `serve`
 

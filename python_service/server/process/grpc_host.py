@@ -54,6 +54,7 @@ async def _serve(config, work):
         max_queue_delay_s=config.max_queue_delay_s,
         recorder=work.recorder,
         work_slots=work.cpus,
+        tls=config.tls,
     )
     load = functools.partial(work.load, wait_for_tree=True)
     await serve(server, work.predictor, load, stop, grace=GRACE_S, drain=DRAIN_S)

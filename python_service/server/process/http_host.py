@@ -23,6 +23,7 @@ finish in-flight requests, exit 0.
 import os
 import signal
 import sys
+from pathlib import Path
 
 # A stop signal may come while this process still imports, before the WSGI server installs its
 # own handlers: nothing is served yet, so there is nothing to drain; exit cleanly at once.
@@ -99,6 +100,7 @@ def serve_granian(config):
 
     host, port = _host_port(config)
     wsgi = config.http_server == "granian-wsgi"
+    tls = dict(ssl_cert=Path(config.tls_cert), ssl_key=Path(config.tls_key)) if config.tls else {}
     server = Server(
         "python_service.server.process.http_host:" + ("wsgi_app" if wsgi else "rsgi_app"),
         factory=True,
@@ -109,7 +111,7 @@ def serve_granian(config):
         workers=config.workers,
         blocking_threads=config.http_blocking_threads if wsgi else 1,
         backpressure=8192,
-        http=HTTPModes.http1,
+        http=HTTPModes.auto if config.tls else HTTPModes.http1,  # TLS: h2 or http/1.1 by ALPN
         websockets=False,
         http1_settings=HTTP1Settings(
             header_read_timeout=int(config.http_read_header_timeout_s * 1000),
@@ -120,6 +122,7 @@ def serve_granian(config):
         workers_kill_timeout=GRACE_S + 5,
         respawn_failed_workers=True,
         respawn_interval=0.1,
+        **tls,
     )
     server.serve()
     return 0
@@ -153,6 +156,8 @@ def serve_gunicorn(config):
                 "proc_name": "python_service-http",
                 "control_socket_disable": True,
             }
+            if config.tls:
+                settings.update(certfile=config.tls_cert, keyfile=config.tls_key)
             for key, value in settings.items():
                 self.cfg.set(key, value)
 

@@ -17,7 +17,9 @@ left of any child's group is SIGKILLed; the supervisor exits 0 once all have exi
 the tree starts outlives it: children.py says how, for each way a process can die.
 
 Metrics: the supervisor gives the tree one prometheus_client multiprocess directory; /metrics on
-any HTTP worker (and --metrics-addr, served here) sums every worker's figures.
+any HTTP worker (and --metrics-addr, served here) sums every worker's figures, and the whole tree's
+CPU and memory (core/tree_metrics.py, rooted at this process). TLS (--tls-cert, --tls-key): checked
+here, then every listener serves it (the HTTP host, the gRPC workers, --metrics-addr).
 """
 
 import logging
@@ -25,11 +27,13 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 import time
 
 from python_service.server.core.repository import RepositoryError, load_repository
+from python_service.server.core.tree_metrics import TREE_PID_ENV
 from python_service.server.process import children as tree
 from python_service.server.process import worker
 
@@ -69,16 +73,24 @@ def reserve_port(address, flag):
 def _problem(config):
     if not config.grpc_addr and not config.http_addr:
         return "both --grpc-addr and --http-addr are empty; nothing to serve"
+    if config.tls:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(*config.tls)
+        except (OSError, ssl.SSLError) as e:
+            return "--tls-cert/--tls-key: %s" % (e.strerror or e)
     return None
 
 
-def _serve_metrics(address):
-    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+def _serve_metrics(address, tls):
+    from prometheus_client import start_http_server
 
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    from python_service.server.core import metrics
+
     host, _, port = address.rpartition(":")
-    server, _ = start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0", registry=registry)
+    certfile, keyfile = tls or (None, None)
+    server, _ = start_http_server(
+        int(port), addr=host.strip("[]") or "0.0.0.0", registry=metrics.registry(), certfile=certfile, keyfile=keyfile
+    )
     _announce("metrics", server.server_address)
 
 
@@ -114,6 +126,7 @@ def _supervise(config, reserved, workdir):
             worker.SERVE_CONFIG_ENV: config.to_json(),
             worker.ERROR_FILE_ENV: os.path.join(workdir, "error"),
             worker.READY_DIR_ENV: ready_dir,
+            TREE_PID_ENV: str(os.getpid()),
         },
     )
     if config.metrics:
@@ -121,7 +134,7 @@ def _supervise(config, reserved, workdir):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         if config.metrics_addr:
             try:
-                _serve_metrics(config.metrics_addr)
+                _serve_metrics(config.metrics_addr, config.tls)
             except OSError as e:
                 sys.stderr.write("python_service: error: --metrics-addr %s: %s\n" % (config.metrics_addr, e.strerror))
                 return 1

@@ -138,7 +138,7 @@ func New() *Metrics {
 	}, []string{"protocol"})
 	shed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "servebench_shed_total",
-		Help: "Predict requests refused at once as overload (RESOURCE_EXHAUSTED, HTTP 503): their expected wait exceeded the queueing budget (--max-queue-delay), or the backstop (--max-inflight) was reached.",
+		Help: "Predict requests refused as overload (RESOURCE_EXHAUSTED, HTTP 503): their expected wait exceeded the queueing budget (--max-queue-delay) on arrival, or they waited the budget for a work slot, or the backstop (--max-inflight) was reached.",
 	}, []string{"protocol"})
 
 	m := &Metrics{registry: prometheus.NewRegistry()}

@@ -27,7 +27,7 @@ BENCH_ARGS ?=
 SOAK_ARGS  ?=
 
 .PHONY: help setup tools proto check-proto models build bench-toys serve-python serve-go \
-        test test-unit test-go test-python test-conformance test-reliability vectors lint fmt \
+        test test-unit unit-go unit-python test-go test-python test-conformance test-reliability vectors lint fmt \
         bench bench-quick bench-capacity bench-network soak clean
 
 help: ## list the targets
@@ -125,7 +125,12 @@ test: setup models build tools $(NETPROXY) ## every test: Go (go test -race), Py
 	SERVEBENCH_TLS=1 $(PY) -m pytest tests/conformance
 
 test-unit: setup models $(GO_CONTRACT_COPIES) ## the fast tier (< 30 s): Go and Python tests that start no server process
+	@$(MAKE) --no-print-directory -j2 --output-sync=target unit-go unit-python
+
+# the two halves of test-unit, run side by side (one CPU each)
+unit-go:
 	cd go_service && go test -short ./...
+unit-python:
 	$(PY) -m pytest -q -m "not process"
 
 test-go: setup models $(GO_CONTRACT_COPIES) ## Go tests with the race detector (real libonnxruntime from .venv, real models/)

@@ -98,14 +98,6 @@ class Admission:
             message += " (--max-queue-delay); retry later"
         return PredictError(grpc.StatusCode.RESOURCE_EXHAUSTED, message, retry_after_s=RETRY_AFTER_S)
 
-    def check(self, queue=None):
-        """The refusal `enter` would give a request arriving in `queue` now (counted as shed), or
-        None: a look that takes no place (the request still asks `enter`)."""
-        refused = self._refusal_now(queue or self._default)
-        if refused is not None:
-            self._recorder.shed()
-        return refused
-
     def _refusal_now(self, queue):
         if self._inflight >= self.bound:
             return self.refusal()

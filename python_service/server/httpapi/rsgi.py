@@ -74,8 +74,6 @@ class RsgiApp:
         if scope.proto != "http":
             return
         v2 = rest.is_v2(scope.path)  # the Open Inference Protocol's: errors are {"error": ...}
-        if scope.method == "POST" and scope.path == "/v1/predict" and await self._refused_early(scope, proto):
-            return
         try:
             async with asyncio.timeout(self.read_timeout_s):  # no extra task, unlike wait_for
                 body = await self._body(scope, proto)
@@ -116,26 +114,6 @@ class RsgiApp:
                 gone.cancel()
         if answer is not None:  # None: the client went away while it waited
             proto.response_bytes(*answer)
-
-    async def _refused_early(self, scope, proto):
-        """Refuse a prediction before reading its body when admission would refuse it now (a look
-        at its lane, by its Content-Length), answering at once and then reading and dropping the
-        body the client is still sending (up to its declared length, under the read timeout), so that
-        a client sending it all before reading gets the 503, not a reset. Under overload this spares
-        the refusal a wait for its body: the loop answers it in one turn. True when refused."""
-        length = scope.headers.get("content-length")
-        if length is None or not length.isdigit() or int(length) > self.max_body:
-            return False  # chunked, or over the limit: the body's own answer comes first
-        refused = self.admission.check(self._lanes[int(length) > BIG_BODY_BYTES].queue)
-        if refused is None:
-            return False
-        proto.response_bytes(*errors.answer(refused))
-        try:
-            async with asyncio.timeout(self.read_timeout_s):
-                await proto()
-        except Exception:  # the client went away, or took too long: the answer was given
-            pass
-        return True
 
     async def _body(self, scope, proto):
         """The whole body, or None when it is larger than max_body (the rest, up to 4 × max_body,

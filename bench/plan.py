@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from bench.run.loadgen import Tools
+from bench.run.peers import speaks
 from bench.run.targets import TargetServer
 from bench.settings import Settings, VariantSettings
 
@@ -41,6 +42,7 @@ class Plan:
     server_pids: dict[str, int] = field(default_factory=dict)
     only: str | None = None  # "serve", "seed" or None for both
     cpu_quota: float | None = None  # the capacity sweeps' server CPU cap (None: no cap)
+    peers_dir: str = ""  # the peers' virtualenvs (make peers: .tools/peers), for servers of bench.run.peers
 
     def stage(self, name: str) -> bool:
         """Whether this run does a stage of settings.stages (narrowed by --only)."""
@@ -60,7 +62,9 @@ class Plan:
 def matrix_runs(
     servers: tuple[str, ...], matrix, models: tuple[str, ...], batches: tuple[int, ...], repeats: int
 ) -> int:
-    return len(servers) * sum(len(c) for c in matrix.values()) * len(models) * len(batches) * repeats
+    """Timed runs of the matrix (a peer is measured on the protocols it speaks: V2)."""
+    cells = sum(len(c) for name in servers for p, c in matrix.items() if speaks(name, p))
+    return cells * len(models) * len(batches) * repeats
 
 
 def variant_runs(v: VariantSettings, repeats: int) -> int:

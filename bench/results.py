@@ -146,6 +146,9 @@ class ServerInfo:
     argv: list[str]
     log: str | None
     exit_code: int | None
+    # where its CPU and memory were read: "process tree" (started by the bench, or --server-pid),
+    # "/metrics" (a target's process_cpu_seconds_total), None (neither: client-side figures only)
+    cpu_from: str | None = None
 
 
 @dataclass
@@ -291,6 +294,7 @@ class Results:
     capacity: list[Capacity] = field(default_factory=list)
     calibration: dict[str, Any] = field(default_factory=dict)  # the cap's own effect, the null servers' floors
     network: Network | None = None  # the network stage (bench.run.network)
+    peers: dict[str, Any] | None = None  # other V2 servers measured beside servebench's (bench.run.peers.describe)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:

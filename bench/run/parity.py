@@ -5,7 +5,10 @@ bodies the load generators send). Every endpoint's answer is compared with onnxr
 the same model file (when the model repository is local) and with the first endpoint's answer:
 labels and class indices must be equal, probabilities and values within `tolerance`. Numbers are
 compared as float32 (what the contract carries), so JSON's shortest decimal does not count as a
-difference.
+difference. Over V2 (bench.run.v2load) the same rows go in the server's own request shape and the
+answer is read back into predictions; a server answering from the original scikit-learn estimator
+(bench.run.peers: MLServer's scikit-learn runtime) must give the same labels and probabilities
+within the export's parity tolerance (metadata.json parity.tolerance), not ONNX's.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 from google.protobuf import json_format
 
 from bench.results import Parity
-from bench.run import payloads
+from bench.run import payloads, peers, v2load
 from bench.run.servers import Server, transport
 from bench.settings import ParitySettings
 from python_service import answers
@@ -95,6 +98,25 @@ PROTOBUF = "application/x-protobuf"
 ASK = {"http-json": ask_http, "http-protobuf": ask_http_protobuf, "grpc": ask_grpc, "grpc-stream": ask_grpc_stream}
 
 
+def ask(protocol: str, address: str, body: dict, meta: dict) -> list[dict]:
+    """One endpoint's predictions for a predict.v1 body (V2: the same rows in the server's own shape)."""
+    if protocol not in v2load.ASK:
+        return ASK[protocol](address, body)
+    try:
+        return v2load.ASK[protocol](address, body, meta)
+    except urllib.error.HTTPError as exc:
+        raise GateFailed(f"HTTP {exc.code}: {exc.read()[:200]!r}") from None
+    except grpc.RpcError as exc:
+        raise GateFailed(f"gRPC {exc.code().name}: {exc.details()}") from None
+    except (v2load.V2Error, urllib.error.URLError, OSError, ValueError) as exc:
+        raise GateFailed(f"{type(exc).__name__}: {exc}") from None
+
+
+def export_tolerance(entry: ModelEntry, tolerance: float) -> float:
+    """The model's export parity tolerance (scikit-learn against ONNX), at least `tolerance`."""
+    return max(tolerance, float((entry.metadata.get("parity") or {}).get("tolerance") or 0.0))
+
+
 def reference(entry: ModelEntry, rows: np.ndarray) -> list[dict]:
     """What the contract says the answer is: onnxruntime here, same model bytes, same session options."""
     import onnxruntime as ort
@@ -123,8 +145,11 @@ def run_gate(
     rows: int,
     tolerance: float,
     local_reference: bool = True,
+    estimator_servers: frozenset[str] = frozenset(),
 ) -> Parity:
-    """Check every (server, protocol, address) on every model; the outcome (failures listed)."""
+    """Check every (server, protocol, address) on every model; the outcome (failures listed).
+    `estimator_servers` answer from the original estimator: compared within the model's export
+    parity tolerance."""
     checked, worst, failures = 0, 0.0, []
     for name, entry in models.items():
         data = payloads.rows_for(entry.metadata, max(rows, *batches))
@@ -136,17 +161,19 @@ def run_gate(
             for server, protocol, address in endpoints:
                 where = f"{server}/{protocol} ({address}) model {name} batch {len(req_rows)}"
                 try:
-                    got = answers.as_float32(ASK[protocol](address, body))
+                    got = answers.as_float32(ask(protocol, address, body, entry.metadata))
                 except GateFailed as exc:
                     failures.append(f"{where}: {exc}")
                     continue
                 checked += 1
+                tol = export_tolerance(entry, tolerance) if server in estimator_servers else tolerance
                 refs = ([("onnxruntime here", want)] if want is not None else []) + ([first] if first else [])
                 for label, expected in refs:
-                    problems, diff = answers.differences(got, expected, tolerance)
-                    worst = max(worst, diff)
+                    problems, diff = answers.differences(got, expected, tol)
+                    if server not in estimator_servers:  # the worst of ONNX's answers; the estimator's is its own
+                        worst = max(worst, diff)
                     failures.extend(f"{where}: differs from {label}: {p}" for p in problems[:3])
-                if first is None:
+                if first is None and server not in estimator_servers:
                     first = (f"{server}/{protocol}", got)
     return Parity(
         ran=True,
@@ -164,10 +191,14 @@ def run_gate(
 def gate(ui, running: dict[str, Server], models: dict[str, ModelEntry], batches, settings: ParitySettings) -> Parity:
     """The parity gate over every way into every running server."""
     endpoints = [
-        (n, p, r.endpoints[transport(p)]) for n, r in running.items() for p in ASK if transport(p) in r.endpoints
+        (n, p, r.endpoints[transport(p)])
+        for n, r in running.items()
+        for p in (*ASK, *v2load.ASK)
+        if transport(p) in r.endpoints and r.serves(p)
     ]
     ui.info(f"parity gate: {len(endpoints)} endpoint(s) × {len(models)} model(s)")
-    result = run_gate(endpoints, models, batches, settings.rows, settings.tolerance)
+    estimator = frozenset(n for n in running if peers.is_peer(n) and peers.PEERS[n].answers_from == "sklearn")
+    result = run_gate(endpoints, models, batches, settings.rows, settings.tolerance, estimator_servers=estimator)
     if result.passed:
         ui.info(f"parity gate passed: {result.answers_checked} answers, max |diff| {result.max_abs_diff:.3g}")
     return result

@@ -122,6 +122,10 @@ class Parity:
     models: list[str] = field(default_factory=list)
     reference: str | None = None
     failures: list[str] = field(default_factory=list)
+    # servers answering from the original scikit-learn estimator (a peer): their own largest difference
+    # from ONNX Runtime, checked against the export's parity tolerance (metadata.json), not `tolerance`
+    estimator_servers: list[str] = field(default_factory=list)
+    estimator_max_abs_diff: float | None = None
 
 
 @dataclass

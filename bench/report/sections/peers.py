@@ -81,10 +81,19 @@ def _who(results: Results) -> list[str]:
         versions = ", ".join(f"{k} {v}" for k, v in (p.get("versions") or {}).items()) or "not installed"
         config = "; ".join(f"{k}: {_text(v)}" for k, v in (p.get("config") or {}).items())
         lines.append(f"- **{name}** — {p.get('server')} ({versions}): {p.get('runtime')}. {config}")
+    gate = results.parity
+    estimator = ""
+    if gate.estimator_servers and gate.estimator_max_abs_diff is not None:
+        estimator = (
+            f"; {', '.join(gate.estimator_servers)}, answering from the scikit-learn estimator: the same labels, "
+            f"probabilities within {gate.estimator_max_abs_diff:.2g} of ONNX Runtime's (the export's parity "
+            "tolerance, metadata.json, applies)"
+        )
     lines += [
         "",
-        "The parity gate checked every one over V2 against ONNX Runtime here before anything was measured "
-        "(the estimator's answers: the same labels, probabilities within the export's parity tolerance).",
+        f"Parity gate over V2 before anything was measured: {'passed' if gate.passed else 'FAILED'}, "
+        f"{gate.answers_checked} answers, ONNX answers within {gate.max_abs_diff or 0:.2g} of ONNX Runtime "
+        f"here{estimator}.",
         "",
     ]
     return lines

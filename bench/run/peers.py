@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -95,11 +96,36 @@ def installed(peers_dir: str, name: str) -> bool:
     return os.access(python_of(peers_dir, name), os.X_OK)
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port free on `host` now (the peer binds it a moment later; loopback, so nothing else races)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port free on `host` now, below the kernel's ephemeral range: the peer binds it seconds later
+    (a Python server starting under the capacity cap), and in between the load generators' own
+    connections take ephemeral ports by the thousand — one did, once, and MLServer hung on its failed
+    bind. Never the same port twice in a run."""
+    rng = random.Random()
+    high = max(_ephemeral_low(), 12000)
+    for _ in range(200):
+        port = rng.randrange(10000, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise ServerError(f"no free port below {high} on {host}")
 
 
 def _models(plan) -> list[str]:

@@ -53,7 +53,9 @@ def test_a_peer_starts_as_the_profile_starts_it_and_passes_the_gate(name, models
     if not peers.installed(PEERS_DIR, name):
         pytest.skip(f"{name} not installed (make peers)")
     settings = SimpleNamespace(models=("iris-logreg",), capacity=SimpleNamespace(models=("iris-logreg",)))
-    plan = SimpleNamespace(settings=settings, run_dir=str(tmp_path), peers_dir=PEERS_DIR, models_dir=models_dir)
+    plan = SimpleNamespace(
+        settings=settings, run_dir=str(tmp_path), peers_dir=PEERS_DIR, models_dir=models_dir, repo=REPO
+    )
     peers.prepare(plan, [name])
     models = payloads.load_models(models_dir, ["iris-logreg"])
     with Supervisor(stop_timeout_s=30) as sup:

@@ -92,8 +92,8 @@ def _who(results: Results) -> list[str]:
     lines += [
         "",
         f"Parity gate over V2 before anything was measured: {'passed' if gate.passed else 'FAILED'}, "
-        f"{gate.answers_checked} answers, ONNX answers within {gate.max_abs_diff or 0:.2g} of ONNX Runtime "
-        f"here{estimator}.",
+        f"{gate.answers_checked} answers; the ONNX servers' largest difference from ONNX Runtime here "
+        f"{gate.max_abs_diff or 0:.2g}{estimator}.",
         "",
     ]
     return lines

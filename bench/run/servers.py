@@ -15,7 +15,7 @@ import sys
 
 from bench.plan import Plan
 from bench.results import ServerInfo
-from bench.run import peers, scrape
+from bench.run import peers, scrape, v2load
 from bench.run.certs import Certs
 from bench.run.lifecycle import Server, ServerError, ServerSpec, http_ready, launch, start
 from bench.run.procs import Supervisor
@@ -193,7 +193,11 @@ def start_servers(sup: Supervisor, plan: Plan, ui, names, matrix, protocols_of=N
             target = plan.targets[name]
             eps = {t: a for t, a in target.endpoints.items() if t in (*transports, "metrics")}
             pid = plan.server_pids.get(name)
-            started[name] = Server(name, eps, pid, managed=False, protocols=frozenset(target.protocols))
+            v2_only = target.protocols <= set(v2load.PROTOCOLS)  # any V2 server: V2's readiness route, no grpc.health
+            ready = (
+                ServerSpec(name, [], tuple(eps), ready_path=peers.READY_PATH, grpc_health=False) if v2_only else None
+            )
+            started[name] = Server(name, eps, pid, managed=False, protocols=frozenset(target.protocols), spec=ready)
             started[name].wait_ready(plan.settings.startup_timeout_s)
             measured = "its process tree (--server-pid)" if pid else f"its /metrics at {eps.get('metrics')}"
             if cpu_from(started[name]) is None:

@@ -125,3 +125,13 @@ def test_no_section_without_peers_or_v2():
     results = Results("r", "full", [], "", "", {}, {}, {}, runs=runs)
     results.scenarios = stats.aggregate(runs)
     assert section.render(results, 10)[2].startswith("(no peer and no V2 run")
+
+
+def test_the_plan_counts_a_peer_on_v2_only_and_a_target_on_its_protocols():
+    from bench.plan import matrix_runs
+    from bench.run.targets import TargetServer
+
+    matrix = {"http-json": [1, 10], "v2-http": [1, 10], "v2-grpc": [10]}
+    assert matrix_runs(("go", "mlserver-onnx"), matrix, ("m",), (1,), 3) == (5 + 3) * 3
+    given = {"ml": TargetServer({"http": "h:1"}, {"v2-http"})}
+    assert matrix_runs(("ml",), matrix, ("m",), (1,), 3, given) == 2 * 3

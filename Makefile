@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV      := .venv
 PY        := $(VENV)/bin/python
 TOOLS     := $(CURDIR)/.tools/bin
+PEERS     := $(CURDIR)/.tools/peers
 MODELS    := models
 GO_BIN    := go_service/bin/go_service
 BENCH_TOY := bench/toy/go/bin/toy
@@ -28,7 +29,7 @@ SOAK_ARGS  ?=
 
 .PHONY: help setup tools proto check-proto models build bench-toys serve-python serve-go \
         test test-unit unit-go unit-python test-go test-python test-conformance test-reliability vectors lint fmt \
-        bench bench-quick bench-capacity bench-network soak clean
+        bench bench-quick bench-capacity bench-network soak clean peers
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +62,19 @@ $(TOOLS)/grpcurl:
 	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# The bench's peers (PROFILE=peers): other V2 servers, each pinned in a virtualenv of its own under
+# .tools/peers/NAME from bench/peers/requirements-NAME.txt (a full `pip freeze` of a resolved
+# install). KServe's venv is its own because it needs a newer FastAPI than MLServer 1.7.1 takes.
+peers: $(PEERS)/mlserver/.installed $(PEERS)/kserve/.installed ## install the pinned peers (MLServer 1.7.1 + its scikit-learn runtime; KServe's Python model server) into .tools/peers
+
+$(PEERS)/%/.installed: bench/peers/requirements-%.txt
+	rm -rf $(PEERS)/$*
+	python3 -m venv $(PEERS)/$*
+	$(PEERS)/$*/bin/python -m pip install -q --upgrade pip
+	$(PEERS)/$*/bin/python -m pip install -q -r $<
+	$(PEERS)/$*/bin/python -m pip check
+	touch $@
 
 # --- the contract: generated stubs and the Go server's copies of its data files -----------------
 # The Go server embeds copies of the contract files it reads at run time (go:embed cannot reach
@@ -165,7 +179,7 @@ fmt: setup ## format and auto-fix: ruff format + ruff check --fix (Python), gofm
 	gofmt -w go_service bench/toy/go bench/netproxy
 
 # --- bench --------------------------------------------------------------------------------------
-bench: setup models build tools bench-toys $(NETPROXY) ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick|capacity|capacity-iris|metrics-cost|network|network-brief, BENCH_ARGS=…) → results/latest
+bench: setup models build tools bench-toys $(NETPROXY) $(if $(filter peers,$(PROFILE)),peers) ## benchmark Python vs Go × HTTP vs gRPC (PROFILE=full|quick|capacity|capacity-iris|metrics-cost|network|network-brief|peers, BENCH_ARGS=…) → results/latest
 	$(PY) -m bench --profile $(PROFILE) $(BENCH_ARGS)
 
 bench-quick: ## the quick profile (< 2 min) and a smoke check of its results (what CI runs)

@@ -67,6 +67,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--go-bin", default=os.path.join(REPO, "go_service", "bin", "go_service"))
     p.add_argument("--toy-go-bin", default=os.path.join(REPO, "bench", "toy", "go", "bin", "toy"))
     p.add_argument("--tools-dir", default=os.path.join(REPO, ".tools", "bin"), help="where hey and ghz are")
+    p.add_argument(
+        "--peers-dir",
+        default=os.path.join(REPO, ".tools", "peers"),
+        help="the peers' virtualenvs (`make peers`), for the peer servers of PROFILE=peers",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate, run nothing")
     return p.parse_args(argv)
 
@@ -112,8 +117,14 @@ def overrides_from(args, targets: dict) -> dict:
 
 
 def matrix_from(args, settings: dict) -> dict:
-    """The profile's matrix narrowed by --protocols and --concurrency (validated like the file)."""
+    """The profile's matrix narrowed by --protocols and --concurrency (validated like the file); a
+    protocol a --target names (v2-http at a V2 server) that the matrix lacks is added, at the
+    concurrencies of the matrix's first protocol on the same transport."""
     matrix = dict(settings["matrix"])
+    named = [targets.parse(t).proto for t in args.target]
+    for p in dict.fromkeys(n for n in named if n in targets.PROTOCOLS and n not in matrix):
+        same = [c for q, c in matrix.items() if targets.PROTOCOLS.get(q) == targets.PROTOCOLS[p]]
+        matrix[p] = list(same[0]) if same else [settings["reference_concurrency"]]
     if args.protocols is not None:
         unknown = [p for p in args.protocols if p not in config.PROTOCOLS]
         if unknown:
@@ -179,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         server_pids=pids,
         only=args.only,
         cpu_quota=cpu_quota,
+        peers_dir=args.peers_dir,
     )
     est = estimate_s(plan)
     ui.estimate(est)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from bench.run.loadgen import Tools
+from bench.run.peers import speaks
 from bench.run.targets import TargetServer
 from bench.settings import Settings, VariantSettings
 
@@ -41,6 +42,7 @@ class Plan:
     server_pids: dict[str, int] = field(default_factory=dict)
     only: str | None = None  # "serve", "seed" or None for both
     cpu_quota: float | None = None  # the capacity sweeps' server CPU cap (None: no cap)
+    peers_dir: str = ""  # the peers' virtualenvs (make peers: .tools/peers), for servers of bench.run.peers
 
     def stage(self, name: str) -> bool:
         """Whether this run does a stage of settings.stages (narrowed by --only)."""
@@ -58,9 +60,22 @@ class Plan:
 
 
 def matrix_runs(
-    servers: tuple[str, ...], matrix, models: tuple[str, ...], batches: tuple[int, ...], repeats: int
+    servers: tuple[str, ...],
+    matrix,
+    models: tuple[str, ...],
+    batches: tuple[int, ...],
+    repeats: int,
+    targets: dict[str, TargetServer] | None = None,
 ) -> int:
-    return len(servers) * sum(len(c) for c in matrix.values()) * len(models) * len(batches) * repeats
+    """Timed runs of the matrix (a peer is measured on the protocols it speaks, V2; a target on
+    those it was given for)."""
+    targets = targets or {}
+
+    def measured(name: str, protocol: str) -> bool:
+        return speaks(name, protocol) and (name not in targets or protocol in targets[name].protocols)
+
+    cells = sum(len(c) for name in servers for p, c in matrix.items() if measured(name, p))
+    return cells * len(models) * len(batches) * repeats
 
 
 def variant_runs(v: VariantSettings, repeats: int) -> int:
@@ -82,7 +97,7 @@ def progress_total(plan: Plan) -> int:
     s = plan.settings
     total = seed_runs(plan)
     if plan.stage("matrix"):
-        total += matrix_runs(s.servers, s.matrix, s.models, s.batch, s.repeats)
+        total += matrix_runs(s.servers, s.matrix, s.models, s.batch, s.repeats, plan.targets)
     if plan.stage("variants"):
         total += variant_runs(s.variants, s.repeats)
     return total
@@ -101,7 +116,7 @@ def estimate_s(plan: Plan) -> dict[str, float]:
     per_run = s.warmup_s + s.duration_s + 2 * s.run_overhead_s
     out: dict[str, float] = {"runs": 0}
     if plan.stage("matrix"):
-        n_runs = matrix_runs(s.servers, s.matrix, s.models, s.batch, s.repeats)
+        n_runs = matrix_runs(s.servers, s.matrix, s.models, s.batch, s.repeats, plan.targets)
         out["runs"] += n_runs
         out["matrix_s"] = n_runs * per_run
         if s.inproc.enabled:

@@ -122,6 +122,10 @@ class Parity:
     models: list[str] = field(default_factory=list)
     reference: str | None = None
     failures: list[str] = field(default_factory=list)
+    # servers answering from the original scikit-learn estimator (a peer): their own largest difference
+    # from ONNX Runtime, checked against the export's parity tolerance (metadata.json), not `tolerance`
+    estimator_servers: list[str] = field(default_factory=list)
+    estimator_max_abs_diff: float | None = None
 
 
 @dataclass
@@ -146,6 +150,9 @@ class ServerInfo:
     argv: list[str]
     log: str | None
     exit_code: int | None
+    # where its CPU and memory were read: "process tree" (started by the bench, or --server-pid),
+    # "/metrics" (a target's process_cpu_seconds_total), None (neither: client-side figures only)
+    cpu_from: str | None = None
 
 
 @dataclass
@@ -291,6 +298,7 @@ class Results:
     capacity: list[Capacity] = field(default_factory=list)
     calibration: dict[str, Any] = field(default_factory=dict)  # the cap's own effect, the null servers' floors
     network: Network | None = None  # the network stage (bench.run.network)
+    peers: dict[str, Any] | None = None  # other V2 servers measured beside servebench's (bench.run.peers.describe)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:

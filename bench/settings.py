@@ -20,8 +20,10 @@ from typing import Any
 from bench import checks
 
 # The ways into a server the bench measures: JSON over HTTP/1.1 (hey), protobuf over HTTP/1.1
-# (hey), protobuf over HTTP/2 unary (ghz) and bidirectional stream (ghz).
-PROTOCOLS = ("http-json", "http-protobuf", "grpc", "grpc-stream")
+# (hey), protobuf over HTTP/2 unary (ghz) and bidirectional stream (ghz); and the Open Inference
+# Protocol (V2: bench.run.v2load), REST JSON (hey) and gRPC ModelInfer (ghz).
+PREDICT_PROTOCOLS = ("http-json", "http-protobuf", "grpc", "grpc-stream")  # predict.v1's
+PROTOCOLS = (*PREDICT_PROTOCOLS, "v2-http", "v2-grpc")
 STAGES = ("matrix", "variants", "seed", "capacity", "network")
 SERVER_BASES = ("python", "go")  # what a variant BASE[NAME] is a variant of
 TOYS = ("toy-flask", "toy-go")  # the seed post's servers
@@ -83,7 +85,9 @@ class VariantSettings:
 @dataclass(frozen=True)
 class CapacitySettings:
     servers: tuple[str, ...] = knob(checks.items(checks.text))
-    protocols: tuple[str, ...] = knob(checks.items(checks.text, ("http-json", "http-protobuf", "grpc")))
+    protocols: tuple[str, ...] = knob(
+        checks.items(checks.text, ("http-json", "http-protobuf", "grpc", "v2-http", "v2-grpc"))
+    )
     toys: tuple[str, ...] = knob(checks.subset(TOYS))
     models: tuple[str, ...] = knob(checks.items(checks.text))
     batch: tuple[int, ...] = knob(_BATCH)

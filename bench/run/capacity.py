@@ -15,7 +15,7 @@ from bench.analysis import capacity as search
 from bench.analysis import stats
 from bench.plan import Plan
 from bench.results import Capacity, CapacityPoint
-from bench.run import cgroup, openloop, servers
+from bench.run import cgroup, openloop, servers, v2load
 from bench.run.measure import tree_cpu
 from bench.run.procs import Supervisor
 from bench.settings import CapacitySettings
@@ -58,13 +58,15 @@ def run(sup: Supervisor, plan: Plan, ui, bodies: dict) -> tuple[list[Capacity], 
 
 
 def _endpoints(c: CapacitySettings) -> list[tuple[str, str]]:
-    pairs = [(server, protocol) for server in c.servers for protocol in c.protocols]
+    pairs = [(server, protocol) for server in c.servers for protocol in c.protocols if servers.speaks(server, protocol)]
     return pairs + [(toy, TOY_PROTOCOL) for toy in c.toys]
 
 
 def _target(server: servers.Server, protocol: str, bodies: dict, model: str, batch: int) -> openloop.Target:
     if protocol == TOY_PROTOCOL:
         return openloop.Target(protocol, server.endpoints["http"], None, path="/predict")
+    if protocol in v2load.PROTOCOLS:
+        return v2load.open_target(protocol, server.endpoints[servers.transport(protocol)], bodies, model, batch)
     kind = "protobuf" if protocol == "http-protobuf" else "json"
     return openloop.Target(protocol, server.endpoints[servers.transport(protocol)], bodies[(model, batch, kind)])
 
@@ -194,7 +196,7 @@ def _floor(sup, plan, ui, item: Capacity) -> float | None:
     c = plan.settings.capacity
     if not c.floor or not item.capacity_rps or item.protocol == TOY_PROTOCOL:
         return None
-    grpc = item.protocol.startswith("grpc")
+    grpc = servers.transport(item.protocol) == "grpc"
     with capped(f"floor-{item.protocol}", None, c.cfs_period_us) as cap:
         spec = servers.toy_spec("toy-go", plan.toy_go_bin, grpc=grpc)
         toy = servers.start_planned(sup, plan, spec, f"floor-{item.protocol}", cap.preexec if cap else None)

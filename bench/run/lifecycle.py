@@ -43,6 +43,8 @@ class ServerSpec:
     ready_path: str = "/readyz"  # HTTP readiness route; toys have only /predict
     grpc_health: bool = True
     ca: str | None = None  # over TLS: the CA certificate (PEM) its clients verify it with
+    endpoints: dict[str, str] | None = None  # addresses known up front (a peer given its ports): no log to read
+    serves: frozenset[str] | None = None  # the protocols the bench drives at it; None: every one it listens for
 
 
 @dataclass
@@ -74,6 +76,9 @@ class Server:
 
     def wait_listening(self, timeout_s: float) -> Server:
         """Read the addresses of every protocol of the spec from the log."""
+        if self.spec.endpoints is not None:
+            self.endpoints = dict(self.spec.endpoints)
+            return self
         deadline = time.monotonic() + timeout_s
         wanted = set(self.spec.protocols)
         while True:
@@ -134,7 +139,9 @@ def launch(sup: Supervisor, spec: ServerSpec, cpus: list[int] | None, log_path: 
             proc = sup.spawn(spec.argv, cpus, env=spec.env, stdout=log, stderr=log, preexec=preexec)
         except OSError as exc:
             raise ServerError(f"{spec.name}: cannot start {spec.argv[0]}: {exc.strerror}") from None
-    return Server(spec.name, {}, proc.pid, True, log_path, spec.argv, proc, spec=spec, ca=spec.ca)
+    return Server(
+        spec.name, {}, proc.pid, True, log_path, spec.argv, proc, spec=spec, ca=spec.ca, protocols=spec.serves
+    )
 
 
 def start(

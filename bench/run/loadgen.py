@@ -16,6 +16,8 @@ from bench.analysis import parse
 from bench.run.procs import Supervisor, Usage
 
 PREDICT_CALL = "predict.v1.PredictionService.Predict"
+V2_INFER_CALL = "inference.GRPCInferenceService.ModelInfer"  # the Open Inference Protocol's (bench.run.v2load)
+V2_PROTO = os.path.join("inference", "open_inference_grpc.proto")  # under Tools.proto_root
 
 
 class LoadError(RuntimeError):
@@ -88,16 +90,19 @@ def ghz_argv(
     stream_messages: int | None = None,
     rps: float | None = None,
     send_async: bool = False,
+    call: str | None = None,
+    proto: str | None = None,
 ) -> list[str]:
     """ghz calling Predict (or, with stream_messages, PredictStream with that many messages per
-    stream) with the body file, over plaintext, JSON report with per-call details; with `rps`, at
-    that rate (open loop with `send_async`: ghz --async sends on schedule without waiting)."""
-    call = PREDICT_CALL if stream_messages is None else PREDICT_STREAM_CALL
+    stream; or `call`, a method of the .proto file `proto`) with the body file, over plaintext, JSON
+    report with per-call details; with `rps`, at that rate (open loop with `send_async`: ghz --async
+    sends on schedule without waiting)."""
+    call = call or (PREDICT_CALL if stream_messages is None else PREDICT_STREAM_CALL)
     argv = [
         tools.ghz,
         "--insecure",
         "--proto",
-        tools.proto,
+        proto or tools.proto,
         "--import-paths",
         tools.proto_root,
         "--call",

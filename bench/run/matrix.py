@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from bench.plan import Plan
 from bench.results import Results, Run
-from bench.run import loadgen, parity, servers
+from bench.run import loadgen, parity, servers, v2load
 from bench.run.measure import measure_run
 from bench.run.procs import Supervisor
 
@@ -20,6 +20,8 @@ def closed_loop(
     plan: Plan, protocol: str, address: str, conc: int, bodies: dict, model: str, batch: int
 ) -> tuple[str, int, Callable[[float], list[str]]]:
     """(tool, messages per tool request, duration → argv) for one endpoint and scenario."""
+    if protocol in v2load.PROTOCOLS:
+        return v2load.closed_loop(plan, protocol, address, conc, bodies, model, batch)
     s, tools, n_client = plan.settings, plan.tools, len(plan.client_cpus)
     if protocol.startswith("http"):
         protobuf = protocol == "http-protobuf"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from bench.analysis import parse
 from bench.run import loadgen
-from bench.run.loadgen import JSON, PROTOBUF, LoadError, Tools
+from bench.run.loadgen import JSON, PROTOBUF, V2_INFER_CALL, V2_PROTO, LoadError, Tools
 from bench.run.procs import Supervisor, Usage
 from bench.settings import CapacitySettings
 
@@ -29,15 +29,20 @@ from bench.settings import CapacitySettings
 class Target:
     """What one open-loop run sends: an endpoint, a protocol and a request body."""
 
-    protocol: str  # "http-json", "http-protobuf", "grpc" or "null-http" (GET, the seed's toys)
+    protocol: str  # "http-json", "http-protobuf", "grpc", "v2-http", "v2-grpc" or "null-http" (GET, the seed's toys)
     address: str
-    body: str | None  # JSON or binary PredictRequest file (None: GET)
-    path: str = "/v1/predict"
+    body: str | None  # JSON or binary PredictRequest file (None: GET); V2: the server's own request file
+    path: str = "/v1/predict"  # HTTP
+    method: str = "Predict"  # gRPC: Predict, or ModelInfer (V2)
+
+    @property
+    def grpc(self) -> bool:
+        return self.protocol in ("grpc", "v2-grpc")
 
 
 def generator(target: Target, knobs: CapacitySettings) -> str:
     """The tool that drives the target: vegeta, openloop or ghz."""
-    if target.protocol == "grpc":
+    if target.grpc:
         return knobs.grpc_generator
     return "vegeta"
 
@@ -95,6 +100,8 @@ def ghz_argv(
         connections=knobs.ghz_connections,
         rps=rate,
         send_async=knobs.ghz_async,
+        call=V2_INFER_CALL if target.method == "ModelInfer" else None,
+        proto=os.path.join(tools.proto_root, V2_PROTO) if target.method == "ModelInfer" else None,
     )
 
 
@@ -104,7 +111,7 @@ def openloop_argv(
     return [
         tools.openloop, "-addr", target.address, "-body", target.body, "-rate", f"{rate:g}",
         "-duration", f"{duration_s:g}s", "-timeout", f"{timeout_s:g}s", "-conns", str(knobs.openloop_conns),
-        "-out", output,
+        "-method", target.method, "-out", output,
     ]  # fmt: skip
 
 
@@ -123,7 +130,7 @@ def run(
     output is kept gzipped at raw_path + ".gz" (dropped when raw_path is None)."""
     workdir = os.path.dirname(raw_path) if raw_path else "/tmp"
     out = (raw_path or os.path.join(workdir, f"openloop-{os.getpid()}.tmp")) + ".out"
-    if target.protocol == "grpc" and knobs.grpc_generator == "openloop":
+    if target.grpc and knobs.grpc_generator == "openloop":
         argv = openloop_argv(tools, target, rate, duration_s, timeout_s, knobs, out)
         with open(out + ".err", "wb") as err:
             usage = sup.run_measured(argv, cpus, stdout=subprocess.DEVNULL, stderr=err)
@@ -132,7 +139,7 @@ def run(
         os.remove(out + ".err")
         if result is None:
             raise LoadError(f"{argv[0]} failed (status {usage.returncode}): {why[-300:]}; command: {' '.join(argv)}")
-    elif target.protocol == "grpc":
+    elif target.grpc:
         argv = ghz_argv(tools, target, rate, duration_s, timeout_s, knobs, len(cpus))
         with open(out, "wb") as fh:
             usage = sup.run_measured(argv, cpus, stdout=fh, stderr=subprocess.DEVNULL)

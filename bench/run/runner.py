@@ -18,7 +18,7 @@ import time
 from bench.analysis import goals, stats
 from bench.plan import Plan, estimate_s, progress_total
 from bench.results import Results
-from bench.run import capacity, environment, inproc, matrix, network, parity, payloads, seed, servers
+from bench.run import capacity, environment, inproc, matrix, network, parity, payloads, peers, seed, servers
 from bench.run.procs import Supervisor
 
 
@@ -39,6 +39,8 @@ def run(plan: Plan, ui) -> Results:
     )
     started = time.monotonic()
     variants, c = s.variants, s.capacity
+    named = [*(s.servers if plan.stage("matrix") else ()), *(c.servers if plan.stage("capacity") else ())]
+    named_peers = sorted({n for n in named if peers.is_peer(n)})
     with Supervisor(s.stop_timeout_s) as sup:
         wanted = [
             (s.models, s.batch, "matrix"),
@@ -49,6 +51,8 @@ def run(plan: Plan, ui) -> Results:
         batches = sorted({b for _, bs, stage in wanted if plan.stage(stage) for b in bs})
         models = payloads.load_models(plan.models_dir, names) if names else {}
         bodies = payloads.write_bodies(os.path.join(plan.run_dir, "bodies"), models, batches) if names else {}
+        if named_peers:  # other V2 servers (PROFILE=peers): installed? their models and settings laid out
+            peers.prepare(plan, named_peers)
         ui.start_progress(progress_total(plan))
         if plan.stage("matrix"):
             running = servers.start_servers(sup, plan, ui, s.servers, s.matrix)
@@ -84,6 +88,8 @@ def run(plan: Plan, ui) -> Results:
             results.capacity, results.calibration = capacity.run(sup, plan, ui, bodies)
         if plan.stage("network"):
             results.network = network.run(sup, plan, ui)
+    if named_peers:
+        results.peers = peers.describe(plan, named_peers)
     return _finish(results, plan, started)
 
 

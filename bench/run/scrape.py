@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.run.lifecycle import http_url, ssl_context
 
 PHASES = ("decode", "tensor", "inference", "encode")
-PREDICT_METHODS = ("Predict", "PredictStream")
+PREDICT_METHODS = ("Predict", "PredictStream", "ModelInfer")  # ModelInfer: the Open Inference Protocol
 
 
 # The Python server writes its histograms (the phases) every 50 ms (python_service/server/core/metrics.py):

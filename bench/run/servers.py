@@ -15,6 +15,7 @@ import sys
 
 from bench.plan import Plan
 from bench.results import ServerInfo
+from bench.run import peers, scrape, v2load
 from bench.run.certs import Certs
 from bench.run.lifecycle import Server, ServerError, ServerSpec, http_ready, launch, start
 from bench.run.procs import Supervisor
@@ -31,6 +32,7 @@ __all__ = [
     "launch",
     "python_spec",
     "service_spec",
+    "speaks",
     "spec_for",
     "start",
     "start_planned",
@@ -46,8 +48,12 @@ TOY_GO_BIN = os.path.join(REPO, "bench", "toy", "go", "bin", "toy")
 
 
 def transport(protocol: str) -> str:
-    """The listener a protocol uses: "http" (http-json, http-protobuf) or "grpc" (grpc, grpc-stream)."""
-    return protocol.split("-")[0]
+    """The listener a protocol uses: "http" (http-json, http-protobuf, v2-http) or "grpc" (grpc,
+    grpc-stream, v2-grpc)."""
+    return protocol.removeprefix("v2-").split("-")[0]
+
+
+speaks = peers.speaks  # whether the bench drives a protocol at a server (a peer: V2 only)
 
 
 def file_name(name: str) -> str:
@@ -145,6 +151,8 @@ def service_spec(
     as shipped, with no admission flags (their defaults never refuse an ordinary closed-loop client),
     one intra-op and one inter-op thread, metrics on a port of their own; on `host`, over TLS with
     `tls`'s certificate when given."""
+    if peers.is_peer(name):  # another V2 server (make bench PROFILE=peers): its ports picked for it
+        return peers.spec(plan, name)
     s, n = plan.settings, len(plan.server_cpus)
     base = name.split("[")[0]
     variant = s.server_variants.get(name, ())
@@ -185,10 +193,17 @@ def start_servers(sup: Supervisor, plan: Plan, ui, names, matrix, protocols_of=N
             target = plan.targets[name]
             eps = {t: a for t, a in target.endpoints.items() if t in (*transports, "metrics")}
             pid = plan.server_pids.get(name)
-            started[name] = Server(name, eps, pid, managed=False, protocols=frozenset(target.protocols))
+            v2_only = target.protocols <= set(v2load.PROTOCOLS)  # any V2 server: V2's readiness route, no grpc.health
+            ready = (
+                ServerSpec(name, [], tuple(eps), ready_path=peers.READY_PATH, grpc_health=False) if v2_only else None
+            )
+            started[name] = Server(name, eps, pid, managed=False, protocols=frozenset(target.protocols), spec=ready)
             started[name].wait_ready(plan.settings.startup_timeout_s)
             measured = "its process tree (--server-pid)" if pid else f"its /metrics at {eps.get('metrics')}"
-            ui.info(f"{name}: using the running server at {eps}; CPU and memory from {measured}")
+            if cpu_from(started[name]) is None:
+                ui.warn(f"{name}: no process_cpu_seconds_total at {eps.get('metrics')}: client-side figures only")
+            else:
+                ui.info(f"{name}: using the running server at {eps}; CPU and memory from {measured}")
             continue
         spec = service_spec(plan, name, transports)
         ui.info(f"starting {name} on CPUs {plan.server_cpus}: {' '.join(spec.argv)}")
@@ -198,7 +213,8 @@ def start_servers(sup: Supervisor, plan: Plan, ui, names, matrix, protocols_of=N
 
 
 def describe(started: dict[str, Server], run_dir: str) -> dict[str, ServerInfo]:
-    """Endpoints, pid, command line, log and exit status (after the bench stopped it) of each server."""
+    """Endpoints, pid, command line, log and exit status (after the bench stopped it) of each server,
+    and where its CPU was read."""
     return {
         n: ServerInfo(
             endpoints=r.endpoints,
@@ -207,6 +223,16 @@ def describe(started: dict[str, Server], run_dir: str) -> dict[str, ServerInfo]:
             argv=r.argv,
             log=r.log_path and os.path.relpath(r.log_path, run_dir),
             exit_code=r.exit_code,
+            cpu_from=cpu_from(r),
         )
         for n, r in started.items()
     }
+
+
+def cpu_from(server: Server) -> str | None:
+    """Where the bench reads a server's CPU: its process tree, its /metrics (a target exporting
+    process_cpu_seconds_total), or nowhere (client-side figures only)."""
+    if server.pid is not None:
+        return "process tree"
+    scraped = scrape.scrape(server.endpoints.get("metrics"), ca=server.ca)
+    return "/metrics" if scraped and scrape.CPU_KEY in scraped else None

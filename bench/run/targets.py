@@ -1,6 +1,7 @@
 """Servers the bench measures but did not start: `--target NAME=PROTO://HOST:PORT` (repeatable).
 
-PROTO is a protocol the bench drives (http-json, http-protobuf, grpc — unary —, grpc-stream),
+PROTO is a protocol the bench drives (http-json, http-protobuf, grpc — unary —, grpc-stream; v2-http
+and v2-grpc, the Open Inference Protocol, at any V2 server: bench.run.v2load),
 "http" (every HTTP protocol at that address), or "metrics": where the server's /metrics is, when
 not on its HTTP address. A target is measured like a server the bench
 started: its CPU from process_cpu_seconds_total and its memory from process_resident_memory_bytes
@@ -16,8 +17,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# protocol → the listener it is served on. v2-http and v2-grpc join here when the bench drives them.
-PROTOCOLS = {"http-json": "http", "http-protobuf": "http", "grpc": "grpc", "grpc-stream": "grpc"}
+# protocol → the listener it is served on.
+PROTOCOLS = {
+    "http-json": "http",
+    "http-protobuf": "http",
+    "grpc": "grpc",
+    "grpc-stream": "grpc",
+    "v2-http": "http",
+    "v2-grpc": "grpc",
+}
 TRANSPORTS = ("http",)  # a whole listener: every protocol on it ("grpc" is the unary protocol)
 METRICS = "metrics"
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$")

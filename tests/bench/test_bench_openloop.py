@@ -127,7 +127,13 @@ def test_openloop_csv_without_its_header_is_refused():
 
 @pytest.mark.parametrize(
     ("protocol", "generator", "name"),
-    [("grpc", "openloop", "p1.openloop.csv"), ("grpc", "ghz", "p1.ghz.json"), ("http-json", "ghz", "p1.vegeta.csv")],
+    [
+        ("grpc", "openloop", "p1.openloop.csv"),
+        ("grpc", "ghz", "p1.ghz.json"),
+        ("http-json", "ghz", "p1.vegeta.csv"),
+        ("v2-grpc", "ghz", "p1.ghz.json"),
+        ("v2-http", "openloop", "p1.vegeta.csv"),
+    ],
 )
 def test_raw_names_say_which_tool_wrote_them(protocol, generator, name):
     target = openloop.Target(protocol, "127.0.0.1:1", "body.json")
@@ -154,6 +160,19 @@ def test_openloop_argv():
         "10s",
         "-conns",
         "4",
+        "-method",
+        "Predict",
         "-out",
         "out.csv",
     ]
+
+
+def test_openloop_calls_model_infer_at_a_v2_grpc_target_and_ghz_gets_the_v2_proto():
+    tools = Tools(hey="hey", ghz="ghz", vegeta="vegeta", openloop="openloop", proto="p.proto", proto_root="proto")
+    target = openloop.Target("v2-grpc", "127.0.0.1:9000", "infer.json", method="ModelInfer")
+    argv = openloop.openloop_argv(tools, target, 100, 2.5, 10, SETTINGS, "out.csv")
+    assert argv[argv.index("-method") + 1] == "ModelInfer"
+    ghz = openloop.ghz_argv(tools, target, 100, 2.5, 10, SETTINGS, 1)
+    assert ghz[ghz.index("--call") + 1] == "inference.GRPCInferenceService.ModelInfer"
+    assert ghz[ghz.index("--proto") + 1] == "proto/inference/open_inference_grpc.proto"
+    assert openloop.raw_name("p1", target, SETTINGS) == "p1.openloop.csv"

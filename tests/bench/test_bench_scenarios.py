@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from bench import config, plan
-from bench.settings import Settings
+from bench.settings import PREDICT_PROTOCOLS, Settings
 
 SCENARIOS = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "scenarios.yaml")
 
@@ -27,7 +27,7 @@ def test_shipped_profiles_are_valid(profile):
 
 def test_full_profile_covers_the_issue_matrix():
     s = config.load(SCENARIOS, "full")
-    assert {"python", "go"} <= set(s["servers"]) and set(config.PROTOCOLS) == set(s["matrix"])
+    assert {"python", "go"} <= set(s["servers"]) and set(PREDICT_PROTOCOLS) == set(s["matrix"])
     assert {"iris-logreg", "breast-cancer-rf"} <= set(s["models"]) and {1, 32} <= set(s["batch"])
     assert all({1, s["reference_concurrency"]} <= set(c) for c in s["matrix"].values())  # breakdown and ladder
     # concurrency 50 was trimmed to keep the full run within 15 minutes (scenarios.yaml says so)
@@ -94,7 +94,7 @@ def test_missing_default(doc):
 
 
 def test_unknown_profile(doc):
-    profiles = "capacity, capacity-iris, full, metrics-cost, network, network-brief, quick"
+    profiles = "capacity, capacity-iris, full, metrics-cost, network, network-brief, peers, quick"
     with pytest.raises(config.ScenarioError, match=r"no profile 'fast'; profiles: " + profiles):
         config.resolve(doc, "fast", {})
 

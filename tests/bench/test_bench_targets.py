@@ -15,7 +15,7 @@ def test_protocols_and_transports():
         "grpc",
         ("grpc-stream",),
     )
-    assert targets.parse("py=http://h.example:5000").protocols == ("http-json", "http-protobuf")
+    assert targets.parse("py=http://h.example:5000").protocols == ("http-json", "http-protobuf", "v2-http")
     assert targets.parse("py=grpc://[::1]:50051").protocols == ("grpc",)  # unary: grpc-stream is its own
     assert targets.parse("py=metrics://pod-1.svc:9090").transport == "metrics"
 
@@ -50,5 +50,5 @@ def test_command_line():
     args = parse_args(["--target", "go=http-json://h:8080", "--go-grpc", "h:50052", "--server-pid", "go=42"])
     grouped, pids = targets_from(args)
     assert grouped["go"].endpoints == {"http": "h:8080", "grpc": "h:50052", "metrics": "h:8080"}
-    assert grouped["go"].protocols == {"http-json", "grpc", "grpc-stream"}
+    assert grouped["go"].protocols == {"http-json", "grpc", "grpc-stream", "v2-grpc"}
     assert pids == {"go": 42}

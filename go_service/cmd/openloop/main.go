@@ -4,16 +4,18 @@
 // writes one CSV line per call so that latency can be measured from when the call was due.
 //
 //	openloop -addr HOST:PORT -body request.json -rate 800 -duration 3s [-warmup 0.5s]
-//	         [-conns 4] [-timeout 10s] [-max-inflight 20000] [-cacert ca.pem] -out calls.csv
+//	         [-conns 4] [-timeout 10s] [-max-inflight 20000] [-cacert ca.pem] [-method ModelInfer] -out calls.csv
 //
-// With -cacert it speaks TLS and verifies the server against that CA (PEM).
+// With -cacert it speaks TLS and verifies the server against that CA (PEM). With -method ModelInfer
+// it calls the Open Inference Protocol's inference.GRPCInferenceService/ModelInfer instead, the body
+// a ModelInferRequest in the proto3 JSON mapping (any V2 server: servebench's, MLServer, KServe).
 //
 // Why not ghz --rps --async (bench/README.md, "Capacity"): on the 2-vCPU machines servebench runs
 // on, ghz costs 310–680 µs of CPU per call and stalls for up to ~20 ms, so its own p99 against a
 // null server (~5 ms at 450 calls/s, 20–25 ms at 2,000) is at or above a 10 ms SLO; this
 // generator's is 1.4–2 ms and 4–5 ms on the same machine.
 //
-// The body is a PredictRequest in the proto3 JSON mapping (the bench's request files), sent with
+// The body is a PredictRequest (or ModelInferRequest) in the proto3 JSON mapping (the bench's request files), sent with
 // the generated client. Output: a header, then `seq,due_ns,sent_ns,end_ns,code` per call of the
 // timed period (ns from its t0; code "OK" or the gRPC code name; a call not sent because
 // -max-inflight calls were outstanding has sent_ns and end_ns -1 and code "NOT_SENT"). The
@@ -38,8 +40,34 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	inferencepb "servebench/go_service/gen/inference"
 	predictv1 "servebench/go_service/gen/predict/v1"
 )
+
+// The RPCs openloop can call (-method): each reads its request from the body file and returns the
+// function that sends it once on a connection.
+var methods = map[string]func(text []byte) (func(ctx context.Context, conn *grpc.ClientConn) error, error){
+	"Predict": func(text []byte) (func(context.Context, *grpc.ClientConn) error, error) {
+		req := &predictv1.PredictRequest{}
+		if err := protojson.Unmarshal(text, req); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, conn *grpc.ClientConn) error {
+			_, err := predictv1.NewPredictionServiceClient(conn).Predict(ctx, req)
+			return err
+		}, nil
+	},
+	"ModelInfer": func(text []byte) (func(context.Context, *grpc.ClientConn) error, error) {
+		req := &inferencepb.ModelInferRequest{}
+		if err := protojson.Unmarshal(text, req); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, conn *grpc.ClientConn) error {
+			_, err := inferencepb.NewGRPCInferenceServiceClient(conn).ModelInfer(ctx, req)
+			return err
+		}, nil
+	},
+}
 
 type call struct {
 	due, sent, end int64
@@ -48,14 +76,13 @@ type call struct {
 
 type config struct {
 	addr, body, out    string
-	cacert             string
+	cacert, method     string
 	rate               float64
 	duration, warmup   time.Duration
 	timeout            time.Duration
 	conns, maxInflight int
 	connections        []*grpc.ClientConn
-	clients            []predictv1.PredictionServiceClient
-	request            *predictv1.PredictRequest
+	send               func(ctx context.Context, conn *grpc.ClientConn) error
 	inflight           atomic.Int64
 }
 
@@ -70,6 +97,7 @@ func main() {
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-call deadline")
 	flag.IntVar(&c.conns, "conns", 4, "gRPC connections (calls spread round-robin)")
 	flag.IntVar(&c.maxInflight, "max-inflight", 20000, "outstanding calls beyond this are recorded NOT_SENT")
+	flag.StringVar(&c.method, "method", "Predict", "RPC: Predict (predict.v1) or ModelInfer (Open Inference Protocol)")
 	flag.StringVar(&c.cacert, "cacert", "", "CA certificate (PEM): speak TLS and verify the server with it (default: plaintext)")
 	flag.Parse()
 	if err := run(c); err != nil {
@@ -101,8 +129,11 @@ func (c *config) connect() error {
 	if err != nil {
 		return err
 	}
-	c.request = &predictv1.PredictRequest{}
-	if err := protojson.Unmarshal(text, c.request); err != nil {
+	method, ok := methods[c.method]
+	if !ok {
+		return fmt.Errorf("-method %q: Predict or ModelInfer", c.method)
+	}
+	if c.send, err = method(text); err != nil {
 		return fmt.Errorf("%s: %w", c.body, err)
 	}
 	creds := insecure.NewCredentials()
@@ -117,11 +148,10 @@ func (c *config) connect() error {
 			return err
 		}
 		c.connections = append(c.connections, conn)
-		c.clients = append(c.clients, predictv1.NewPredictionServiceClient(conn))
 	}
-	for i := range c.clients { // connect every connection before the schedule starts
+	for i, conn := range c.connections { // connect every connection before the schedule starts
 		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-		_, err := c.clients[i].Predict(ctx, c.request)
+		err := c.send(ctx, conn)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("first call on connection %d: %w", i+1, err)
@@ -160,7 +190,7 @@ func schedule(c *config, period time.Duration) []call {
 			ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 			defer cancel()
 			sent := time.Since(t0)
-			_, err := c.clients[k%len(c.clients)].Predict(ctx, c.request)
+			err := c.send(ctx, c.connections[k%len(c.connections)])
 			end := time.Since(t0)
 			code := "OK"
 			if err != nil {

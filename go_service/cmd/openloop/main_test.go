@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	inferencepb "servebench/go_service/gen/inference"
 	predictv1 "servebench/go_service/gen/predict/v1"
 )
 
@@ -58,7 +59,7 @@ func configFor(t *testing.T, addr, model string, rate float64, maxInflight int) 
 	if err := os.WriteFile(body, []byte(`{"model":"`+model+`","instances":[{"features":[1,2,3,4]}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := &config{addr: addr, body: body, rate: rate, duration: 500 * time.Millisecond,
+	c := &config{addr: addr, body: body, method: "Predict", rate: rate, duration: 500 * time.Millisecond,
 		timeout: 5 * time.Second, conns: 2, maxInflight: maxInflight}
 	t.Cleanup(c.close)
 	return c
@@ -156,5 +157,64 @@ func TestErrorsAreRecordedByCode(t *testing.T) {
 	}
 	if codes["OK"] != 10 || codes["ResourceExhausted"] != 40 {
 		t.Fatalf("codes %v, want 10 OK (2 first calls + 10) and 40 ResourceExhausted", codes)
+	}
+}
+
+// v2fake answers ModelInfer; it counts the calls and keeps the last request.
+type v2fake struct {
+	inferencepb.UnimplementedGRPCInferenceServiceServer
+	calls atomic.Int64
+	last  atomic.Pointer[inferencepb.ModelInferRequest]
+}
+
+func (f *v2fake) ModelInfer(_ context.Context, r *inferencepb.ModelInferRequest) (*inferencepb.ModelInferResponse, error) {
+	f.calls.Add(1)
+	f.last.Store(r)
+	return &inferencepb.ModelInferResponse{ModelName: r.GetModelName()}, nil
+}
+
+func TestModelInferSendsTheV2RequestOnTheSchedule(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	f := &v2fake{}
+	inferencepb.RegisterGRPCInferenceServiceServer(s, f)
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+	body := filepath.Join(t.TempDir(), "infer.json")
+	request := `{"model_name":"iris-logreg","inputs":[{"name":"input","datatype":"FP32","shape":[1,4],` +
+		`"contents":{"fp32_contents":[5.1,3.5,1.4,0.2]}}],"outputs":[{"name":"label"}]}`
+	if err := os.WriteFile(body, []byte(request), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &config{addr: lis.Addr().String(), body: body, method: "ModelInfer", rate: 100,
+		duration: 300 * time.Millisecond, timeout: 5 * time.Second, conns: 2, maxInflight: 1000}
+	t.Cleanup(c.close)
+	if err := c.connect(); err != nil {
+		t.Fatal(err)
+	}
+	calls := schedule(c, c.duration)
+	for k, cl := range calls {
+		if cl.code != "OK" {
+			t.Fatalf("call %d: %+v", k, cl)
+		}
+	}
+	if len(calls) != 30 || f.calls.Load() != 30+2 {
+		t.Fatalf("%d calls written, server saw %d: want 30 and 32", len(calls), f.calls.Load())
+	}
+	got := f.last.Load()
+	if got.GetModelName() != "iris-logreg" || got.GetInputs()[0].GetContents().GetFp32Contents()[0] != 5.1 ||
+		got.GetOutputs()[0].GetName() != "label" {
+		t.Fatalf("server got %v", got)
+	}
+}
+
+func TestAnUnknownMethodIsRefused(t *testing.T) {
+	c := configFor(t, serve(t, &fake{}), "iris-logreg", 100, 1000)
+	c.method = "Nope"
+	if err := run(c); err == nil || !strings.Contains(err.Error(), "-method") {
+		t.Fatalf("want a -method error, got %v", err)
 	}
 }

@@ -10,7 +10,7 @@ import pytest
 
 from python_service import contract
 from python_service.server.core import metrics
-from python_service.server.core.admission import CLIP, WEIGHT, Admission, Queue
+from python_service.server.core.admission import CLIP, TARGET, WEIGHT, Admission, Queue
 from python_service.server.core.errors import PredictError
 from python_service.server.grpcapi.service import Calls
 
@@ -56,8 +56,9 @@ def test_the_budget_as_a_count():
     assert queue.limit(100.0, 512) == 512  # never above the backstop
 
 
-def test_a_request_is_refused_once_its_wait_would_exceed_the_budget():
-    admission = Admission(1000, budget_s=0.05)
+def test_a_request_is_refused_once_its_wait_would_exceed_the_target():
+    admission = Admission(1000, budget_s=0.1)  # the target: TARGET × 100 ms = 50 ms
+    assert admission.target_s == pytest.approx(TARGET * 0.1) and TARGET == 0.5
     queue = admission.queue(slots=1)
     queue.service_s = 0.01
     admitted = 0
@@ -66,7 +67,7 @@ def test_a_request_is_refused_once_its_wait_would_exceed_the_budget():
     refusal = admission.enter(queue)
     # 1 at work + 6 waiting (the last waits 5 × 10 ms = 50 ms) admitted; the next would wait 60 ms
     assert admitted == 7 and refusal.code == grpc.StatusCode.RESOURCE_EXHAUSTED and refusal.retry_after_s == 1
-    assert "expected wait 60 ms exceeds the queueing budget 50 ms" in refusal.message
+    assert "expected wait 60 ms exceeds 50 ms, 0.5 of the queueing budget 100 ms" in refusal.message
     admission.exit(queue, 0.01)
     assert admission.enter(queue) is None
 

@@ -35,6 +35,18 @@ KNOWN_FAILURES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
         "headers arrive, before its message: two calls whose message never completes hold the whole bound",
         ("normal client:",),
     ),
+    **{
+        (server, "4 overload 3× (%s)" % protocol): (
+            "under 3× overload on one shared CPU the admitted requests' latencies spread around the standing queue "
+            "(the work competes with reading and refusing the arrivals): their p99 is over the budget + the "
+            "unloaded p99 in some runs (three runs with the target at half the budget: Go HTTP and gRPC and Python "
+            "HTTP 1 in 3, by 0.1-2 ms; Python gRPC 3 in 3, by 5-10 ms, grpcio's poller and handlers sharing the "
+            "GIL); proto/predict/v1/README.md, tests/reliability/README.md",
+            ("admitted p99",),
+        )
+        for server in ("python", "go")
+        for protocol in ("http", "grpc")
+    },
     ("python", "7 gRPC abuse"): (
         "1,000 concurrent calls on one connection fill grpcio's bound (maximum_concurrent_rpcs, which knows "
         "no connections), so the normal client's calls are refused or wait meanwhile",

@@ -34,6 +34,12 @@ var AutoPerCPU = contract.DefaultLimits.MaxInflightPerCPU
 // DefaultQueueDelay is the default queueing budget: errors.json max_queue_delay_ms.
 var DefaultQueueDelay = contract.DefaultLimits.MaxQueueDelay
 
+// QueueTarget is the expected wait a request is admitted within, as a fraction of the budget
+// (errors.json queue_target_fraction, 1/2): under overload the standing queue sits at the target,
+// and the rest of the budget is room for the waits the estimate does not foresee (the lane cuts a
+// wait at the whole budget: Lane.Acquire) and for service times that stretch under overload.
+var QueueTarget = contract.DefaultLimits.QueueTarget
+
 // RetryDelay is the retry delay an overloaded refusal carries (google.rpc.RetryInfo); the HTTP
 // adapter answers it as 503 with Retry-After.
 const RetryDelay = time.Second
@@ -43,6 +49,7 @@ const RetryDelay = time.Second
 type Gate struct {
 	max          int64
 	budget       time.Duration // the queueing budget; 0: off
+	target       time.Duration // the expected wait admitted: QueueTarget × budget
 	n            atomic.Int64
 	refusal      error // the backstop's
 	shareRefusal error
@@ -62,7 +69,9 @@ func Resolve(n, cpus int) int {
 // New returns a Gate with the backstop Resolve(bound, cpus) and the queueing budget (0: the time
 // rule off, only the backstop applies).
 func New(bound, cpus int, budget time.Duration) *Gate {
-	g := &Gate{max: int64(Resolve(bound, cpus)), budget: max(budget, 0), held: map[any]int64{}}
+	budget = max(budget, 0)
+	target := time.Duration(QueueTarget * float64(budget))
+	g := &Gate{max: int64(Resolve(bound, cpus)), budget: budget, target: target, held: map[any]int64{}}
 	g.refusal = withRetry(status.New(codes.ResourceExhausted, fmt.Sprintf(
 		"server overloaded: %d requests in progress or queued (--max-inflight %d); retry later", g.max, g.max)))
 	g.shareRefusal = withRetry(status.New(codes.ResourceExhausted, fmt.Sprintf(
@@ -147,10 +156,10 @@ func (g *Gate) enter(ctx context.Context, lane *Lane) error {
 // `held` requests.
 func (g *Gate) judge(ctx context.Context, lane *Lane, held int64) error {
 	slots, service := int64(lane.Slots()), lane.ServiceTime()
-	if limit := Limit(slots, g.budget, service); limit > 0 && held > limit {
+	if limit := Limit(slots, g.target, service); limit > 0 && held > limit {
 		return withRetry(status.New(codes.ResourceExhausted, fmt.Sprintf(
-			"server overloaded: expected wait %v exceeds the queueing budget %v (--max-queue-delay); retry later",
-			rounded(ExpectedWait(held, slots, service)), g.budget)))
+			"server overloaded: expected wait %v exceeds %v, %g of the queueing budget %v (--max-queue-delay); retry later",
+			rounded(ExpectedWait(held, slots, service)), g.target, QueueTarget, g.budget)))
 	}
 	if deadline, ok := ctx.Deadline(); ok {
 		wait := ExpectedWait(held, slots, service)

@@ -27,6 +27,9 @@ type Limits struct {
 	// ServiceClip is the most one sample counts for, as a multiple of the average:
 	// service_time_clip.
 	ServiceClip int64
+	// QueueTarget is the expected wait a request is admitted within, as a fraction of the
+	// budget: queue_target_fraction.
+	QueueTarget float64
 }
 
 // ErrorTableLimits reads Limits from an errors.json document; a missing or non-positive value is
@@ -37,6 +40,7 @@ func ErrorTableLimits(raw []byte) (Limits, error) {
 		MaxQueueDelayMS   *int     `json:"max_queue_delay_ms"`
 		ServiceWeight     *float64 `json:"service_time_weight"`
 		ServiceClip       *int64   `json:"service_time_clip"`
+		QueueTarget       *float64 `json:"queue_target_fraction"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return Limits{}, fmt.Errorf("errors.json: %w", err)
@@ -53,11 +57,15 @@ func ErrorTableLimits(raw []byte) (Limits, error) {
 	if doc.ServiceClip == nil || *doc.ServiceClip < 1 {
 		return Limits{}, fmt.Errorf("errors.json: service_time_clip missing or < 1")
 	}
+	if doc.QueueTarget == nil || *doc.QueueTarget <= 0 || *doc.QueueTarget > 1 {
+		return Limits{}, fmt.Errorf("errors.json: queue_target_fraction missing or not in (0, 1]")
+	}
 	return Limits{
 		MaxInflightPerCPU: *doc.MaxInflightPerCPU,
 		MaxQueueDelay:     time.Duration(*doc.MaxQueueDelayMS) * time.Millisecond,
 		ServiceWeight:     *doc.ServiceWeight,
 		ServiceClip:       *doc.ServiceClip,
+		QueueTarget:       *doc.QueueTarget,
 	}, nil
 }
 

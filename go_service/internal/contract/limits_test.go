@@ -28,15 +28,17 @@ func TestErrorTableLimits(t *testing.T) {
 		want      Limits
 		fails     bool
 	}{
-		{"all", `{"max_inflight_per_cpu": 256, "max_queue_delay_ms": 1000, "service_time_weight": 0.125, "service_time_clip": 4}`, Limits{256, time.Second, 0.125, 4}, false},
-		{"budget off", `{"max_inflight_per_cpu": 1, "max_queue_delay_ms": 0, "service_time_weight": 1, "service_time_clip": 1}`, Limits{1, 0, 1, 1}, false},
-		{"no budget", `{"max_inflight_per_cpu": 256, "service_time_weight": 0.125, "service_time_clip": 4}`, Limits{}, true},
-		{"no backstop", `{"max_queue_delay_ms": 1000, "service_time_weight": 0.125, "service_time_clip": 4}`, Limits{}, true},
-		{"zero backstop", `{"max_inflight_per_cpu": 0, "max_queue_delay_ms": 1000, "service_time_weight": 0.125, "service_time_clip": 4}`, Limits{}, true},
-		{"negative budget", `{"max_inflight_per_cpu": 2, "max_queue_delay_ms": -1, "service_time_weight": 0.125, "service_time_clip": 4}`, Limits{}, true},
-		{"no weight", `{"max_inflight_per_cpu": 2, "max_queue_delay_ms": 1, "service_time_clip": 4}`, Limits{}, true},
-		{"weight over 1", `{"max_inflight_per_cpu": 2, "max_queue_delay_ms": 1, "service_time_weight": 2, "service_time_clip": 4}`, Limits{}, true},
-		{"no clip", `{"max_inflight_per_cpu": 2, "max_queue_delay_ms": 1, "service_time_weight": 0.5}`, Limits{}, true},
+		{"all", `{"max_inflight_per_cpu": 256, "max_queue_delay_ms": 1000, "service_time_weight": 0.125, "service_time_clip": 4, "queue_target_fraction": 0.5}`, Limits{256, time.Second, 0.125, 4, 0.5}, false},
+		{"budget off", `{"max_inflight_per_cpu": 1, "max_queue_delay_ms": 0, "service_time_weight": 1, "service_time_clip": 1, "queue_target_fraction": 1}`, Limits{1, 0, 1, 1, 1}, false},
+		{"no budget", `{"max_inflight_per_cpu": 256, "service_time_weight": 0.125, "service_time_clip": 4, "queue_target_fraction": 0.5}`, Limits{}, true},
+		{"no backstop", `{"max_queue_delay_ms": 1000, "service_time_weight": 0.125, "service_time_clip": 4, "queue_target_fraction": 0.5}`, Limits{}, true},
+		{"zero backstop", `{"max_inflight_per_cpu": 0, "max_queue_delay_ms": 1000, "service_time_weight": 0.125, "service_time_clip": 4, "queue_target_fraction": 0.5}`, Limits{}, true},
+		{"negative budget", `{"max_inflight_per_cpu": 2, "max_queue_delay_ms": -1, "service_time_weight": 0.125, "service_time_clip": 4, "queue_target_fraction": 0.5}`, Limits{}, true},
+		{"no weight", `{"max_inflight_per_cpu": 2, "max_queue_delay_ms": 1, "service_time_clip": 4, "queue_target_fraction": 0.5}`, Limits{}, true},
+		{"weight over 1", `{"max_inflight_per_cpu": 2, "max_queue_delay_ms": 1, "service_time_weight": 2, "service_time_clip": 4, "queue_target_fraction": 0.5}`, Limits{}, true},
+		{"no clip", `{"max_inflight_per_cpu": 2, "max_queue_delay_ms": 1, "service_time_weight": 0.5, "queue_target_fraction": 0.5}`, Limits{}, true},
+		{"no target", `{"max_inflight_per_cpu": 2, "max_queue_delay_ms": 1, "service_time_weight": 0.5, "service_time_clip": 4}`, Limits{}, true},
+		{"target over 1", `{"max_inflight_per_cpu": 2, "max_queue_delay_ms": 1, "service_time_weight": 0.5, "service_time_clip": 4, "queue_target_fraction": 2}`, Limits{}, true},
 		{"not JSON", `{`, Limits{}, true},
 	}
 	for _, tc := range tests {

@@ -72,9 +72,9 @@ func noInference(t *testing.T, entered <-chan struct{}, what string) {
 }
 
 // TestAdmissionByQueueingTime: N calls at once into a lane of one slot whose service time is
-// 100 ms (inference blocked, so none leaves), budget 300 ms: admitted while the calls waiting
-// ahead × 100 ms ≤ 300 ms (1 at work + 4), the rest refused at once with RESOURCE_EXHAUSTED naming
-// the rule; with the budget off, all of them.
+// 100 ms (inference blocked, so none leaves), budget 600 ms (its target, admission.QueueTarget of
+// it, 300 ms): admitted while the calls waiting ahead × 100 ms ≤ 300 ms (1 at work + 4), the rest
+// refused at once with RESOURCE_EXHAUSTED naming the rule; with the budget off, all of them.
 func TestAdmissionByQueueingTime(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -82,7 +82,7 @@ func TestAdmissionByQueueingTime(t *testing.T) {
 		n, admitted  int
 		refusedNames string
 	}{
-		{"budget", 300 * time.Millisecond, 8, 5, "--max-queue-delay"},
+		{"budget", 600 * time.Millisecond, 8, 5, "--max-queue-delay"},
 		{"budget off", 0, 8, 8, ""},
 	}
 	for _, tc := range tests {

@@ -53,9 +53,9 @@ func await(t *testing.T, what string, cond func() bool) {
 
 // TestAdmissionByQueueingTime: N requests at once into a lane of `slots` slots whose service time
 // is S (inference blocked, so none leaves): admitted while the expected wait, the requests waiting
-// ahead × S ÷ slots, is within the budget (slots + ⌊budget × slots ÷ S⌋ + 1 of them: those at
-// work, and those whose wait is within it), the rest refused at once with 503, Retry-After and
-// the rule's name; with the budget off, all of them.
+// ahead × S ÷ slots, is within the target, admission.QueueTarget of the budget (slots +
+// ⌊target × slots ÷ S⌋ + 1 of them: those at work, and those whose wait is within it), the rest
+// refused at once with 503, Retry-After and the rule's name; with the budget off, all of them.
 func TestAdmissionByQueueingTime(t *testing.T) {
 	tests := []struct {
 		name            string
@@ -63,8 +63,8 @@ func TestAdmissionByQueueingTime(t *testing.T) {
 		service, budget time.Duration
 		admitted        int
 	}{
-		{"one slot", 1, 8, 100 * time.Millisecond, 300 * time.Millisecond, 5},
-		{"two slots", 2, 12, 100 * time.Millisecond, 300 * time.Millisecond, 9},
+		{"one slot", 1, 8, 100 * time.Millisecond, 600 * time.Millisecond, 5},
+		{"two slots", 2, 12, 100 * time.Millisecond, 600 * time.Millisecond, 9},
 		{"budget off", 1, 8, 100 * time.Millisecond, 0, 8},
 	}
 	for _, tc := range tests {

@@ -1,18 +1,21 @@
 """Admission control by queueing time (errors.json "overloaded", proto/predict/v1/README.md
-"Admission"): a predict request is admitted while the time it would wait for a work slot stays
-within the budget (--max-queue-delay):
+"Admission"): a predict request waits for a work slot at most the budget (--max-queue-delay). It
+is admitted while the time it would wait stays within the target, a fraction of the budget
+(errors.json queue_target_fraction, 1/2):
 
-    expected wait = requests waiting ahead of it for a slot × recent service time ÷ slots
+    expected wait = requests waiting ahead of it for a slot × recent service time ÷ slots ≤ target
 
 per queue (a lane of `slots` work slots: the RSGI front's small-body and big-body lanes, the gRPC
 work slots), where the recent service time is an exponentially weighted moving average of how long
 a request holds its work slot. So a burst of ordinary clients, whose requests wait a few
 milliseconds, is never refused; a standing queue that would keep each request waiting longer than
-the budget is, at once. A count of requests in progress or queued (--max-inflight) stays as a
-memory backstop, large. A request that, once admitted, has waited longer than the budget for its
-slot all the same (`overdue`: a stall, a burst of big requests the estimate did not foresee) is
-refused then, without running. A refusal is RESOURCE_EXHAUSTED with a retry delay; admission only
-says yes or no, each adapter answers the refusal in its protocol.
+the target is, at once, and sits at the target under overload. A count of requests in progress or
+queued (--max-inflight) stays as a memory backstop, large. A request that, once admitted, has waited
+the whole budget for its slot all the same (`overdue`: a stall, a burst of big requests the estimate
+did not foresee) is refused then, without running: the half of the budget above the target is room
+for those waits, and for the service times that stretch under overload. A refusal is
+RESOURCE_EXHAUSTED with a retry delay; admission only says yes or no, each adapter answers the
+refusal in its protocol.
 """
 
 import contextlib
@@ -34,6 +37,10 @@ _TABLE = contract.load("errors.json")
 # and one such sample would otherwise raise every wait estimate at once and refuse ordinary clients.
 WEIGHT = _TABLE["service_time_weight"]
 CLIP = _TABLE["service_time_clip"]
+# The expected wait a request is admitted within, as a fraction of the budget
+# (errors.json queue_target_fraction): the standing queue an overload keeps sits there, and the
+# rest of the budget is room for the waits the estimate does not foresee, which `overdue` cuts.
+TARGET = _TABLE["queue_target_fraction"]
 
 
 class Queue:
@@ -73,6 +80,7 @@ class Admission:
     def __init__(self, backstop, recorder=metrics.NO_METRICS, budget_s=DEFAULT_QUEUE_DELAY_S):
         self.bound = backstop
         self.budget_s = budget_s
+        self.target_s = TARGET * budget_s  # the expected wait admitted (the time rule on arrival)
         self._recorder = recorder
         self._lock = threading.Lock()
         self._inflight = 0
@@ -91,8 +99,10 @@ class Admission:
                 self.bound,
             )
         else:
-            message = "server overloaded: expected wait %.0f ms exceeds the queueing budget %.0f ms" % (
+            message = "server overloaded: expected wait %.0f ms exceeds %.0f ms, %g of the queueing budget %.0f ms" % (
                 1000 * wait_s,
+                1000 * self.target_s,
+                TARGET,
                 1000 * self.budget_s,
             )
             message += " (--max-queue-delay); retry later"
@@ -102,7 +112,7 @@ class Admission:
         if self._inflight >= self.bound:
             return self.refusal()
         wait = queue.expected_wait_s() if self.budget_s else 0.0
-        return self.refusal(wait) if wait > self.budget_s else None
+        return self.refusal(wait) if wait > self.target_s else None
 
     def overdue(self, waited_s):
         """The refusal of an admitted request that has waited `waited_s` for its work slot, when

@@ -110,7 +110,7 @@ class Calls:
         finally:
             self.admission.exit(queue, service_s)
             if self._on_limit is not None:
-                self._on_limit(queue.limit(self.admission.budget_s, self.admission.bound))
+                self._on_limit(queue.limit(self.admission.target_s, self.admission.bound))
 
     def _predict(self, data, time_remaining):
         timing = Timing()

@@ -77,6 +77,7 @@ class RsgiApp:
         try:
             async with asyncio.timeout(self.read_timeout_s):  # no extra task, unlike wait_for
                 body = await self._body(scope, proto)
+            ready = perf_counter()  # the request is in: from now on its wait is the server's
         except TimeoutError:
             message = "request body not received within %gs" % self.read_timeout_s
             refusal = PredictError(grpc.StatusCode.DEADLINE_EXCEEDED, message)
@@ -107,7 +108,7 @@ class RsgiApp:
         gone = _watch_disconnect(proto) if lane.queue.inflight > lane.queue.slots else None
         answer, service_s = None, None
         try:
-            answer, service_s = await lane.run_timed(self.handler, prepared, gone, self.admission)
+            answer, service_s = await lane.run_timed(self.handler, prepared, gone, self.admission, ready)
         finally:
             self.admission.exit(lane.queue, service_s)
             if gone is not None:
@@ -160,12 +161,12 @@ class _Lane:
     async def run(self, handler, prepared):
         return await asyncio.get_running_loop().run_in_executor(self.executor, handler, prepared)
 
-    async def run_timed(self, handler, prepared, gone, admission):
+    async def run_timed(self, handler, prepared, gone, admission, ready):
         """(answer, or None when `gone` is set by the time its turn comes, or admission's refusal
-        when it waited over the budget; seconds it held the lane, None if it did not run)."""
-        queued = perf_counter()
+        when it has waited over the budget since its body was in, at `ready`; seconds it held the
+        lane, None if it did not run)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, _call_timed, handler, prepared, gone, admission, queued)
+        return await loop.run_in_executor(self.executor, _call_timed, handler, prepared, gone, admission, ready)
 
 
 def _watch_disconnect(proto):

@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass
@@ -31,19 +31,23 @@ class Latency:
 
 @dataclass
 class Spread:
-    """Median, min and max of one metric over the repeats of a scenario."""
+    """Median, min and max of one metric over the repeats of a scenario, and the median's 95%
+    interval (bootstrap over the repeats: bench.analysis.intervals)."""
 
     median: float | None = None
     min: float | None = None
     max: float | None = None
     n: int = 0
+    median_ci95: list[float] | None = None
 
 
 @dataclass
 class Run:
     """One timed run of a load generator against one endpoint (closed loop: hey / ghz)."""
 
-    kind: str  # "serve" (a server under test) or "seed" (the seed post's toy servers)
+    # "serve" (a server of the matrix), "variant" (a stack of the variants), "floor" (a null server:
+    # bench/null), "seed" (the seed post's toy servers)
+    kind: str
     server: str
     protocol: str
     model: str | None
@@ -126,10 +130,15 @@ class Parity:
 
 @dataclass
 class InprocTiming:
-    impl: str  # "python" (onnxruntime session.run) or "go" (the Go core's BenchmarkPredict)
+    impl: str  # "python" or "go"
     model: str
     batch: int
     us_per_run: float
+    # what was timed (bench.run.inproc): "protobuf" / "json" (the request's bytes decoded, predicted,
+    # the answer encoded), "inference" (Python: session.run alone), "core" (Go: Predict alone)
+    work: str = "inference"
+    repeat: int | None = None  # timed inside a window (bench.run.windows): its repeat and concurrency
+    concurrency: int | None = None
 
 
 @dataclass
@@ -150,16 +159,26 @@ class ServerInfo:
 
 @dataclass
 class GoalResult:
-    """One goal of scenarios.yaml, read from this run: a measured ratio against its limit."""
+    """One goal of scenarios.yaml, read from this run: a measured ratio (the median of the
+    per-repeat ratios of the subject and its baseline, measured in one window) with its 95%
+    interval, against its limit: "met", "not met", "inconclusive" (the interval straddles the
+    limit) or "not measured"."""
 
     key: str
     text: str
     measured_ratio: float | None
     limit: float
     op: str
-    met: bool | None
+    met: bool | None  # True / False only when the verdict is met / not met
     client_bound: bool
     detail: str
+    measured_ratio_ci95: list[float] | None = None
+    verdict: str = "not measured"
+    paired: str = ""  # how the ratio was paired (the window, the repeats)
+    n: int = 0  # pairs
+    subject_value: float | None = None  # the subject's and the baseline's medians, in the metric's unit
+    baseline_value: float | None = None
+    absolute: bool = False  # the metric itself against the limit (µs), not a ratio
 
 
 @dataclass
@@ -224,6 +243,9 @@ class Results:
     goals: list[GoalResult] = field(default_factory=list)
     capacity: list[Capacity] = field(default_factory=list)
     calibration: dict[str, Any] = field(default_factory=dict)  # the cap's own effect, the null servers' floors
+    floors: list[dict[str, Any]] = field(default_factory=list)  # bench.analysis.floors: each stack's null server
+    ratios: list[dict[str, Any]] = field(default_factory=list)  # bench.analysis.pairs: every ratio, paired
+    drift: dict[str, Any] = field(default_factory=dict)  # the sentinel's readings (bench.run.sentinel)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:

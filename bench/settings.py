@@ -25,9 +25,24 @@ PROTOCOLS = ("http-json", "http-protobuf", "grpc", "grpc-stream")
 STAGES = ("matrix", "variants", "seed", "capacity")
 SERVER_BASES = ("python", "go")  # what a variant BASE[NAME] is a variant of
 TOYS = ("toy-flask", "toy-go")  # the seed post's servers
-GOAL_METRICS = ("server_cpu_us_per_req", "rps", "p50_ms", "p99_ms")
+# The null servers (bench/null, bench/toy/go): each stack's floor. toy-go is the seed's Go toy, whose
+# handler is Go net/http's floor and whose -grpc-addr server is grpc-go's.
+NULLS = ("null-grpcio", "null-grpcio-aio", "null-granian", "toy-go")
+TRANSPORTS = ("http", "grpc")
+# server_cpu_above_floor_us_per_req: the subject's server CPU per request less its floor's (floors.of),
+# measured in the same window; serving_phases_us: decode + tensor + encode per request, from the
+# server's own metrics (its work around the inference).
+GOAL_METRICS = (
+    "server_cpu_us_per_req",
+    "server_cpu_above_floor_us_per_req",
+    "serving_phases_us",
+    "rps",
+    "p50_ms",
+    "p99_ms",
+)
 GOAL_OPS = ("<=", "<", ">=", ">")
-WHERE_KEYS = {"kind": str, "server": str, "protocol": str, "model": str, "batch": int}  # what selects a scenario
+# what selects a scenario (a goal's subject: at reference_concurrency unless it names one)
+WHERE_KEYS = {"kind": str, "server": str, "protocol": str, "model": str, "batch": int, "concurrency": int}
 _BATCH = checks.items(checks.integer(1, 1024))
 
 
@@ -109,6 +124,17 @@ class CapacitySettings:
 
 
 @dataclass(frozen=True)
+class FloorSettings:
+    """Each server's floor: the null server of its stack (`of`: server → transport → null server),
+    measured in the same windows as the servers, at `concurrency`, on `protocols`."""
+
+    enabled: bool = knob(checks.boolean)
+    protocols: tuple[str, ...] = knob(checks.items(checks.text, PROTOCOLS))
+    concurrency: tuple[int, ...] = knob(checks.items(checks.integer(1, 10000)))
+    of: Mapping[str, Mapping[str, str]] = knob(checks.floors_of(TRANSPORTS, NULLS))
+
+
+@dataclass(frozen=True)
 class InprocSettings:
     enabled: bool = knob(checks.boolean)
     go_benchtime: str = knob(checks.go_duration)
@@ -154,6 +180,7 @@ class Settings:
     noise_threshold: float = knob(checks.number(0.0, 1.0))
     reference_concurrency: int = knob(checks.integer(1))
     goals: tuple[Goal, ...] = knob(checks.records(spec_of(Goal), "key", "goal"))
+    floors: FloorSettings
     parity: ParitySettings
     variants: VariantSettings
     server_variants: Mapping[str, tuple[str, ...]] = knob(checks.server_variants(SERVER_BASES))

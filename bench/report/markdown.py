@@ -11,6 +11,7 @@ from bench.analysis import goals
 from bench.report.sections import (
     capacity,
     figures,
+    floors,
     header,
     ladder,
     main_table,
@@ -33,6 +34,7 @@ SECTIONS = (
     ratios,
     ladder,
     phases,
+    floors,
     capacity,
     variants,
     overhead,

@@ -1,8 +1,8 @@
-"""The run: servers up → parity gate → in-process timings → scenario matrix → variants → seed toys →
-capacity → Results.
+"""The run: servers up → parity gate → in-process timings → the windows (the scenario matrix, the
+variants and the floors, interleaved) → seed toys → capacity → Results.
 
-Only the order of the stages is decided here; each stage is a module of bench.run (matrix, seed,
-capacity, inproc, parity), and how a server is started is bench.run.servers. Printing is the
+Only the order of the stages is decided here; each stage is a module of bench.run (windows and
+matrix, seed, capacity, inproc, parity), and how a server is started is bench.run.servers. Printing is the
 caller's `ui` (bench.report.console), writing the report and plots is bench.report. Everything the
 run needs arrives in a Plan (bench.plan) built by __main__; what it measured leaves as one
 `Results` (bench.results).
@@ -15,11 +15,12 @@ import os
 import sys
 import time
 
-from bench.analysis import goals, stats
+from bench.analysis import floors, goals, pairs, stats
 from bench.plan import Plan, estimate_s, progress_total
 from bench.results import Results
-from bench.run import capacity, environment, inproc, matrix, parity, payloads, seed, servers
+from bench.run import capacity, environment, inproc, matrix, parity, payloads, seed, servers, windows
 from bench.run.procs import Supervisor
+from bench.settings import NULLS, TOYS
 
 
 def run(plan: Plan, ui) -> Results:
@@ -50,22 +51,32 @@ def run(plan: Plan, ui) -> Results:
         models = payloads.load_models(plan.models_dir, names) if names else {}
         bodies = payloads.write_bodies(os.path.join(plan.run_dir, "bodies"), models, batches) if names else {}
         ui.start_progress(progress_total(plan))
-        if plan.stage("matrix"):
-            running = servers.start_servers(sup, plan, ui, s.servers, s.matrix)
-            results.parity = parity.gate(ui, running, {m: models[m] for m in s.models}, s.batch, s.parity)
-            if not results.parity.passed:
-                results.servers = servers.describe(running, plan.run_dir)
-                ui.finish_progress()
-                return _finish(results, plan, started)
-            results.inproc = inproc.floors(sup, plan, ui)
-            results.runs += matrix.serve_matrix(
-                sup, plan, running, bodies, ui, kind="serve", models=s.models, batches=s.batch, matrix=s.matrix
-            )
-            for server in running.values():
-                server.stop(sup)
+        wins = windows.windows(s, {st for st in ("matrix", "variants") if plan.stage(st)})
+        if wins:
+            running = servers.start_window_servers(sup, plan, ui, windows.transports_of(wins))
+            timer = None
+            try:
+                gated = {n: srv for n, srv in running.items() if n not in NULLS and n not in TOYS}
+                wanted_models = sorted({w.model for w in wins})
+                results.parity = parity.gate(
+                    ui, gated, {m: models[m] for m in wanted_models}, sorted({w.batch for w in wins}), s.parity
+                )
+                if not results.parity.passed:
+                    results.servers = servers.describe(running, plan.run_dir)
+                    ui.finish_progress()
+                    return _finish(results, plan, started)
+                if plan.stage("matrix"):
+                    results.inproc, timer = inproc.stage(sup, plan, ui, os.path.join(plan.run_dir, "bodies"))
+                runs, timings, problems = matrix.measure_windows(sup, plan, running, wins, bodies, ui, timer)
+                results.runs += runs
+                results.inproc.timings += timings
+                results.inproc.problems += problems
+            finally:
+                for server in running.values():
+                    server.stop(sup)
+                if timer is not None:
+                    timer.close()
             results.servers.update(servers.describe(running, plan.run_dir))
-        if plan.stage("variants"):
-            results.runs += matrix.run_variants(sup, plan, ui, models, bodies, results)
         if plan.seed_stage():
             seed_runs, toys = seed.seed_runs(sup, plan, ui)
             results.runs += seed_runs
@@ -99,7 +110,12 @@ def _finish(results: Results, plan: Plan, started: float) -> Results:
     tools = {"hey": plan.tools.hey, "ghz": plan.tools.ghz}
     results.environment = environment.collect(plan.repo, tools, pinning)
     results.scenarios = stats.aggregate(results.runs)
-    results.goals = goals.evaluate(s.goals, results.scenarios, results.inproc, s.reference_concurrency)
+    floors_of = results.settings["floors"]["of"]
+    results.goals = goals.evaluate(
+        s.goals, results.runs, results.scenarios, results.inproc, s.reference_concurrency, floors_of
+    )
+    results.floors = floors.floors(results.scenarios, floors_of)
+    results.ratios = pairs.every_ratio(results.runs, results.scenarios)
     return results
 
 

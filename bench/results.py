@@ -195,10 +195,15 @@ class CapacityPoint:
     client_cpu_util: float | None  # generator CPU ÷ (wall × its CPUs)
     server_cpu_us_per_req: float | None
     schedule_lag_p99_ms: float | None  # how late the generator sent (p99)
-    flags: list[str]  # "slo", "errors", "behind", "generator-bound", "confirm"
+    flags: list[str]  # "slo", "errors", "behind", "generator-bound", "confirm", "noisy"
     passed: bool
     raw: str | None = None
     command: list[str] = field(default_factory=list)
+    # the server's cgroup over the timed period (cpu.stat): CFS periods, periods throttled, seconds throttled
+    foreign_cpu_share: float | None = None  # other processes' share of the server CPUs (≥ noise_threshold: "noisy")
+    nr_periods: int | None = None
+    nr_throttled: int | None = None
+    throttled_time: float | None = None
 
 
 @dataclass
@@ -214,7 +219,10 @@ class Capacity:
     cpu_quota: float | None
     capacity_rps: float | None
     capacity_rps_per_core: float | None
-    bound_by: str  # "server", "generator" or "none" (no rate passed)
+    # "server" (its CPU: ≥ server_util_floor of the quota used at capacity), "latency", "throttling",
+    # "admission" (what stopped it with CPU to spare: bench.analysis.capacity.bound_by), "generator",
+    # "unfinished" (no failing rate found: a lower bound) or "none" (no rate passed)
+    bound_by: str
     points: list[CapacityPoint]
     server_util_at_capacity: float | None = None
     cpu_us_per_req: float | None = None  # at the capacity point
@@ -222,6 +230,10 @@ class Capacity:
     cross_check_ratio: float | None = None  # capacity per core ÷ per_core_from_cpu
     floor_p99_ms: float | None = None  # the null server's p99 at the capacity rate (the instrument's floor)
     notes: list[str] = field(default_factory=list)
+    capacity_rps_bracket: list[float] | None = None  # [highest pass, lowest failure]: where the capacity lies
+    # per core × the drift sentinel's toy µs per request ÷ its reference (bench.run.sentinel)
+    capacity_rps_per_core_normalised: float | None = None
+    cpu_limit: str = ""  # how the server's CPU was limited: "quota 0.5 CPU, period 10 ms, burst …" or "cpuset"
 
 
 @dataclass

@@ -100,6 +100,7 @@ class CapacitySettings:
     percentile: float = knob(checks.number(0.0, 100.0))
     cpu_quota: float | None = knob(checks.optional(checks.number(0.0, 64.0)))
     cfs_period_us: int = knob(checks.integer(1000, 1000000))
+    cfs_burst_periods: float = knob(checks.number(0.0, 1.0, strict=False))  # the kernel: burst ≤ quota
     probe_rps: float = knob(checks.number(0.0))
     step: float = knob(checks.number(1.0))
     precision: float = knob(checks.number(0.0, 1.0))
@@ -124,6 +125,15 @@ class CapacitySettings:
 
 
 @dataclass(frozen=True)
+class AdaptiveSettings:
+    """Extra repeats of a goal's pair while its ratio's interval is wider than ±target_half_width."""
+
+    target_half_width: float = knob(checks.number(0.0, 1.0))
+    max_repeats: int = knob(checks.integer(3, 100))
+    budget_s: float = knob(checks.number(0.0, strict=False))
+
+
+@dataclass(frozen=True)
 class FloorSettings:
     """Each server's floor: the null server of its stack (`of`: server → transport → null server),
     measured in the same windows as the servers, at `concurrency`, on `protocols`."""
@@ -139,6 +149,19 @@ class InprocSettings:
     enabled: bool = knob(checks.boolean)
     go_benchtime: str = knob(checks.go_duration)
     python_min_time_s: float = knob(checks.number(0.0))
+
+
+@dataclass(frozen=True)
+class SentinelSettings:
+    """The drift sentinel (bench.run.sentinel): a fixed reference workload at the start, middle and end."""
+
+    enabled: bool = knob(checks.boolean)
+    model: str = knob(checks.text)
+    batch: int = knob(checks.integer(1, 1024))
+    inproc_min_time_s: float = knob(checks.number(0.0))
+    toy_duration_s: float = knob(checks.number(0.0))
+    drift_threshold: float = knob(checks.number(0.0))
+    reference_toy_us: float = knob(checks.number(0.0))
 
 
 @dataclass(frozen=True)
@@ -168,6 +191,7 @@ class Settings:
     warmup_s: float = knob(checks.number(0.0, strict=False))
     duration_s: float = knob(checks.number(0.0))
     repeats: int = knob(checks.integer(3))
+    adaptive: AdaptiveSettings
     run_overhead_s: float = knob(checks.number(0.0, strict=False))
     budget_s: float = knob(checks.number(0.0))
     request_timeout_s: int = knob(checks.integer(1))
@@ -186,6 +210,7 @@ class Settings:
     server_variants: Mapping[str, tuple[str, ...]] = knob(checks.server_variants(SERVER_BASES))
     capacity: CapacitySettings
     inproc: InprocSettings
+    sentinel: SentinelSettings
     seed: SeedSettings
 
     @classmethod

@@ -9,6 +9,7 @@ import os
 
 from bench.analysis import goals
 from bench.report.sections import (
+    answer,
     capacity,
     figures,
     floors,
@@ -28,6 +29,7 @@ from bench.results import Results
 
 SECTIONS = (
     header,
+    answer,
     parity,
     goals_section,
     main_table,

@@ -52,9 +52,11 @@ def _v1_parent() -> str | None:
 
 
 class CpuCap:
-    """A cgroup capping its processes to `quota` CPUs (e.g. 0.25) in periods of `period_us`."""
+    """A cgroup capping its processes to `quota` CPUs (e.g. 0.25) in periods of `period_us`, with
+    `burst_us` of unused quota carried over to absorb bursts (v2 cpu.max.burst, v1 cpu.cfs_burst_us;
+    0: none, the kernel's default)."""
 
-    def __init__(self, name: str, quota: float, period_us: int):
+    def __init__(self, name: str, quota: float, period_us: int, burst_us: int = 0):
         if quota <= 0:
             raise CgroupError(f"CPU quota {quota} must be positive")
         quota_us = round(quota * period_us)
@@ -63,7 +65,7 @@ class CpuCap:
                 f"CPU quota {quota} × period {period_us} µs = {quota_us} µs is under the kernel's 1 ms minimum; "
                 "use a longer period"
             )
-        self.quota, self.period_us = quota, period_us
+        self.quota, self.period_us, self.burst_us = quota, period_us, burst_us
         parent = _v2_parent()
         self.version = 2 if parent else 1
         parent = parent or _v1_parent()
@@ -77,9 +79,13 @@ class CpuCap:
             os.makedirs(self.path, exist_ok=True)
             if self.version == 2:
                 _write(os.path.join(self.path, "cpu.max"), f"{quota_us} {period_us}")
+                if burst_us:
+                    _write(os.path.join(self.path, "cpu.max.burst"), str(burst_us))
             else:
                 _write(os.path.join(self.path, "cpu.cfs_period_us"), str(period_us))
                 _write(os.path.join(self.path, "cpu.cfs_quota_us"), str(quota_us))
+                if burst_us:
+                    _write(os.path.join(self.path, "cpu.cfs_burst_us"), str(burst_us))
         except OSError as exc:
             self.close()
             raise CgroupError(f"cannot set a CPU quota in {self.path}: {exc.strerror}") from None
@@ -95,6 +101,10 @@ class CpuCap:
     def preexec(self) -> None:
         """For subprocess's preexec_fn: the child joins the group before it execs."""
         _write(self.procs_file, str(os.getpid()))
+
+    def describe(self) -> str:
+        burst = f", burst {self.burst_us / 1000:g} ms" if self.burst_us else ""
+        return f"quota {self.quota:g} CPU, period {self.period_us / 1000:g} ms{burst} (cgroup v{self.version})"
 
     def throttling(self) -> dict[str, float]:
         """The kernel's throttling counters: periods, throttled periods, throttled seconds."""

@@ -8,14 +8,16 @@ ghz for gRPC.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 
+from bench.analysis import goals, intervals, stats
 from bench.plan import Plan
-from bench.results import InprocTiming, Run
+from bench.results import Inproc, InprocTiming, Run
 from bench.run import loadgen, servers
 from bench.run.measure import measure_run
 from bench.run.procs import Supervisor
-from bench.run.windows import TOY_PROTOCOL, Member, Window
+from bench.run.windows import TOY_PROTOCOL, Member, Window, goal_members
 
 TOY_PATH = "/predict"  # the seed's toys answer here (the Go toy to any method, the Flask toy to GET)
 
@@ -65,21 +67,58 @@ def closed_loop(
 def measure_windows(
     sup: Supervisor, plan: Plan, running: dict[str, servers.Server], wins: list[Window], bodies: dict, ui, timer
 ) -> tuple[list[Run], list[InprocTiming], list[str]]:
-    """Every window, every repeat, every member: (runs, in-window in-process timings, problems)."""
+    """Every window, every repeat, every member, then extra repeats of the goals' pairs still unsure
+    (`adaptive`): (runs, in-window in-process timings, problems)."""
+    s = plan.settings
     runs, timings, problems = [], [], []
+    spent = 0.0  # on extra repeats, against adaptive.budget_s
+
+    def round_of(window, members, repeat):
+        for member in members:
+            if member.kind == "inproc":
+                timing, problem = _inproc(timer, member, window, repeat)
+                timings.extend([timing] if timing else [])
+                problems.extend([problem] if problem else [])
+                continue
+            record = _measure(sup, plan, running, window, member, repeat, bodies)
+            if record is not None:
+                runs.append(record)
+                ui.advance(record)
+
     for window in wins:
-        for repeat in range(1, plan.settings.repeats + 1):
-            for member in window.order(repeat):
-                if member.kind == "inproc":
-                    timing, problem = _inproc(timer, member, window, repeat)
-                    timings += [timing] if timing else []
-                    problems += [problem] if problem else []
-                    continue
-                record = _measure(sup, plan, running, window, member, repeat, bodies)
-                if record is not None:
-                    runs.append(record)
-                    ui.advance(record)
+        for repeat in range(1, s.repeats + 1):
+            round_of(window, window.order(repeat), repeat)
+        for repeat in range(s.repeats + 1, s.adaptive.max_repeats + 1):
+            unsure = _unsure(plan, window, runs, timings)
+            if not unsure or spent >= s.adaptive.budget_s:
+                break
+            ui.info(
+                f"window {window.model} b{window.batch} c{window.concurrency}: repeat {repeat} for {', '.join(unsure)}"
+            )
+            wanted = {m for key in unsure for m in goal_members(s, window)[key]}
+            started = time.monotonic()
+            round_of(window, [m for m in window.order(repeat) if m in wanted], repeat)
+            spent += time.monotonic() - started
     return runs, timings, problems
+
+
+def _unsure(plan: Plan, window: Window, runs: list[Run], timings: list[InprocTiming]) -> list[str]:
+    """The goals of this window whose ratio's 95% interval is wider than ±target_half_width."""
+    s = plan.settings
+    keys = goal_members(s, window)
+    if not keys or s.adaptive.budget_s <= 0:
+        return []
+    mine = [g for g in s.goals if g.key in keys]
+    floors_of = {k: dict(v) for k, v in s.floors.of.items()}
+    results = goals.evaluate(
+        mine, runs, stats.aggregate(runs), Inproc(list(timings)), s.reference_concurrency, floors_of
+    )
+    return [
+        g.key
+        for g in results
+        if g.measured_ratio is not None
+        and (intervals.half_width(g.measured_ratio, g.measured_ratio_ci95) or 0) > s.adaptive.target_half_width
+    ]
 
 
 def _inproc(timer, member: Member, window: Window, repeat: int) -> tuple[InprocTiming | None, str | None]:

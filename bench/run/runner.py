@@ -20,6 +20,7 @@ from bench.plan import Plan, estimate_s, progress_total
 from bench.results import Results
 from bench.run import capacity, environment, inproc, matrix, parity, payloads, seed, servers, windows
 from bench.run.procs import Supervisor
+from bench.run.sentinel import Sentinel, summary
 from bench.settings import NULLS, TOYS
 
 
@@ -51,52 +52,66 @@ def run(plan: Plan, ui) -> Results:
         models = payloads.load_models(plan.models_dir, names) if names else {}
         bodies = payloads.write_bodies(os.path.join(plan.run_dir, "bodies"), models, batches) if names else {}
         ui.start_progress(progress_total(plan))
-        wins = windows.windows(s, {st for st in ("matrix", "variants") if plan.stage(st)})
-        if wins:
-            running = servers.start_window_servers(sup, plan, ui, windows.transports_of(wins))
-            timer = None
-            try:
-                gated = {n: srv for n, srv in running.items() if n not in NULLS and n not in TOYS}
-                wanted_models = sorted({w.model for w in wins})
-                results.parity = parity.gate(
-                    ui, gated, {m: models[m] for m in wanted_models}, sorted({w.batch for w in wins}), s.parity
-                )
+        sentinel = Sentinel(sup, plan, ui)
+        try:
+            sentinel.read("start")
+            wins = windows.windows(s, {st for st in ("matrix", "variants") if plan.stage(st)})
+            if wins and not _windows(sup, plan, ui, results, wins, models, bodies):
+                ui.finish_progress()
+                return _finish(results, plan, started, sentinel)
+            if wins and (plan.seed_stage() or plan.stage("capacity")):
+                sentinel.read("middle")
+            if plan.seed_stage():
+                seed_runs, toys = seed.seed_runs(sup, plan, ui)
+                results.runs += seed_runs
+                results.servers.update(servers.describe(toys, plan.run_dir))
+            ui.finish_progress()
+            if plan.stage("capacity") and not plan.stage("matrix"):  # a capacity-only run is gated too
+                running = servers.start_servers(sup, plan, ui, c.servers, {p: [1] for p in c.protocols})
+                try:
+                    results.parity = parity.gate(ui, running, {m: models[m] for m in c.models}, c.batch, s.parity)
+                finally:
+                    for server in running.values():
+                        server.stop(sup)
                 if not results.parity.passed:
-                    results.servers = servers.describe(running, plan.run_dir)
-                    ui.finish_progress()
-                    return _finish(results, plan, started)
-                if plan.stage("matrix"):
-                    results.inproc, timer = inproc.stage(sup, plan, ui, os.path.join(plan.run_dir, "bodies"))
-                runs, timings, problems = matrix.measure_windows(sup, plan, running, wins, bodies, ui, timer)
-                results.runs += runs
-                results.inproc.timings += timings
-                results.inproc.problems += problems
-            finally:
-                for server in running.values():
-                    server.stop(sup)
-                if timer is not None:
-                    timer.close()
-            results.servers.update(servers.describe(running, plan.run_dir))
-        if plan.seed_stage():
-            seed_runs, toys = seed.seed_runs(sup, plan, ui)
-            results.runs += seed_runs
-            results.servers.update(servers.describe(toys, plan.run_dir))
-        ui.finish_progress()
-        if plan.stage("capacity") and not plan.stage("matrix"):  # a capacity-only run is gated too
-            running = servers.start_servers(sup, plan, ui, c.servers, {p: [1] for p in c.protocols})
-            try:
-                results.parity = parity.gate(ui, running, {m: models[m] for m in c.models}, c.batch, s.parity)
-            finally:
-                for server in running.values():
-                    server.stop(sup)
-            if not results.parity.passed:
-                return _finish(results, plan, started)
-        if plan.stage("capacity"):
-            results.capacity, results.calibration = capacity.run(sup, plan, ui, bodies)
-    return _finish(results, plan, started)
+                    return _finish(results, plan, started, sentinel)
+            if plan.stage("capacity"):
+                middle = None if wins else (lambda: sentinel.read("middle"))  # a capacity-only run's middle
+                results.capacity, results.calibration = capacity.run(sup, plan, ui, bodies, middle)
+            sentinel.read("end")
+        finally:
+            sentinel.close()
+    return _finish(results, plan, started, sentinel)
 
 
-def _finish(results: Results, plan: Plan, started: float) -> Results:
+def _windows(sup, plan: Plan, ui, results: Results, wins, models, bodies) -> bool:
+    """The windows' servers up, gated, the in-process stage, every window measured; False when the
+    parity gate failed (nothing measured)."""
+    s = plan.settings
+    running = servers.start_window_servers(sup, plan, ui, windows.transports_of(wins))
+    timer = None
+    try:
+        gated = {n: srv for n, srv in running.items() if n not in NULLS and n not in TOYS}
+        wanted = {m: models[m] for m in sorted({w.model for w in wins})}
+        results.parity = parity.gate(ui, gated, wanted, sorted({w.batch for w in wins}), s.parity)
+        if not results.parity.passed:
+            return False
+        if plan.stage("matrix"):
+            results.inproc, timer = inproc.stage(sup, plan, ui, os.path.join(plan.run_dir, "bodies"))
+        runs, timings, problems = matrix.measure_windows(sup, plan, running, wins, bodies, ui, timer)
+        results.runs += runs
+        results.inproc.timings += timings
+        results.inproc.problems += problems
+        return True
+    finally:
+        for server in running.values():
+            server.stop(sup)
+        if timer is not None:
+            timer.close()
+        results.servers.update(servers.describe(running, plan.run_dir))
+
+
+def _finish(results: Results, plan: Plan, started: float, sentinel: Sentinel | None = None) -> Results:
     s = plan.settings
     results.wall_s = time.monotonic() - started
     results.finished_at = _now()
@@ -107,7 +122,7 @@ def _finish(results: Results, plan: Plan, started: float) -> Results:
         "go_gomaxprocs": len(plan.server_cpus),
         "tool_cpus": len(plan.client_cpus),
     }
-    tools = {"hey": plan.tools.hey, "ghz": plan.tools.ghz}
+    tools = {"hey": plan.tools.hey, "ghz": plan.tools.ghz, "vegeta": plan.tools.vegeta}
     results.environment = environment.collect(plan.repo, tools, pinning)
     results.scenarios = stats.aggregate(results.runs)
     floors_of = results.settings["floors"]["of"]
@@ -115,6 +130,9 @@ def _finish(results: Results, plan: Plan, started: float) -> Results:
         s.goals, results.runs, results.scenarios, results.inproc, s.reference_concurrency, floors_of
     )
     results.floors = floors.floors(results.scenarios, floors_of)
+    if sentinel is not None:
+        results.drift = summary(sentinel.readings, s.sentinel.drift_threshold, s.sentinel.reference_toy_us)
+        capacity.normalise(results.capacity, results.drift)
     results.ratios = pairs.every_ratio(results.runs, results.scenarios)
     return results
 

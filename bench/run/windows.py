@@ -135,3 +135,29 @@ def transports_of(wins: list[Window]) -> dict[str, tuple[str, ...]]:
             if m.kind != "inproc":
                 out.setdefault(m.server, set()).add(transport(m.protocol))
     return {name: tuple(sorted(t)) for name, t in out.items()}
+
+
+def goal_members(s: Settings, window: Window) -> dict[str, tuple[Member, ...]]:
+    """Each goal whose subject is measured in this window → the members its ratio needs (the
+    subject, its baseline, and its floor when the metric is above the floor), in window order."""
+    out = {}
+    for goal in s.goals:
+        where = goal.subject
+        cell = (where.get("model"), where.get("batch"), where.get("concurrency", s.reference_concurrency))
+        if cell != (window.model, window.batch, window.concurrency):
+            continue
+        protocol, server = where.get("protocol"), where.get("server")
+        wanted = {(server, protocol)}
+        b = goal.baseline
+        if "seed" in b:
+            wanted.add((b["seed"], TOY_PROTOCOL))
+        if "serve" in b:
+            wanted.add((b["serve"].get("server"), b["serve"].get("protocol", protocol)))
+        if "inproc" in b:
+            wanted.add((b["inproc"], WORK_OF.get(protocol or "", "protobuf")))
+        if "floor" in b or goal.metric == "server_cpu_above_floor_us_per_req":
+            wanted.add((floor_of(s, server, protocol or ""), protocol))
+        members = tuple(m for m in window.members if (m.server, m.protocol) in wanted)
+        if any((m.server, m.protocol) == (server, protocol) for m in members):
+            out[goal.key] = members
+    return out

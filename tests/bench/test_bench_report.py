@@ -11,6 +11,7 @@ from bench import config
 from bench.analysis import floors, goals, pairs, stats
 from bench.report import markdown, plots, smoke_check
 from bench.results import Capacity, CapacityPoint, Inproc, InprocTiming, Latency, Parity, Results
+from bench.run import sentinel
 from bench.settings import Goal, Settings
 from tests.bench import synthetic
 
@@ -116,6 +117,8 @@ def results():
     out.goals = goals.evaluate(typed.goals, runs, out.scenarios, inproc, typed.reference_concurrency, floors_of)
     out.floors = floors.floors(out.scenarios, floors_of)
     out.ratios = pairs.every_ratio(runs, out.scenarios)
+    readings = [{"at": at, "toy_cpu_us_per_req": us, "inproc_us": 200.0} for at, us in (("start", 20.0), ("end", 21.0))]
+    out.drift = sentinel.summary(readings, 0.1, 20.0)
     return out
 
 
@@ -329,7 +332,7 @@ def test_sections_that_explain_the_figures(explained):
     capacity = text[text.index("## Capacity at an SLO") : text.index("## Stacks side by side")]
     assert "2,400" in capacity  # python http-json per core: 600 ÷ 0.25
     assert "5.00×" in capacity  # Go ÷ Python per core, both protocols
-    assert "generator-bound: not server capacity" in capacity
+    assert "n/a (not server capacity) | n/a | n/a | n/a | n/a | n/a | n/a | generator" in capacity
     assert "p99 4.20 ms capped" in capacity
     variants = text[text.index("## Stacks side by side") : text.index("## Serving overhead")]
     assert "1.50×" in variants  # gunicorn against the default

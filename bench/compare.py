@@ -1,0 +1,310 @@
+"""python -m bench compare A B: did anything change between two runs? (benchstat's question.)
+
+    python -m bench compare results/RUN_A results/RUN_B [--json FILE] [--fail-on-slowdown PCT]
+                                                        [--threshold PCT] [--raw]
+
+Per scenario (req/s and server CPU per request), per paired ratio (Go ÷ Python, gRPC ÷ HTTP, each
+÷ its floor, as the report pairs them) and per capacity: B against A, the change with its 95%
+interval (bootstrap over each run's repeats; for a ratio, over its per-repeat ratios) and a
+two-sided p-value, then a verdict: faster, slower, or "~" (no significant change: p ≥ 0.05, or a
+change under --threshold, default 5%). What differs between the runs — commit, machine, settings,
+versions of what ran — is said first, and so is a run marked noisy or drifted. Absolute figures of
+B are set to A's machine speed by the drift sentinels (the toy's CPU per request: B's ÷ A's) unless
+--raw; ratios need no such help (both sides of a pair moved together).
+
+Markdown to stdout; --json FILE writes {"a", "b", "differences", "notes", "rows"} (design.md
+"Compare"). Exit status 1 with --fail-on-slowdown PCT when any row is slower by more than PCT
+percent (a CI regression gate), 2 when a run cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from bench.analysis import intervals, pairs, stats
+from bench.results import Results
+from bench.run.sentinel import toy_us_during
+
+METRICS = {"rps": "higher", "server_cpu_us_per_req": "lower"}  # which way is faster
+ALPHA = 0.05
+MACHINE = ("cpu_model", "cpu_count", "memory_gib", "os", "kernel", "machine", "cpu_governor")
+
+
+def load(path: str) -> Results:
+    if os.path.isdir(path):
+        path = os.path.join(path, "results.json")
+    with open(path, encoding="utf-8") as fh:
+        return Results.from_json(json.load(fh))
+
+
+def differences(a: Results, b: Results) -> list[str]:
+    """What differs between the runs beyond the code's figures: commit, machine, settings, versions."""
+    out = []
+    ga, gb = a.environment.get("git", {}), b.environment.get("git", {})
+    if (ga.get("commit"), ga.get("dirty")) != (gb.get("commit"), gb.get("dirty")):
+        out.append(f"commit: {_commit(ga)} → {_commit(gb)}")
+    for key in MACHINE:
+        if a.environment.get(key) != b.environment.get(key):
+            out.append(f"machine {key}: {a.environment.get(key)} → {b.environment.get(key)}")
+    if a.environment.get("pinning") != b.environment.get("pinning"):
+        out.append(f"pinning: {a.environment.get('pinning')} → {b.environment.get('pinning')}")
+    if a.profile != b.profile:
+        out.append(f"profile: {a.profile} → {b.profile}")
+    for key, (va, vb) in sorted(_flat_diff(a.settings, b.settings).items()):
+        out.append(f"setting {key}: {va!r} → {vb!r}")
+    va, vb = a.environment.get("versions", {}), b.environment.get("versions", {})
+    for key in sorted(set(va) | set(vb)):
+        if va.get(key) != vb.get(key):
+            out.append(f"version of {key}: {va.get(key)} → {vb.get(key)}")
+    ba, bb = a.environment.get("binaries") or {}, b.environment.get("binaries") or {}
+    for name in sorted(set(ba) | set(bb)):
+        for key, (x, y) in sorted(_flat_diff(ba.get(name) or {}, bb.get(name) or {}).items()):
+            out.append(f"{name} binary {key}: {x} → {y}")
+    return out
+
+
+def _commit(git: dict) -> str:
+    return f"{(git.get('commit') or 'unknown')[:12]}{' (dirty)' if git.get('dirty') else ''}"
+
+
+def _flat_diff(a, b, prefix="") -> dict:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = {}
+        for key in set(a) | set(b):
+            out.update(_flat_diff(a.get(key), b.get(key), f"{prefix}{key}."))
+        return out
+    return {} if a == b else {prefix.rstrip("."): (a, b)}
+
+
+def notes(a: Results, b: Results) -> list[str]:
+    """What makes a run's figures less trustworthy: noisy repeats, drift."""
+    out = []
+    for label, r in (("A", a), ("B", b)):
+        noisy, total = sum(run.noisy for run in r.runs), len(r.runs)
+        if noisy:
+            out.append(
+                f"run {label} is noisy: {noisy} of {total} timed runs shared the server CPUs with other processes"
+            )
+        drift = r.drift or {}
+        if drift.get("flagged"):
+            out.append(f"run {label} drifted: the machine's speed moved {drift['drift']:.0%} during it (sentinel)")
+    return out
+
+
+def speed_factor(a: Results, b: Results) -> float | None:
+    """B's machine speed against A's: the sentinel toy's CPU per request, B's ÷ A's (over every reading)."""
+    stages = ("start", "middle", "end")
+    ta, tb = toy_us_during(a.drift or {}, stages), toy_us_during(b.drift or {}, stages)
+    return tb / ta if ta and tb else None
+
+
+def _row(scenario: str, metric: str, va: list, vb: list, better: str, threshold: float, note: str = "") -> dict | None:
+    got = intervals.change(va, vb)
+    if got is None:
+        return None
+    change, ci, p = got["change"], got["ci95"], got["p_value"]
+    significant = p < ALPHA and abs(change) >= threshold and (ci[0] > 0 or ci[1] < 0)
+    faster = change > 0 if better == "higher" else change < 0
+    verdict = ("faster" if faster else "slower") if significant else "same"
+    sa, sb = stats.spread(va), stats.spread(vb)
+    return {
+        "scenario": scenario,
+        "metric": metric,
+        "a": {"median": sa.median, "ci95": sa.median_ci95},
+        "b": {"median": sb.median, "ci95": sb.median_ci95},
+        "change_pct": 100 * change,
+        "ci95_pct": [100 * ci[0], 100 * ci[1]],
+        "p_value": p,
+        "verdict": verdict,
+        **({"note": note} if note else {}),
+    }
+
+
+def _cell(run) -> tuple:
+    return (run.kind, run.server, run.protocol, run.model, run.batch, run.concurrency, run.mode)
+
+
+def _name(key: tuple) -> str:
+    kind, server, protocol, model, batch, conc, mode = key
+    where = f"{server} {protocol}" + (f" {model} b{batch}" if model else "") + f" c{conc}"
+    return where + (f" ({mode})" if mode else "") + ("" if kind in ("serve", "variant") else f" [{kind}]")
+
+
+def rows(a: Results, b: Results, threshold: float, factor: float | None) -> list[dict]:
+    out = []
+    cells_a, cells_b = _by_cell(a.runs), _by_cell(b.runs)
+    for key in [k for k in cells_a if k in cells_b]:
+        for metric, better in METRICS.items():
+            va = [stats.metric(r, metric) for r in cells_a[key]]
+            vb = [stats.metric(r, metric) for r in cells_b[key]]
+            if factor:  # B at A's machine speed: a slower machine costs more CPU and answers fewer req/s
+                vb = [None if v is None else (v / factor if better == "lower" else v * factor) for v in vb]
+            row = _row(_name(key), metric, va, vb, better, threshold)
+            out += [row] if row else []
+    out += _ratio_rows(a, b, threshold)
+    out += _capacity_rows(a, b, threshold, factor)
+    return out
+
+
+def _by_cell(runs) -> dict:
+    out: dict = {}
+    for run in runs:
+        out.setdefault(_cell(run), []).append(run)
+    return out
+
+
+def _ratio_rows(a: Results, b: Results, threshold: float) -> list[dict]:
+    """Each paired ratio of both runs (bench.analysis.pairs), compared by its per-repeat ratios."""
+    out = []
+    for name, axis, num, den in pairs.PAIRS:
+        for ra in [r for r in a.ratios if r["ratio"] == name]:
+            where = {k: ra[k] for k in stats.CELL if k in ra}
+            if not any(r["ratio"] == name and all(r.get(k) == v for k, v in where.items()) for r in b.ratios):
+                continue
+            values = []
+            for results in (a, b):
+                mine, other = {**where, axis: num}, {**where, axis: den}
+                per = intervals.paired_ratios(
+                    stats.by_repeat(results.runs, "server_cpu_us_per_req", **mine),
+                    stats.by_repeat(results.runs, "server_cpu_us_per_req", **other),
+                )
+                values.append(per)
+            label = f"{name}: " + " ".join(str(v) for k, v in where.items() if k != axis)
+            row = _row(label, "cpu_per_req_ratio", values[0], values[1], "lower", threshold, "paired ratio")
+            out += [row] if row else []
+    return out
+
+
+def _capacity_rows(a: Results, b: Results, threshold: float, factor: float | None) -> list[dict]:
+    """Capacity per core (normalised by each run's sentinel when both have one, else raw × the
+    speed factor): one figure a run, its [pass, fail] bracket as its interval."""
+    out = []
+    for ca in a.capacity:
+        cb = next(
+            (
+                c
+                for c in b.capacity
+                if (c.server, c.protocol, c.model, c.batch) == (ca.server, ca.protocol, ca.model, ca.batch)
+            ),
+            None,
+        )
+        if cb is None or not ca.capacity_rps_per_core or not cb.capacity_rps_per_core:
+            continue
+        both_normalised = ca.capacity_rps_per_core_normalised and cb.capacity_rps_per_core_normalised
+        va = ca.capacity_rps_per_core_normalised if both_normalised else ca.capacity_rps_per_core
+        vb = cb.capacity_rps_per_core_normalised if both_normalised else cb.capacity_rps_per_core * (factor or 1.0)
+        change = vb / va - 1
+        lo_a, hi_a = _bracket_per_core(ca, va)
+        lo_b, hi_b = _bracket_per_core(cb, vb)
+        ci = [lo_b / hi_a - 1, hi_b / lo_a - 1]
+        significant = abs(change) >= threshold and (ci[0] > 0 or ci[1] < 0)
+        out.append(
+            {
+                "scenario": f"capacity {ca.server} {ca.protocol}" + (f" {ca.model} b{ca.batch}" if ca.model else ""),
+                "metric": "capacity_rps_per_core" + ("_normalised" if both_normalised else ""),
+                "a": {"median": va, "ci95": [lo_a, hi_a]},
+                "b": {"median": vb, "ci95": [lo_b, hi_b]},
+                "change_pct": 100 * change,
+                "ci95_pct": [100 * ci[0], 100 * ci[1]],
+                "p_value": None,
+                "verdict": ("faster" if change > 0 else "slower") if significant else "same",
+                "note": "one search per run: the interval is its [pass, fail] bracket",
+            }
+        )
+    return out
+
+
+def _bracket_per_core(c, value: float) -> tuple[float, float]:
+    if not c.capacity_rps_bracket or not c.capacity_rps:
+        return value, value
+    lo, hi = c.capacity_rps_bracket
+    return value * lo / c.capacity_rps, value * hi / c.capacity_rps
+
+
+def markdown(doc: dict) -> str:
+    a, b = doc["a"], doc["b"]
+    lines = [f"# servebench compare — A {a['run_id']} vs B {b['run_id']}", ""]
+    if doc["differences"]:
+        lines += ["The runs differ in:", "", *[f"- {d}" for d in doc["differences"]], ""]
+    else:
+        lines += ["Same commit, machine, settings and versions.", ""]
+    lines += [*[f"- **{n}**" for n in doc["notes"]], *([""] if doc["notes"] else [])]
+    if doc.get("speed_factor"):
+        lines += [
+            f"Machine speed: B's sentinel read {doc['speed_factor']:.2f}× A's; B's absolute figures are set to A's "
+            "speed (--raw to compare them as measured).",
+            "",
+        ]
+    counts = {v: sum(r["verdict"] == v for r in doc["rows"]) for v in ("faster", "slower", "same")}
+    lines += [
+        f"{len(doc['rows'])} rows: {counts['slower']} slower, {counts['faster']} faster, {counts['same']} with no "
+        f"significant change (~: p ≥ {ALPHA}, or under {doc['threshold_pct']:g}%).",
+        "",
+        "| scenario | metric | A [95% CI] | B [95% CI] | change [95% CI] | p | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["rows"]:
+        p = "n/a" if r["p_value"] is None else f"{r['p_value']:.3f}"
+        verdict = "~" if r["verdict"] == "same" else f"**{r['verdict']}**"
+        lines.append(
+            f"| {r['scenario']} | {r['metric']} | {_ci(r['a'])} | {_ci(r['b'])} | {r['change_pct']:+.1f}% "
+            f"[{r['ci95_pct'][0]:+.1f}, {r['ci95_pct'][1]:+.1f}] | {p} | {verdict} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _ci(side: dict) -> str:
+    m, ci = side["median"], side["ci95"]
+    if m is None:
+        return "n/a"
+    digits = 2 if abs(m) < 10 else 1 if abs(m) < 1000 else 0
+    return f"{m:,.{digits}f}" + (f" [{ci[0]:,.{digits}f}–{ci[1]:,.{digits}f}]" if ci else "")
+
+
+def compare(a: Results, b: Results, threshold_pct: float = 5.0, raw: bool = False) -> dict:
+    factor = None if raw else speed_factor(a, b)
+    return {
+        "a": {"run_id": a.run_id, "profile": a.profile, "commit": a.environment.get("git", {}).get("commit")},
+        "b": {"run_id": b.run_id, "profile": b.profile, "commit": b.environment.get("git", {}).get("commit")},
+        "differences": differences(a, b),
+        "notes": notes(a, b),
+        "speed_factor": factor,
+        "threshold_pct": threshold_pct,
+        "rows": rows(a, b, threshold_pct / 100, factor),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench compare", description=__doc__.splitlines()[0])
+    p.add_argument("a", help="run A: a results directory or its results.json (the baseline)")
+    p.add_argument("b", help="run B: the same, the run compared with A")
+    p.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    p.add_argument("--fail-on-slowdown", type=float, metavar="PCT", help="exit 1 when a row is slower by > PCT%%")
+    p.add_argument("--threshold", type=float, default=5.0, metavar="PCT", help="smallest change called one (5)")
+    p.add_argument("--raw", action="store_true", help="do not set B's absolute figures to A's machine speed")
+    args = p.parse_args(argv)
+    try:
+        a, b = load(args.a), load(args.b)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"bench compare: {exc}", file=sys.stderr)
+        return 2
+    doc = compare(a, b, args.threshold, args.raw)
+    sys.stdout.write(markdown(doc))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1)
+    if args.fail_on_slowdown is not None:
+        slower = [r for r in doc["rows"] if r["verdict"] == "slower" and abs(r["change_pct"]) > args.fail_on_slowdown]
+        if slower:
+            print(
+                f"bench compare: {len(slower)} row(s) slower by more than {args.fail_on_slowdown:g}%", file=sys.stderr
+            )
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -112,6 +112,9 @@ def estimate_s(plan: Plan) -> dict[str, float]:
         out["seed_s"] = len(SEED_TOYS) * s.seed.repeats * per_toy + FIXED_S["toys"]
     if plan.stage("capacity"):
         out["capacity_s"] = _capacity_s(s)
+    if s.sentinel.enabled:  # start, middle and end: the toy started and loaded, one session.run timing
+        reading = FIXED_S["toys"] + s.sentinel.toy_duration_s + 0.3 + 4 * s.sentinel.inproc_min_time_s
+        out["sentinel_s"] = 3 * reading + FIXED_S["toys"]
     out["report_s"] = FIXED_S["report"]
     out["total_s"] = sum(v for k, v in out.items() if k.endswith("_s"))
     return out

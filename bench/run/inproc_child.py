@@ -58,13 +58,13 @@ class Works:
             import numpy as np
             import onnxruntime as ort
 
-            from bench.run import payloads
             from python_service.server.core.predictor import session_options
 
             options = session_options()  # the servers' (1 intra-op, 1 inter-op thread)
             session = ort.InferenceSession(entry.model_bytes, options, providers=["CPUExecutionProvider"])
             meta = entry.metadata
-            feed = {meta["input_name"]: np.ascontiguousarray(payloads.rows_for(meta, batch))}
+            rows = [i["features"] for i in json.loads(self._body(model, batch, "json"))["instances"]]  # the bench's rows
+            feed = {meta["input_name"]: np.ascontiguousarray(rows, dtype=np.float32)}
             fetch = [meta.get("probabilities_output") or meta["value_output"]]
             return lambda: session.run(fetch, feed)
         if work == "protobuf":

@@ -47,8 +47,10 @@ def run(plan: Plan, ui) -> Results:
             (variants.models, variants.batch, "variants"),
             (c.models, c.batch, "capacity"),
         ]
-        names = sorted({m for ms, _, stage in wanted if plan.stage(stage) for m in ms})
-        batches = sorted({b for _, bs, stage in wanted if plan.stage(stage) for b in bs})
+        if s.sentinel.enabled:  # the sentinel's session.run reads its rows from the run's bodies
+            wanted.append(((s.sentinel.model,), (s.sentinel.batch,), "sentinel"))
+        names = sorted({m for ms, _, stage in wanted if stage == "sentinel" or plan.stage(stage) for m in ms})
+        batches = sorted({b for _, bs, stage in wanted if stage == "sentinel" or plan.stage(stage) for b in bs})
         models = payloads.load_models(plan.models_dir, names) if names else {}
         bodies = payloads.write_bodies(os.path.join(plan.run_dir, "bodies"), models, batches) if names else {}
         ui.start_progress(progress_total(plan))

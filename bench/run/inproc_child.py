@@ -63,7 +63,8 @@ class Works:
             options = session_options()  # the servers' (1 intra-op, 1 inter-op thread)
             session = ort.InferenceSession(entry.model_bytes, options, providers=["CPUExecutionProvider"])
             meta = entry.metadata
-            rows = [i["features"] for i in json.loads(self._body(model, batch, "json"))["instances"]]  # the bench's rows
+            # the bench's own rows, as the servers are sent them
+            rows = [i["features"] for i in json.loads(self._body(model, batch, "json"))["instances"]]
             feed = {meta["input_name"]: np.ascontiguousarray(rows, dtype=np.float32)}
             fetch = [meta.get("probabilities_output") or meta["value_output"]]
             return lambda: session.run(fetch, feed)

@@ -57,7 +57,11 @@ class Console:
         if self._progress is None:
             return
         where = f"{run.server}/{run.protocol}"
-        what = f"{run.model} b{run.batch}" if run.kind == "serve" else f"seed {run.mode}"
+        what = (
+            f"seed {run.mode}"
+            if run.mode
+            else f"{run.model} b{run.batch}" + ("" if run.kind == "serve" else f" [{run.kind}]")
+        )
         flag = " [red]client-bound[/red]" if run.client_bound else ""
         if run.no_answers:
             flag += " [bold red]no answer at all (transport errors or timeouts)[/bold red]"

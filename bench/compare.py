@@ -238,6 +238,14 @@ def markdown(doc: dict) -> str:
             "speed (--raw to compare them as measured).",
             "",
         ]
+    agree = doc.get("agreement") or {}
+    if agree.get("ratio_intervals") or agree.get("capacities_normalised"):
+        lines += [
+            f"Agreement: {agree['ratio_intervals_overlapping']} of {agree['ratio_intervals']} ratios (and goals) have "
+            f"overlapping 95% intervals; {agree['capacities_normalised_within_15pct']} of "
+            f"{agree['capacities_normalised']} capacities per core, normalised by the sentinels, agree within 15%.",
+            "",
+        ]
     counts = {v: sum(r["verdict"] == v for r in doc["rows"]) for v in ("faster", "slower", "same")}
     lines += [
         f"{len(doc['rows'])} rows: {counts['slower']} slower, {counts['faster']} faster, {counts['same']} with no "
@@ -264,6 +272,48 @@ def _ci(side: dict) -> str:
     return f"{m:,.{digits}f}" + (f" [{ci[0]:,.{digits}f}–{ci[1]:,.{digits}f}]" if ci else "")
 
 
+def agreement(a: Results, b: Results) -> dict:
+    """How far two runs agree, as issue 20's check reads it: how many ratios (results.json
+    `ratios`, and the goals) have overlapping 95% intervals in both, and how many capacities per
+    core normalised by the sentinels agree within 15%."""
+    overlap, total = 0, 0
+    for ra in a.ratios:
+        key = (ra["ratio"], *(ra.get(k) for k in stats.CELL))
+        rb = next((r for r in b.ratios if (r["ratio"], *(r.get(k) for k in stats.CELL)) == key), None)
+        for field in ("cpu_per_req_ratio_ci95", "rps_ratio_ci95"):
+            if rb is not None and ra.get(field) and rb.get(field):
+                total += 1
+                overlap += ra[field][0] <= rb[field][1] and rb[field][0] <= ra[field][1]
+    goals_b = {g.key: g for g in b.goals}
+    for ga in a.goals:
+        gb = goals_b.get(ga.key)
+        if gb is not None and ga.measured_ratio_ci95 and gb.measured_ratio_ci95:
+            total += 1
+            overlap += (
+                ga.measured_ratio_ci95[0] <= gb.measured_ratio_ci95[1]
+                and gb.measured_ratio_ci95[0] <= ga.measured_ratio_ci95[1]
+            )
+    within, capacities = 0, 0
+    for ca in a.capacity:
+        cb = next(
+            (
+                c
+                for c in b.capacity
+                if (c.server, c.protocol, c.model, c.batch) == (ca.server, ca.protocol, ca.model, ca.batch)
+            ),
+            None,
+        )
+        if cb is not None and ca.capacity_rps_per_core_normalised and cb.capacity_rps_per_core_normalised:
+            capacities += 1
+            within += abs(cb.capacity_rps_per_core_normalised / ca.capacity_rps_per_core_normalised - 1) <= 0.15
+    return {
+        "ratio_intervals_overlapping": overlap,
+        "ratio_intervals": total,
+        "capacities_normalised_within_15pct": within,
+        "capacities_normalised": capacities,
+    }
+
+
 def compare(a: Results, b: Results, threshold_pct: float = 5.0, raw: bool = False) -> dict:
     factor = None if raw else speed_factor(a, b)
     return {
@@ -274,6 +324,7 @@ def compare(a: Results, b: Results, threshold_pct: float = 5.0, raw: bool = Fals
         "speed_factor": factor,
         "threshold_pct": threshold_pct,
         "rows": rows(a, b, threshold_pct / 100, factor),
+        "agreement": agreement(a, b),
     }
 
 

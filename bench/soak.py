@@ -180,7 +180,7 @@ def _hold(plan: Plan, rates: dict, n_windows: int, window_s: float) -> dict[tupl
                 capped(f"soak-{name}-{protocol}", plan.cpu_quota, plan.settings.capacity.cfs_period_us)
             )
             spec = servers.spec_for(plan, name, protocol)
-            server = servers.start_planned(sup, plan, spec, f"soak-{name}-{protocol}", cap.preexec if cap else None)
+            server = servers.start_planned(sup, plan, spec, f"soak-{name}-{protocol}", cap)
             address = server.endpoints[servers.transport(protocol)]
             running[(name, protocol)] = (server, openloop.Target(protocol, address, bodies[("iris-logreg", 1, "json")]))
         with concurrent.futures.ThreadPoolExecutor(len(ENDPOINTS)) as pool:

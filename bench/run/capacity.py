@@ -124,7 +124,7 @@ def _lockstep(sup, plan, ui, endpoints, model, batch, bodies, after_round) -> li
             label = f"{name}/{protocol}" + (f" {m} b{b}" if m else "")
             cap = stack.enter_context(capped(f"{name}-{protocol}", plan.cpu_quota, c.cfs_period_us, _burst_us(plan)))
             spec = servers.spec_for(plan, name, protocol)
-            server = servers.start_planned(sup, plan, spec, f"capacity-{name}-{protocol}", cap.preexec if cap else None)
+            server = servers.start_planned(sup, plan, spec, f"capacity-{name}-{protocol}", cap)
             stack.callback(server.stop, sup)
             target = _target(server, protocol, bodies, m, b)
             start = _start_rate(sup, plan, server, target, cap)
@@ -267,7 +267,7 @@ def _floor(sup, plan, ui, item: Capacity) -> float | None:
     grpc = item.protocol.startswith("grpc")
     with capped(f"floor-{item.protocol}", None, c.cfs_period_us) as cap:
         spec = servers.toy_spec("toy-go", plan.toy_go_bin, grpc=grpc)
-        toy = servers.start_planned(sup, plan, spec, f"floor-{item.protocol}", cap.preexec if cap else None)
+        toy = servers.start_planned(sup, plan, spec, f"floor-{item.protocol}", cap)
         try:
             target = (
                 openloop.Target("grpc", toy.endpoints["grpc"], _any_json_body(plan))
@@ -294,7 +294,7 @@ def _cap_effect(sup, plan, ui, bodies) -> dict:
     for label, quota in (("capped", plan.cpu_quota), ("uncapped", None)):
         with capped("calibration", quota, c.cfs_period_us) as cap:
             spec = servers.spec_for(plan, "go", "grpc")
-            server = servers.start_planned(sup, plan, spec, f"calibration-{label}", cap.preexec if cap else None)
+            server = servers.start_planned(sup, plan, spec, f"calibration-{label}", cap)
             try:
                 target = _target(server, "grpc", bodies, c.models[0], c.batch[0])
                 p = point(sup, plan, server, target, c.calibration_rps, f"calibration-{label}")

@@ -53,6 +53,10 @@ class Server:
     proc: subprocess.Popen | None = field(default=None, repr=False)
     exit_code: int | None = None  # after it was stopped (0: drained and exited cleanly)
     spec: ServerSpec | None = field(default=None, repr=False)
+    # what counts its CPU (bench.run.cgroup.CpuAccount, or its CPU cap's group); removed with `stop`
+    # when the server owns it
+    account: object | None = field(default=None, repr=False)
+    owns_account: bool = False
 
     def log(self) -> str:
         if not self.log_path:
@@ -113,6 +117,9 @@ class Server:
         """Signal it (SIGTERM: drain and exit), wait, SIGKILL what is left; the exit status."""
         if self.proc is not None:
             self.exit_code = sup.stop(self.proc, sig)
+        if self.owns_account and self.account is not None:
+            self.account.close()
+            self.account = None
         return self.exit_code
 
 

@@ -154,39 +154,16 @@ def tree(pid: int) -> list[psutil.Process]:
 
 
 def tree_cpu_s(pid: int) -> float:
-    """CPU seconds of a process and its descendants: the scheduler's own account of each thread
-    (/proc/PID/task/TID/schedstat, nanoseconds), where the kernel keeps one; else user + system
-    time in clock ticks (10 ms: at 1 s runs of a fast server, a few percent of its CPU per request)
-    plus reaped children."""
+    """User + system CPU seconds of a process and its descendants (reaped children included), in
+    clock ticks (10 ms): the fallback where no cgroup counts a server's CPU (bench.run.cgroup.CpuAccount)."""
     total = 0.0
     for proc in tree(pid):
-        ns = _tasks_ns(proc.pid)
-        if ns is not None:
-            total += ns / 1e9
-            continue
         try:
             t = proc.cpu_times()
             total += t.user + t.system + t.children_user + t.children_system
         except psutil.NoSuchProcess:
             pass
     return total
-
-
-def _tasks_ns(pid: int) -> int | None:
-    """Nanoseconds on CPU of every live thread of a process (None: no schedstat here)."""
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return None
-    total, read = 0, False
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as fh:
-                total += int(fh.read().split()[0])
-                read = True
-        except (OSError, ValueError, IndexError):
-            continue  # a thread that just ended
-    return total if read else None
 
 
 def worker_cpu_s(pid: int) -> dict[int, float]:

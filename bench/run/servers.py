@@ -16,6 +16,7 @@ import sys
 
 from bench.plan import Plan
 from bench.results import ServerInfo
+from bench.run.cgroup import CpuAccount
 from bench.run.lifecycle import Server, ServerError, ServerSpec, http_ready, launch, start
 from bench.run.procs import Supervisor
 from bench.settings import NULLS, TOYS
@@ -163,11 +164,28 @@ def member_spec(plan: Plan, name: str, transports: tuple[str, ...]) -> ServerSpe
     return service_spec(plan, name, transports)
 
 
-def start_planned(sup: Supervisor, plan: Plan, spec: ServerSpec, log_name: str, preexec=None) -> Server:
-    """Start a server on the plan's server CPUs, its output into logs/<log_name>.log of the run,
-    and wait until it is ready (`preexec`: e.g. joining a CPU-capped cgroup)."""
+def start_planned(sup: Supervisor, plan: Plan, spec: ServerSpec, log_name: str, cap=None) -> Server:
+    """Start a server on the plan's server CPUs, its output into logs/<log_name>.log of the run, in
+    a cgroup that counts its CPU (its CPU cap's, `cap`, where that one counts; else a CpuAccount of
+    its own, where one can be made), and wait until it is ready."""
     log = os.path.join(plan.run_dir, "logs", f"{file_name(log_name)}.log")
-    return start(sup, spec, plan.server_cpus, log, plan.settings.startup_timeout_s, preexec=preexec)
+    own = None if cap is not None and cap.usage_s() is not None else CpuAccount.create(file_name(log_name))
+    hooks = [h for h in (cap.preexec if cap else None, own.preexec if own else None) if h]
+    try:
+        server = start(
+            sup,
+            spec,
+            plan.server_cpus,
+            log,
+            plan.settings.startup_timeout_s,
+            preexec=(lambda: [hook() for hook in hooks]) if hooks else None,
+        )
+    except BaseException:
+        if own is not None:
+            own.close()
+        raise
+    server.account, server.owns_account = own or cap, own is not None
+    return server
 
 
 def start_servers(sup: Supervisor, plan: Plan, ui, names, matrix, protocols_of=None) -> dict[str, Server]:

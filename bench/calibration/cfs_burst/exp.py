@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
             spec = servers.spec_for(plan, name, protocol)
             if name == "go":
                 spec.argv += ["--max-inflight", "100000"]
-            server = servers.start_planned(sup, plan, spec, f"cfs-{conf}", cap.preexec if cap else None)
+            server = servers.start_planned(sup, plan, spec, f"cfs-{conf}", cap)
             try:
                 address = server.endpoints[servers.transport(protocol)]
                 target = openloop.Target(protocol, address, bodies[("iris-logreg", 1, "json")])

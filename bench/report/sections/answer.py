@@ -73,7 +73,7 @@ def _dominates(results: Results, conc: int | None) -> list[str]:
     rows = [
         r
         for r in floors.decomposition(results.runs, results.scenarios, results.settings["floors"]["of"])
-        if r["concurrency"] == conc and r["cpu_us"]
+        if r["concurrency"] == conc and r["cpu_us"] and r["server"] in results.settings["servers"]
     ]
     parts = []
     for r in rows:

@@ -17,8 +17,9 @@ def render(results: Results, conc: int | None) -> list[str]:
             "concurrency), its members interleaved repeat by repeat, the order reversed every other repeat; a ratio "
             "is the median of the per-repeat ratios of its two members, with the bootstrap 95% interval of that "
             "median. Medians carry the bootstrap interval over their repeats (with 3 repeats: their range).",
-            "- Server CPU = the scheduler's nanoseconds on CPU of every thread of the server's process tree "
-            "(/proc/PID/task/TID/schedstat), read before and after the timed run.",
+            "- Server CPU = the CPU time of the server's own cgroup (cpu.stat usage_usec, or cpuacct.usage: every "
+            "thread and child process, to the microsecond; the process tree's /proc times, in 10 ms ticks, where no "
+            "cgroup can be made), read before and after the timed run.",
             f"- Drift sentinel: {_drift(results.drift)}",
             "- Percentiles are nearest-rank over the successful answers of one timed run; hey's CSV has 0.1 ms "
             "resolution, ghz's nanoseconds. req/s = successful answers ÷ (first request start → last answer).",

@@ -287,12 +287,9 @@ def agreement(a: Results, b: Results) -> dict:
     goals_b = {g.key: g for g in b.goals}
     for ga in a.goals:
         gb = goals_b.get(ga.key)
-        if gb is not None and ga.measured_ratio_ci95 and gb.measured_ratio_ci95:
+        if gb is not None and ga.ci95 and gb.ci95:
             total += 1
-            overlap += (
-                ga.measured_ratio_ci95[0] <= gb.measured_ratio_ci95[1]
-                and gb.measured_ratio_ci95[0] <= ga.measured_ratio_ci95[1]
-            )
+            overlap += ga.ci95[0] <= gb.ci95[1] and gb.ci95[0] <= ga.ci95[1]
     within, capacities = 0, 0
     for ca in a.capacity:
         cb = next(

@@ -172,7 +172,7 @@ class GoalResult:
     met: bool | None  # True / False only when the verdict is met / not met
     client_bound: bool
     detail: str
-    measured_ratio_ci95: list[float] | None = None
+    ci95: list[float] | None = None
     verdict: str = "not measured"
     paired: str = ""  # how the ratio was paired (the window, the repeats)
     n: int = 0  # pairs

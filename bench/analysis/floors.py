@@ -53,7 +53,8 @@ def floors(rows: list[Scenario], floors_of: dict) -> list[dict]:
 
 def decomposition(runs: list[Run], rows: list[Scenario], floors_of: dict) -> list[dict]:
     """Per server and protocol with a floor in its window: server CPU per request, the floor, each
-    phase, the rest, and the overhead above the floor (paired repeat by repeat, with its interval)."""
+    phase, the rest, and the overhead above the floor (paired repeat by repeat, with its interval) —
+    every figure from the repeats both the server and its floor have (a goal's pair may have more)."""
     out = []
     for row in rows:
         if row.kind not in ("serve", "variant"):
@@ -65,9 +66,12 @@ def decomposition(runs: list[Run], rows: list[Scenario], floors_of: dict) -> lis
             continue
         own = stats.by_repeat(runs, "server_cpu_us_per_req", server=row.server, **cell)
         base = stats.by_repeat(runs, "server_cpu_us_per_req", server=null, **cell)
-        above = [own[r] - base[r] for r in own if r in base]
-        cpu, floor = row.server_cpu_us_per_req.median, floor_row.server_cpu_us_per_req.median
-        phases = {p: (row.phases_us[p].median if row.phases_us and p in row.phases_us else None) for p in PHASES}
+        both = sorted(set(own) & set(base))
+        above = [own[r] - base[r] for r in both]
+        cpu, floor = stats.spread(own[r] for r in both).median, stats.spread(base[r] for r in both).median
+        mine = [r for r in runs if r.server == row.server and r.repeat in both and r.phases_us
+                and all(getattr(r, k) == v for k, v in cell.items())]  # fmt: skip
+        phases = {p: stats.spread(r.phases_us.get(p) for r in mine).median for p in PHASES}
         known = [v for v in phases.values() if v is not None]
         rest = cpu - floor - sum(known) if cpu is not None and floor is not None and len(known) == len(PHASES) else None
         ratio = intervals.ratio_summary(intervals.paired_ratios(own, base))

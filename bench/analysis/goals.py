@@ -160,7 +160,7 @@ def _evaluate(
         key=goal.key,
         text=goal.text,
         measured_ratio=value,
-        measured_ratio_ci95=ci,
+        ci95=ci,
         limit=goal.limit,
         op=goal.op,
         met={"met": True, "not met": False}.get(verdict),

@@ -117,7 +117,7 @@ def _unsure(plan: Plan, window: Window, runs: list[Run], timings: list[InprocTim
         g.key
         for g in results
         if g.measured_ratio is not None
-        and (intervals.half_width(g.measured_ratio, g.measured_ratio_ci95) or 0) > s.adaptive.target_half_width
+        and (intervals.half_width(g.measured_ratio, g.ci95) or 0) > s.adaptive.target_half_width
     ]
 
 

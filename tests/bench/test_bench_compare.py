@@ -2,7 +2,9 @@
 the same results twice are called unchanged, and what differs between the runs is said first."""
 
 import copy
+import gzip
 import json
+import os
 
 import pytest
 
@@ -77,3 +79,31 @@ def test_machine_speed_is_taken_out_by_the_sentinels(results):  # noqa: F811
     assert doc["speed_factor"] == pytest.approx(1.2)
     assert all(r["verdict"] == "same" for r in doc["rows"])
     assert any(r["verdict"] == "slower" for r in compare.compare(a, b, raw=True)["rows"])
+
+
+RECORDED = os.path.join(os.path.dirname(__file__), "fixtures", "recorded_quick.json.gz")
+
+
+def test_recorded_results_with_a_known_20_percent_change(tmp_path):
+    """A real quick run (fixtures/recorded_quick.json.gz) against itself made 20% costlier: every
+    scenario whose repeats spread less than that is called slower, none faster, the ratios (both
+    sides moved together) unchanged, and the gate fails; against itself, nothing changes."""
+    with gzip.open(RECORDED, "rt", encoding="utf-8") as fh:
+        doc = json.load(fh)
+    a = Results.from_json(doc)
+    b = slower_by(a, 1.2)
+    pa, pb = tmp_path / "a.json", tmp_path / "b.json"
+    pa.write_text(json.dumps(a.to_json()))
+    pb.write_text(json.dumps(b.to_json()))
+    assert compare.main([str(pa), str(pb), "--fail-on-slowdown", "10", "--json", str(tmp_path / "c.json")]) == 1
+    rows = json.loads((tmp_path / "c.json").read_text())["rows"]
+    cpu = {r["scenario"]: r for r in rows if r["metric"] == "server_cpu_us_per_req"}
+    assert not [r for r in rows if r["verdict"] == "faster"]
+    for key, runs in compare._by_cell(a.runs).items():
+        values = [r.server_cpu_us_per_req for r in runs if r.server_cpu_us_per_req]
+        if len(values) >= 3 and max(values) < 1.2 * min(values):  # the two runs' repeats do not overlap
+            assert cpu[compare._name(key)]["verdict"] == "slower", compare._name(key)
+            assert cpu[compare._name(key)]["change_pct"] == pytest.approx(20.0)
+    assert sum(r["verdict"] == "slower" for r in cpu.values()) >= len(cpu) / 2
+    assert all(r["verdict"] == "same" for r in rows if r["metric"] == "cpu_per_req_ratio")
+    assert compare.main([str(pa), str(pa), "--fail-on-slowdown", "1"]) == 0

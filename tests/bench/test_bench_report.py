@@ -127,14 +127,14 @@ def test_goals_are_computed_from_the_same_window(results):
     # every figure of repeat r is × (1 + 0.01 r) for both sides: the per-repeat ratios are exact
     assert got["python-http-vs-toy-flask"].measured_ratio == pytest.approx(400 / 500)
     assert got["python-http-vs-toy-flask"].verdict == "not met"  # goal: <= 0.75
-    assert got["python-http-vs-toy-flask"].measured_ratio_ci95 == pytest.approx([0.8, 0.8])
+    assert got["python-http-vs-toy-flask"].ci95 == pytest.approx([0.8, 0.8])
     assert got["python-grpc-vs-floor"].measured_ratio == pytest.approx(400 / 150)
     assert got["go-grpc-vs-floor"].measured_ratio == pytest.approx(60 / 25)
     assert got["go-grpc-vs-floor"].client_bound  # the toy's runs are client-bound
     # (server CPU − its floor) ÷ the in-process time taken in the window, repeat by repeat
     rf = got["go-grpc-rf32-above-floor-vs-inproc"]
     assert rf.measured_ratio == pytest.approx((60 - 25) * 1.5 * 1.02 / 40)
-    assert rf.measured_ratio_ci95 == pytest.approx([(60 - 25) * 1.5 * 1.01 / 40, (60 - 25) * 1.5 * 1.03 / 40])
+    assert rf.ci95 == pytest.approx([(60 - 25) * 1.5 * 1.01 / 40, (60 - 25) * 1.5 * 1.03 / 40])
     assert rf.verdict == "met" and rf.met is True and rf.n == 3 and "repeat by repeat" in rf.paired
     assert got["python-rsgi-http-vs-toy-flask"].verdict == "not measured"  # no variants in this run
     assert got["python-http-phases"].verdict == "not measured"  # no phase metrics in this run

@@ -27,9 +27,9 @@ def goal_lines(results: Results) -> list[str]:
         cb = f" {CB}: a client-bound run is involved." if g.client_bound else ""
         absolute = g.absolute
         measured = (
-            f"{num(g.measured_ratio)} µs [{num(g.measured_ratio_ci95[0])}–{num(g.measured_ratio_ci95[1])}]"
-            if absolute and g.measured_ratio_ci95
-            else ratio_text(g.measured_ratio, g.measured_ratio_ci95)
+            f"{num(g.measured_ratio)} µs [{num(g.ci95[0])}–{num(g.ci95[1])}]"
+            if absolute and g.ci95
+            else ratio_text(g.measured_ratio, g.ci95)
         )
         limit = f"{g.limit:g} µs" if absolute else f"{g.limit:g}×"
         sides = (

@@ -10,7 +10,9 @@ two-sided p-value, then a verdict: faster, slower, or "~" (no significant change
 change under --threshold, default 5%). What differs between the runs — commit, machine, settings,
 versions of what ran — is said first, and so is a run marked noisy or drifted. Absolute figures of
 B are set to A's machine speed by the drift sentinels (the toy's CPU per request: B's ÷ A's) unless
---raw; ratios need no such help (both sides of a pair moved together).
+--raw, and called changed only beyond the machine's own drift during the runs (the sentinels' max ÷
+min − 1): a figure can move that much with no change of code. Ratios need no such help (both sides
+of a pair moved together).
 
 Markdown to stdout; --json FILE writes {"a", "b", "differences", "notes", "rows"} (design.md
 "Compare"). Exit status 1 with --fail-on-slowdown PCT when any row is slower by more than PCT
@@ -133,7 +135,17 @@ def _name(key: tuple) -> str:
     return where + (f" ({mode})" if mode else "") + ("" if kind in ("serve", "variant") else f" [{kind}]")
 
 
+def machine_noise(a: Results, b: Results) -> float:
+    """How far the machine itself moved during the two runs: the larger drift of their sentinels
+    (max ÷ min − 1 of its readings, bench.run.sentinel). An absolute figure can move that much
+    with no change of code; a paired ratio cannot."""
+    return max((r.drift or {}).get("drift") or 0.0 for r in (a, b))
+
+
 def rows(a: Results, b: Results, threshold: float, factor: float | None) -> list[dict]:
+    """Absolute figures (req/s, CPU per request, capacity) are called changed only beyond the
+    threshold and the machine's own drift during the runs; paired ratios beyond the threshold."""
+    absolute = max(threshold, machine_noise(a, b))
     out = []
     cells_a, cells_b = _by_cell(a.runs), _by_cell(b.runs)
     for key in [k for k in cells_a if k in cells_b]:
@@ -142,10 +154,10 @@ def rows(a: Results, b: Results, threshold: float, factor: float | None) -> list
             vb = [stats.metric(r, metric) for r in cells_b[key]]
             if factor:  # B at A's machine speed: a slower machine costs more CPU and answers fewer req/s
                 vb = [None if v is None else (v / factor if better == "lower" else v * factor) for v in vb]
-            row = _row(_name(key), metric, va, vb, better, threshold)
+            row = _row(_name(key), metric, va, vb, better, absolute)
             out += [row] if row else []
     out += _ratio_rows(a, b, threshold)
-    out += _capacity_rows(a, b, threshold, factor)
+    out += _capacity_rows(a, b, absolute, factor)
     return out
 
 
@@ -249,7 +261,9 @@ def markdown(doc: dict) -> str:
     counts = {v: sum(r["verdict"] == v for r in doc["rows"]) for v in ("faster", "slower", "same")}
     lines += [
         f"{len(doc['rows'])} rows: {counts['slower']} slower, {counts['faster']} faster, {counts['same']} with no "
-        f"significant change (~: p ≥ {ALPHA}, or under {doc['threshold_pct']:g}%).",
+        f"significant change (~: p ≥ {ALPHA}, or under {doc['threshold_pct']:g}% for a paired ratio and under "
+        f"{doc['absolute_threshold_pct']:.0f}% for an absolute figure — the larger of that and the machine's own drift "
+        "during the runs, by their sentinels).",
         "",
         "| scenario | metric | A [95% CI] | B [95% CI] | change [95% CI] | p | verdict |",
         "|---|---|---|---|---|---|---|",
@@ -320,6 +334,7 @@ def compare(a: Results, b: Results, threshold_pct: float = 5.0, raw: bool = Fals
         "notes": notes(a, b),
         "speed_factor": factor,
         "threshold_pct": threshold_pct,
+        "absolute_threshold_pct": 100 * max(threshold_pct / 100, machine_noise(a, b)),
         "rows": rows(a, b, threshold_pct / 100, factor),
         "agreement": agreement(a, b),
     }

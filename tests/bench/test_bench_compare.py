@@ -9,6 +9,7 @@ import os
 import pytest
 
 from bench import compare
+from bench.analysis import comparison
 from bench.results import Results
 from tests.bench.test_bench_report import results  # noqa: F401 (fixture)
 
@@ -99,11 +100,11 @@ def test_recorded_results_with_a_known_20_percent_change(tmp_path):
     rows = json.loads((tmp_path / "c.json").read_text())["rows"]
     cpu = {r["scenario"]: r for r in rows if r["metric"] == "server_cpu_us_per_req"}
     assert not [r for r in rows if r["verdict"] == "faster"]
-    for key, runs in compare._by_cell(a.runs).items():
+    for key, runs in comparison._by_cell(a.runs).items():
         values = [r.server_cpu_us_per_req for r in runs if r.server_cpu_us_per_req]
         if len(values) >= 3 and max(values) < 1.2 * min(values):  # the two runs' repeats do not overlap
-            assert cpu[compare._name(key)]["verdict"] == "slower", compare._name(key)
-            assert cpu[compare._name(key)]["change_pct"] == pytest.approx(20.0)
+            assert cpu[comparison._name(key)]["verdict"] == "slower", comparison._name(key)
+            assert cpu[comparison._name(key)]["change_pct"] == pytest.approx(20.0)
     assert sum(r["verdict"] == "slower" for r in cpu.values()) >= len(cpu) / 2
     assert all(r["verdict"] == "same" for r in rows if r["metric"] == "cpu_per_req_ratio")
     assert compare.main([str(pa), str(pa), "--fail-on-slowdown", "1"]) == 0

@@ -26,10 +26,11 @@ VEGETA_VERSION             := v12.13.0
 PROFILE    ?= full
 BENCH_ARGS ?=
 SOAK_ARGS  ?=
+COMPARE_ARGS ?=
 
 .PHONY: help setup tools proto check-proto models build bench-toys serve-python serve-go \
         test test-unit unit-go unit-python test-go test-python test-conformance test-reliability vectors lint fmt \
-        bench bench-quick bench-capacity bench-network soak clean peers
+        bench bench-quick bench-capacity bench-network bench-compare soak clean peers
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -192,6 +193,10 @@ bench-capacity: ## capacity at the p99 SLO alone: iris-logreg batch 1 on the fou
 
 bench-network: ## protocols across emulated networks alone (< 8 min; root for the namespace, else skipped) → results/latest
 	$(MAKE) --no-print-directory bench PROFILE=network-brief
+
+bench-compare: ## compare two runs: A=results/RUN_A B=results/RUN_B (COMPARE_ARGS="--fail-on-slowdown 10 --json out.json")
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make bench-compare A=results/RUN_A B=results/RUN_B" >&2; exit 2; }
+	$(PY) -m bench compare $(A) $(B) $(COMPARE_ARGS)
 
 soak: setup models build tools ## 10 min at 70% of measured capacity on all four endpoints: RSS growth, errors, p99 drift → results/soak-latest (not in CI)
 	$(PY) -m bench.soak $(SOAK_ARGS)

@@ -1,4 +1,5 @@
 """python -m bench: benchmark the Python and Go servers (HTTP via hey, gRPC via ghz) and write a report.
+`python -m bench compare A B` compares two runs (bench.compare).
 
 Configuration is read here only — bench/scenarios.yaml (a profile), command-line overrides, and the
 BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS environment variables — and passed on as values.
@@ -151,6 +152,11 @@ def cpu_quota_from(text: str | None, settings: Settings) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    if args_list[:1] == ["compare"]:  # python -m bench compare A B (bench.compare)
+        from bench import compare
+
+        return compare.main(args_list[1:])
     ui = console.Console()
     try:
         args = parse_args(argv)

@@ -150,15 +150,41 @@ def where(keys: Mapping[str, type]) -> Check:
 
 
 def baseline(where_check: Check) -> Check:
-    """What a goal compares with: {seed: TOY}, {inproc: python|go} or {serve: {...}}."""
+    """What a goal compares with, measured in the subject's window: {seed: TOY} (the seed's toy
+    answering its own GET), {floor: true} (the subject's null server), {inproc: python|go} (the
+    in-process time of the subject's work), {serve: {...}} (another server of the window) or
+    {absolute: true} (none: the metric itself against the limit)."""
 
     def check(v):
-        if not isinstance(v, dict) or len(v) != 1 or next(iter(v)) not in ("seed", "inproc", "serve"):
-            return "expected one of {seed: TOY}, {inproc: python|go}, {serve: {...}}"
+        kinds = ("seed", "floor", "inproc", "serve", "absolute")
+        if not isinstance(v, dict) or len(v) != 1 or next(iter(v)) not in kinds:
+            return "expected one of {seed: TOY}, {floor: true}, {inproc: python|go}, {serve: {...}}, {absolute: true}"
         if "serve" in v:
             problem = where_check(v["serve"])
             return f"serve: {problem}" if problem else None
+        for flag in ("floor", "absolute"):
+            if flag in v:
+                return None if v[flag] is True else f"{flag}: expected true"
         return text(next(iter(v.values())))
+
+    return check
+
+
+def floors_of(transports: tuple[str, ...], nulls: tuple[str, ...]) -> Check:
+    """server name → transport → the null server that is its floor there."""
+
+    def check(v):
+        if not isinstance(v, dict):
+            return "expected a mapping of server name → {transport: null server}"
+        for name, by_transport in v.items():
+            if not isinstance(name, str) or not isinstance(by_transport, dict) or not by_transport:
+                return f"{name!r}: expected a mapping of transport → null server"
+            for transport, null in by_transport.items():
+                if transport not in transports:
+                    return f"{name}: {transport!r} is not one of {', '.join(transports)}"
+                if null not in nulls:
+                    return f"{name}: {transport}: {null!r} is not one of {', '.join(nulls)}"
+        return None
 
     return check
 

@@ -10,17 +10,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bench.run import windows
 from bench.run.loadgen import Tools
 from bench.run.peers import speaks
 from bench.run.targets import TargetServer
-from bench.settings import Settings, VariantSettings
+from bench.settings import Settings
 
 SEED_TOYS = ("toy-flask", "toy-go")  # the seed stage's servers, in the order they are measured
 SEED_MODES = ("exact", "timed")  # the post's fixed-count run and a longer timed one, per toy and repeat
-SEED_EXACT_S = 1.0  # budget guess for the post's fixed-count run (hey -n 1000 -c 10)
-FIXED_S = {"servers": 8.0, "parity": 3.0, "go_build": 15.0, "report": 8.0}
-GO_BENCH_COUNT = 5  # the Go benchmark's -test.count: best of 5, as the Python timing takes the best of 5 repeats
+SEED_EXACT_S = 0.5  # budget guess for the post's fixed-count run (hey -n 1000 -c 10; ~0.8 s Flask, ~0.1 s Go)
+# fixed costs: starting the servers of a sweep, one server of the windows, the seed's toys, the parity
+# gate, building the Go benchmark (cached: a cold build takes ~15 s more), the report and plots
+FIXED_S = {"servers": 8.0, "server": 1.5, "toys": 2.0, "parity": 3.0, "go_build": 5.0, "report": 5.0}
+GO_BENCH_COUNT = 3  # the Go benchmark's -test.count: best of 3, as the Python timing takes the best of 3 repeats
+INPROC_WORKS = 3  # works timed per model and batch and language (bench.run.inproc)
+INPROC_MEMBER_S = 1.0  # one in-process timing inside a window (a Go binary's start, or a Python child's call)
 CAPACITY_POINTS_GUESS = 10  # points a sweep usually takes (the search's own count varies)
+CAPACITY_POINT_OVERHEAD_S = 0.15  # a point's generator starts and CPU readings
 _GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -59,32 +65,33 @@ class Plan:
         return self.stage("seed") and self.settings.seed.enabled
 
 
-def matrix_runs(
-    servers: tuple[str, ...],
-    matrix,
-    models: tuple[str, ...],
-    batches: tuple[int, ...],
-    repeats: int,
-    targets: dict[str, TargetServer] | None = None,
-) -> int:
-    """Timed runs of the matrix (a peer is measured on the protocols it speaks, V2; a target on
-    those it was given for)."""
-    targets = targets or {}
-
-    def measured(name: str, protocol: str) -> bool:
-        return speaks(name, protocol) and (name not in targets or protocol in targets[name].protocols)
-
-    cells = sum(len(c) for name in servers for p, c in matrix.items() if measured(name, p))
-    return cells * len(models) * len(batches) * repeats
+def window_stages(plan: Plan) -> set[str]:
+    """The stages whose members the windows measure (bench.run.windows)."""
+    return {st for st in ("matrix", "variants") if plan.stage(st)}
 
 
-def variant_runs(v: VariantSettings, repeats: int) -> int:
-    """Timed runs of the variants stage (a variant listed in protocols_of runs those protocols only)."""
-    n = 0
-    for name in v.servers:
-        protocols = [p for p in v.matrix if p in v.protocols_of.get(name, v.matrix)]
-        n += sum(len(v.matrix[p]) for p in protocols) * len(v.models) * len(v.batch) * repeats
-    return n
+def measured(plan: Plan):
+    """Whether the plan measures `protocol` at server `name`: a peer speaks V2 only, a target the
+    protocols it was given for."""
+
+    def check(name: str, protocol: str) -> bool:
+        target = plan.targets.get(name)
+        return speaks(name, protocol) and (target is None or protocol in target.protocols)
+
+    return check
+
+
+def plan_windows(plan: Plan) -> list[windows.Window]:
+    """The windows this plan measures (bench.run.windows), its servers' protocols as `measured` says."""
+    return windows.windows(plan.settings, window_stages(plan), measured(plan))
+
+
+def window_counts(plan: Plan) -> tuple[int, int]:
+    """(timed runs, in-process timings) of the windows."""
+    wins = plan_windows(plan)
+    members = sum(len(w.members) for w in wins)
+    inproc = sum(1 for w in wins for m in w.members if m.kind == "inproc")
+    return (members - inproc) * plan.settings.repeats, inproc * plan.settings.repeats
 
 
 def seed_runs(plan: Plan) -> int:
@@ -93,14 +100,8 @@ def seed_runs(plan: Plan) -> int:
 
 
 def progress_total(plan: Plan) -> int:
-    """The closed-loop runs the progress bar counts (the matrix, the variants, the seed)."""
-    s = plan.settings
-    total = seed_runs(plan)
-    if plan.stage("matrix"):
-        total += matrix_runs(s.servers, s.matrix, s.models, s.batch, s.repeats, plan.targets)
-    if plan.stage("variants"):
-        total += variant_runs(s.variants, s.repeats)
-    return total
+    """The closed-loop runs the progress bar counts (the windows, the seed)."""
+    return seed_runs(plan) + window_counts(plan)[0]
 
 
 def go_seconds(go_duration: str) -> float:
@@ -115,25 +116,26 @@ def estimate_s(plan: Plan) -> dict[str, float]:
     s = plan.settings
     per_run = s.warmup_s + s.duration_s + 2 * s.run_overhead_s
     out: dict[str, float] = {"runs": 0}
-    if plan.stage("matrix"):
-        n_runs = matrix_runs(s.servers, s.matrix, s.models, s.batch, s.repeats, plan.targets)
+    n_runs, n_inproc = window_counts(plan)
+    if n_runs:
         out["runs"] += n_runs
-        out["matrix_s"] = n_runs * per_run
-        if s.inproc.enabled:
-            per_model = (GO_BENCH_COUNT + 2) * go_seconds(s.inproc.go_benchtime) + 6 * s.inproc.python_min_time_s
-            out["inproc_s"] = len(s.models) * len(s.batch) * per_model + FIXED_S["go_build"]
-        out["setup_s"] = FIXED_S["servers"] + FIXED_S["parity"]
-    if plan.stage("variants"):
-        n = variant_runs(s.variants, s.repeats)
-        out["runs"] += n
-        out["variants_s"] = n * per_run + FIXED_S["servers"] * len(s.variants.servers) / 2
+        out["windows_s"] = n_runs * per_run + n_inproc * INPROC_MEMBER_S
+        out["setup_s"] = FIXED_S["server"] * len(windows.transports_of(plan_windows(plan)))
+        out["setup_s"] += FIXED_S["parity"]
+    if plan.stage("matrix") and s.inproc.enabled:
+        go = INPROC_WORKS * GO_BENCH_COUNT * go_seconds(s.inproc.go_benchtime)
+        python = INPROC_WORKS * 4 * s.inproc.python_min_time_s
+        out["inproc_s"] = len(s.models) * len(s.batch) * (go + python) + FIXED_S["go_build"] + 2 * FIXED_S["toys"]
     if plan.seed_stage():
-        per_toy = 2 * (s.warmup_s + 2 * s.run_overhead_s) + SEED_EXACT_S + s.seed.duration_s
-        out["seed_s"] = len(SEED_TOYS) * s.seed.repeats * per_toy + FIXED_S["servers"]
+        per_toy = 2 * (s.warmup_s + s.run_overhead_s) + SEED_EXACT_S + s.seed.duration_s
+        out["seed_s"] = len(SEED_TOYS) * s.seed.repeats * per_toy + FIXED_S["toys"]
     if plan.stage("capacity"):
         out["capacity_s"] = _capacity_s(s)
     if plan.stage("network"):
         out["network_s"] = _network_s(s)
+    if s.sentinel.enabled:  # start, middle and end: the toy started and loaded, one session.run timing
+        reading = FIXED_S["toys"] + s.sentinel.toy_duration_s + 0.3 + 4 * s.sentinel.inproc_min_time_s
+        out["sentinel_s"] = 3 * reading + FIXED_S["toys"]
     out["report_s"] = FIXED_S["report"]
     out["total_s"] = sum(v for k, v in out.items() if k.endswith("_s"))
     return out
@@ -143,7 +145,7 @@ def _capacity_s(s: Settings) -> float:
     c = s.capacity
     # a point lasts point_duration_s, longer at low rates (point_min_requests): a third of the way
     timed = c.point_duration_s + max(0.0, c.point_max_duration_s - c.point_duration_s) / 3
-    per_point = 2 * c.point_warmup_s + timed + 4 * s.run_overhead_s
+    per_point = c.point_warmup_s + timed + CAPACITY_POINT_OVERHEAD_S
     sweeps = len(c.servers) * len(c.protocols) * len(c.models) * len(c.batch) + len(c.toys)
     points = min(c.max_points, CAPACITY_POINTS_GUESS) + 1
     extra = (len(c.protocols) * len(c.servers) if c.floor else 0) + (2 if c.calibrate_cap else 0)

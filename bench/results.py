@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass
@@ -31,19 +31,23 @@ class Latency:
 
 @dataclass
 class Spread:
-    """Median, min and max of one metric over the repeats of a scenario."""
+    """Median, min and max of one metric over the repeats of a scenario, and the median's 95%
+    interval (bootstrap over the repeats: bench.analysis.intervals)."""
 
     median: float | None = None
     min: float | None = None
     max: float | None = None
     n: int = 0
+    median_ci95: list[float] | None = None
 
 
 @dataclass
 class Run:
     """One timed run of a load generator against one endpoint (closed loop: hey / ghz)."""
 
-    kind: str  # "serve" (a server under test) or "seed" (the seed post's toy servers)
+    # "serve" (a server of the matrix), "variant" (a stack of the variants), "floor" (a null server:
+    # bench/null), "seed" (the seed post's toy servers)
+    kind: str
     server: str
     protocol: str
     model: str | None
@@ -130,10 +134,15 @@ class Parity:
 
 @dataclass
 class InprocTiming:
-    impl: str  # "python" (onnxruntime session.run) or "go" (the Go core's BenchmarkPredict)
+    impl: str  # "python" or "go"
     model: str
     batch: int
     us_per_run: float
+    # what was timed (bench.run.inproc): "protobuf" / "json" (the request's bytes decoded, predicted,
+    # the answer encoded), "inference" (Python: session.run alone), "core" (Go: Predict alone)
+    work: str = "inference"
+    repeat: int | None = None  # timed inside a window (bench.run.windows): its repeat and concurrency
+    concurrency: int | None = None
 
 
 @dataclass
@@ -157,16 +166,26 @@ class ServerInfo:
 
 @dataclass
 class GoalResult:
-    """One goal of scenarios.yaml, read from this run: a measured ratio against its limit."""
+    """One goal of scenarios.yaml, read from this run: a measured ratio (the median of the
+    per-repeat ratios of the subject and its baseline, measured in one window) with its 95%
+    interval, against its limit: "met", "not met", "inconclusive" (the interval straddles the
+    limit) or "not measured"."""
 
     key: str
     text: str
     measured_ratio: float | None
     limit: float
     op: str
-    met: bool | None
+    met: bool | None  # True / False only when the verdict is met / not met
     client_bound: bool
     detail: str
+    ci95: list[float] | None = None
+    verdict: str = "not measured"
+    paired: str = ""  # how the ratio was paired (the window, the repeats)
+    n: int = 0  # pairs
+    subject_value: float | None = None  # the subject's and the baseline's medians, in the metric's unit
+    baseline_value: float | None = None
+    absolute: bool = False  # the metric itself against the limit (µs), not a ratio
 
 
 @dataclass
@@ -183,10 +202,15 @@ class CapacityPoint:
     client_cpu_util: float | None  # generator CPU ÷ (wall × its CPUs)
     server_cpu_us_per_req: float | None
     schedule_lag_p99_ms: float | None  # how late the generator sent (p99)
-    flags: list[str]  # "slo", "errors", "behind", "generator-bound", "confirm"
+    flags: list[str]  # "slo", "errors", "behind", "generator-bound", "confirm", "noisy"
     passed: bool
     raw: str | None = None
     command: list[str] = field(default_factory=list)
+    # the server's cgroup over the timed period (cpu.stat): CFS periods, periods throttled, seconds throttled
+    foreign_cpu_share: float | None = None  # other processes' share of the server CPUs (≥ noise_threshold: "noisy")
+    nr_periods: int | None = None
+    nr_throttled: int | None = None
+    throttled_time: float | None = None
 
 
 @dataclass
@@ -202,7 +226,10 @@ class Capacity:
     cpu_quota: float | None
     capacity_rps: float | None
     capacity_rps_per_core: float | None
-    bound_by: str  # "server", "generator" or "none" (no rate passed)
+    # "server" (its CPU: ≥ server_util_floor of the quota used at capacity), "latency", "throttling",
+    # "admission" (what stopped it with CPU to spare: bench.analysis.capacity.bound_by), "generator",
+    # "unfinished" (no failing rate found: a lower bound) or "none" (no rate passed)
+    bound_by: str
     points: list[CapacityPoint]
     server_util_at_capacity: float | None = None
     cpu_us_per_req: float | None = None  # at the capacity point
@@ -210,6 +237,10 @@ class Capacity:
     cross_check_ratio: float | None = None  # capacity per core ÷ per_core_from_cpu
     floor_p99_ms: float | None = None  # the null server's p99 at the capacity rate (the instrument's floor)
     notes: list[str] = field(default_factory=list)
+    capacity_rps_bracket: list[float] | None = None  # [highest pass, lowest failure]: where the capacity lies
+    # per core × the drift sentinel's toy µs per request ÷ its reference (bench.run.sentinel)
+    capacity_rps_per_core_normalised: float | None = None
+    cpu_limit: str = ""  # how the server's CPU was limited: "quota 0.5 CPU, period 10 ms, burst …" or "cpuset"
 
 
 @dataclass
@@ -299,6 +330,9 @@ class Results:
     calibration: dict[str, Any] = field(default_factory=dict)  # the cap's own effect, the null servers' floors
     network: Network | None = None  # the network stage (bench.run.network)
     peers: dict[str, Any] | None = None  # other V2 servers measured beside servebench's (bench.run.peers.describe)
+    floors: list[dict[str, Any]] = field(default_factory=list)  # bench.analysis.floors: each stack's null server
+    ratios: list[dict[str, Any]] = field(default_factory=list)  # bench.analysis.pairs: every ratio, paired
+    drift: dict[str, Any] = field(default_factory=dict)  # the sentinel's readings (bench.run.sentinel)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:

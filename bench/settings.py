@@ -27,7 +27,21 @@ PROTOCOLS = (*PREDICT_PROTOCOLS, "v2-http", "v2-grpc")
 STAGES = ("matrix", "variants", "seed", "capacity", "network")
 SERVER_BASES = ("python", "go")  # what a variant BASE[NAME] is a variant of
 TOYS = ("toy-flask", "toy-go")  # the seed post's servers
-GOAL_METRICS = ("server_cpu_us_per_req", "rps", "p50_ms", "p99_ms")
+# The null servers (bench/null, bench/toy/go): each stack's floor. toy-go is the seed's Go toy, whose
+# handler is Go net/http's floor and whose -grpc-addr server is grpc-go's.
+NULLS = ("null-grpcio", "null-grpcio-aio", "null-granian", "toy-go")
+TRANSPORTS = ("http", "grpc")
+# server_cpu_above_floor_us_per_req: the subject's server CPU per request less its floor's (floors.of),
+# measured in the same window; serving_phases_us: decode + tensor + encode per request, from the
+# server's own metrics (its work around the inference).
+GOAL_METRICS = (
+    "server_cpu_us_per_req",
+    "server_cpu_above_floor_us_per_req",
+    "serving_phases_us",
+    "rps",
+    "p50_ms",
+    "p99_ms",
+)
 GOAL_OPS = ("<=", "<", ">=", ">")
 # The network stage's ways into a server (bench.run.netload.WAYS): HTTP/1.1 or HTTP/2 (by ALPN, over
 # TLS only) × JSON or protobuf, and gRPC unary or stream, each in plaintext or over TLS.
@@ -35,7 +49,8 @@ NETWORK_WAYS = (
     *("h1-json", "h1-protobuf", "grpc", "grpc-stream"),
     *("h1-json-tls", "h2-json-tls", "h1-protobuf-tls", "h2-protobuf-tls", "grpc-tls", "grpc-stream-tls"),
 )
-WHERE_KEYS = {"kind": str, "server": str, "protocol": str, "model": str, "batch": int}  # what selects a scenario
+# what selects a scenario (a goal's subject: at reference_concurrency unless it names one)
+WHERE_KEYS = {"kind": str, "server": str, "protocol": str, "model": str, "batch": int, "concurrency": int}
 _BATCH = checks.items(checks.integer(1, 1024))
 
 
@@ -95,6 +110,7 @@ class CapacitySettings:
     percentile: float = knob(checks.number(0.0, 100.0))
     cpu_quota: float | None = knob(checks.optional(checks.number(0.0, 64.0)))
     cfs_period_us: int = knob(checks.integer(1000, 1000000))
+    cfs_burst_periods: float = knob(checks.number(0.0, 1.0, strict=False))  # the kernel: burst ≤ quota
     probe_rps: float = knob(checks.number(0.0))
     step: float = knob(checks.number(1.0))
     precision: float = knob(checks.number(0.0, 1.0))
@@ -119,10 +135,43 @@ class CapacitySettings:
 
 
 @dataclass(frozen=True)
+class AdaptiveSettings:
+    """Extra repeats of a goal's pair while its ratio's interval is wider than ±target_half_width."""
+
+    target_half_width: float = knob(checks.number(0.0, 1.0))
+    max_repeats: int = knob(checks.integer(3, 100))
+    budget_s: float = knob(checks.number(0.0, strict=False))
+
+
+@dataclass(frozen=True)
+class FloorSettings:
+    """Each server's floor: the null server of its stack (`of`: server → transport → null server),
+    measured in the same windows as the servers, at `concurrency`, on `protocols`."""
+
+    enabled: bool = knob(checks.boolean)
+    protocols: tuple[str, ...] = knob(checks.items(checks.text, PROTOCOLS))
+    concurrency: tuple[int, ...] = knob(checks.items(checks.integer(1, 10000)))
+    of: Mapping[str, Mapping[str, str]] = knob(checks.floors_of(TRANSPORTS, NULLS))
+
+
+@dataclass(frozen=True)
 class InprocSettings:
     enabled: bool = knob(checks.boolean)
     go_benchtime: str = knob(checks.go_duration)
     python_min_time_s: float = knob(checks.number(0.0))
+
+
+@dataclass(frozen=True)
+class SentinelSettings:
+    """The drift sentinel (bench.run.sentinel): a fixed reference workload at the start, middle and end."""
+
+    enabled: bool = knob(checks.boolean)
+    model: str = knob(checks.text)
+    batch: int = knob(checks.integer(1, 1024))
+    inproc_min_time_s: float = knob(checks.number(0.0))
+    toy_duration_s: float = knob(checks.number(0.0))
+    drift_threshold: float = knob(checks.number(0.0))
+    reference_toy_us: float = knob(checks.number(0.0))
 
 
 @dataclass(frozen=True)
@@ -196,6 +245,7 @@ class Settings:
     warmup_s: float = knob(checks.number(0.0, strict=False))
     duration_s: float = knob(checks.number(0.0))
     repeats: int = knob(checks.integer(3))
+    adaptive: AdaptiveSettings
     run_overhead_s: float = knob(checks.number(0.0, strict=False))
     budget_s: float = knob(checks.number(0.0))
     request_timeout_s: int = knob(checks.integer(1))
@@ -208,11 +258,13 @@ class Settings:
     noise_threshold: float = knob(checks.number(0.0, 1.0))
     reference_concurrency: int = knob(checks.integer(1))
     goals: tuple[Goal, ...] = knob(checks.records(spec_of(Goal), "key", "goal"))
+    floors: FloorSettings
     parity: ParitySettings
     variants: VariantSettings
     server_variants: Mapping[str, tuple[str, ...]] = knob(checks.server_variants(SERVER_BASES))
     capacity: CapacitySettings
     inproc: InprocSettings
+    sentinel: SentinelSettings
     seed: SeedSettings
     network: NetworkSettings
 

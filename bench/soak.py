@@ -51,9 +51,14 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+# A capacity the server itself set at the SLO (its CPU, its latency, or the cap's throttling of it),
+# not one the generator, refusals or other processes set (bench.analysis.capacity.bound_by).
+SERVER_CAPACITY = ("server", "latency", "throttling")
+
+
 def find_capacity(root: str, source: str | None) -> tuple[str, dict] | None:
     """(results dir, {(server, protocol): capacity entry}) of `source` or of the newest run whose
-    capacity sweep found a server-bound capacity for all four endpoints; None if there is none."""
+    capacity sweep found a capacity the server set for all four endpoints; None if there is none."""
     candidates = [source] if source else sorted(glob.glob(os.path.join(root, "*", "results.json")), reverse=True)
     for path in candidates:
         path = os.path.join(path, "results.json") if os.path.isdir(path) else path
@@ -65,7 +70,7 @@ def find_capacity(root: str, source: str | None) -> tuple[str, dict] | None:
         found = {
             (c["server"], c["protocol"]): c
             for c in items
-            if c.get("batch") == 1 and c.get("model") == "iris-logreg" and c.get("bound_by") == "server"
+            if c.get("batch") == 1 and c.get("model") == "iris-logreg" and c.get("bound_by") in SERVER_CAPACITY
         }
         if all(e in found for e in ENDPOINTS):
             return os.path.dirname(path), found
@@ -175,7 +180,7 @@ def _hold(plan: Plan, rates: dict, n_windows: int, window_s: float) -> dict[tupl
                 capped(f"soak-{name}-{protocol}", plan.cpu_quota, plan.settings.capacity.cfs_period_us)
             )
             spec = servers.spec_for(plan, name, protocol)
-            server = servers.start_planned(sup, plan, spec, f"soak-{name}-{protocol}", cap.preexec if cap else None)
+            server = servers.start_planned(sup, plan, spec, f"soak-{name}-{protocol}", cap)
             address = server.endpoints[servers.transport(protocol)]
             running[(name, protocol)] = (server, openloop.Target(protocol, address, bodies[("iris-logreg", 1, "json")]))
         with concurrent.futures.ThreadPoolExecutor(len(ENDPOINTS)) as pool:

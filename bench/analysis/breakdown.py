@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from bench.analysis import stats
 from bench.analysis.goals import IMPL_OF, inproc_us
-from bench.results import Inproc, Scenario
+from bench.results import Inproc, Run, Scenario
 
 PHASES = ("decode", "tensor", "inference", "encode")
+# The in-process timing the inference phase is set against: Python's session.run alone; Go has
+# none as narrow, its core Predict (validate, tensor, ORT, shape) is the nearest.
+INFERENCE_WORK = {"python": "inference", "go": "core"}
 # The encoding × transport ladder: each step changes one thing.
 LADDER = (
     ("http-json", "JSON / HTTP/1.1"),
@@ -41,7 +44,8 @@ def phases(rows: list[Scenario], inproc: Inproc) -> list[dict]:
         values = {p: row.phases_us[p].median if p in row.phases_us else None for p in PHASES}
         known = [v for v in values.values() if v is not None]
         remainder = cpu - sum(known) if cpu is not None and len(known) == len(PHASES) else None
-        floor = inproc_us(inproc, IMPL_OF.get(row.server, ""), row.model, row.batch)
+        impl = IMPL_OF.get(row.server, "")
+        floor = inproc_us(inproc, impl, row.model, row.batch, INFERENCE_WORK.get(impl, ""))
         out.append(
             {
                 "server": row.server,
@@ -91,10 +95,14 @@ def ladder(rows: list[Scenario], conc: int | None) -> list[dict]:
     return out
 
 
-def variants(rows: list[Scenario]) -> list[dict]:
-    """The stacks side by side (kind "variant"): CPU per request, req/s, p99 and each worker's CPU
-    share, with each variant's CPU per request relative to its base server's default stack."""
-    rows = [r for r in rows if r.kind == "variant"]
+def variants(runs: list[Run], rows: list[Scenario]) -> list[dict]:
+    """The stacks side by side (the variants' servers, in the windows they share with the matrix):
+    CPU per request, req/s, p99 and each worker's CPU share, with each variant's CPU per request
+    relative to its base server's default stack of the same window."""
+    measured = [r for r in rows if r.kind in ("serve", "variant")]
+    listed = {n for r in rows if r.kind == "variant" for n in (r.server, r.server.split("[")[0])}
+    cells = {(r.protocol, r.model, r.batch, r.concurrency) for r in rows if r.kind == "variant"}
+    rows = [r for r in measured if r.server in listed and (r.protocol, r.model, r.batch, r.concurrency) in cells]
     out = []
     for r in rows:
         base = stats.find(
@@ -106,20 +114,22 @@ def variants(rows: list[Scenario]) -> list[dict]:
             concurrency=r.concurrency,
         )
         cpu = stats.median_of(r, "server_cpu_us_per_req")
+        cell = {k: getattr(r, k) for k in ("protocol", "model", "batch", "concurrency")}
+        vs = {"ratio": None, "ratio_ci95": None}
+        if base is not None and base is not r:
+            vs = stats.paired(
+                runs, "server_cpu_us_per_req", {"server": r.server, **cell}, {"server": base.server, **cell}
+            )
         out.append(
             {
                 "server": r.server,
-                "protocol": r.protocol,
-                "model": r.model,
-                "batch": r.batch,
-                "concurrency": r.concurrency,
+                **cell,
                 "cpu_us": cpu,
                 "rps": stats.median_of(r, "rps"),
                 "p99_ms": stats.median_of(r, "p99_ms"),
                 "worker_shares": r.worker_cpu_share,
-                "vs_default": stats.ratio(cpu, stats.median_of(base, "server_cpu_us_per_req"))
-                if base is not r
-                else None,
+                "vs_default": vs["ratio"],
+                "vs_default_ci95": vs["ratio_ci95"],
                 "client_bound": r.client_bound,
                 "errors": r.errors,
             }

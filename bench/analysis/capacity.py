@@ -13,7 +13,7 @@ does the measuring, so the search is tested on synthetic latency curves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from bench.results import CapacityPoint
@@ -26,6 +26,7 @@ class Rules:
     schedule_tolerance: float = 0.01  # achieved ≥ (1 − this) × offered
     generator_util_limit: float = 0.8  # generator CPU at or above: it, not the server, may be the limit
     server_util_floor: float = 0.8  # at capacity the server should use at least this much of its quota
+    throttled_share: float = 0.05  # periods throttled at or above this share: the cap, not the CPU, set the limit
     step: float = 1.5
     precision: float = 0.05
     max_points: int = 16
@@ -39,7 +40,7 @@ def latency_at(point: CapacityPoint, percentile: float) -> float | None:
 
 def judge(point: CapacityPoint, rules: Rules) -> CapacityPoint:
     """Set the point's flags and whether it passes."""
-    flags = [f for f in point.flags if f == "confirm"]
+    flags = [f for f in point.flags if f in ("confirm", "noisy")]
     latency = latency_at(point, rules.percentile)
     if latency is None or latency > rules.slo_ms:
         flags.append("slo")
@@ -57,13 +58,13 @@ def judge(point: CapacityPoint, rules: Rules) -> CapacityPoint:
     return point
 
 
-def search(
-    measure: Callable[[float, bool], CapacityPoint],
-    start: float,
-    rules: Rules,
-    progress: Callable[[CapacityPoint], None] = lambda p: None,
-) -> tuple[float | None, str, list[CapacityPoint]]:
-    """(capacity rps or None, bound_by "server" | "generator" | "none", every point measured).
+Steps = Generator[tuple[float, bool], CapacityPoint, tuple[float | None, str, list[CapacityPoint]]]
+
+
+def steps(start: float, rules: Rules, progress: Callable[[CapacityPoint], None] = lambda p: None) -> Steps:
+    """The search as a generator: it yields (rate, confirm) for each point it wants measured, is
+    sent the measured point, and returns (capacity rps or None, bound_by, every point measured) —
+    so that several searches can take turns, one point each (`lockstep`).
 
     The capacity is the highest passing rate below the lowest failing one (a noisy pass above a
     failure is not believed), once it is within `precision` of that failure and has passed a
@@ -75,8 +76,8 @@ def search(
     fails: set[float] = set()
     rate = start
 
-    def probe(r: float, confirm: bool = False) -> CapacityPoint:
-        point = judge(measure(r, confirm), rules)
+    def probe(r: float, confirm: bool = False):
+        point = judge((yield (r, confirm)), rules)
         points.append(point)
         progress(point)
         (passes if point.passed else fails).add(r)
@@ -90,14 +91,14 @@ def search(
         return (max(below) if below else None), worst
 
     while len(points) < rules.max_points:
-        point = probe(rate)
+        point = yield from probe(rate)
         if "generator-bound" in point.flags:
             return bracket()[0], "generator", points
         best, worst = bracket()
         while best is not None and worst is not None and (worst - best) / best <= rules.precision:
             if len(points) >= rules.max_points:
                 return best, "server", points
-            confirmation = probe(best, confirm=True)
+            confirmation = yield from probe(best, confirm=True)
             if "generator-bound" in confirmation.flags:
                 return best, "generator", points
             if confirmation.passed:
@@ -115,3 +116,67 @@ def search(
     if best is None:
         return None, "none", points
     return best, ("server" if worst is not None else "unfinished"), points  # no failure yet: a lower bound
+
+
+def search(
+    measure: Callable[[float, bool], CapacityPoint],
+    start: float,
+    rules: Rules,
+    progress: Callable[[CapacityPoint], None] = lambda p: None,
+) -> tuple[float | None, str, list[CapacityPoint]]:
+    """(capacity rps or None, bound_by "server" | "generator" | "none" | "unfinished", every
+    point measured): `steps` driven by `measure(rate, confirm)`."""
+    return lockstep([(steps(start, rules, progress), measure)])[0]
+
+
+def lockstep(
+    searches: list[tuple[Steps, Callable[[float, bool], CapacityPoint]]],
+    after_round: Callable[[int], None] = lambda points: None,
+) -> list[tuple]:
+    """Several searches in turn, one point each, round robin until every one is done: the points of
+    different endpoints are measured minutes apart at most, so that a ratio of their capacities
+    is not a ratio of two moments of a drifting machine. Each search's result, in order;
+    `after_round(points measured so far)` is called after every round."""
+    results: list = [None] * len(searches)
+    measured = 0
+    asks = {}
+    for i, (gen, _) in enumerate(searches):
+        try:
+            asks[i] = next(gen)
+        except StopIteration as done:
+            results[i] = done.value
+    while asks:
+        for i in list(asks):
+            gen, measure = searches[i]
+            measured += 1
+            try:
+                asks[i] = gen.send(measure(*asks[i]))
+            except StopIteration as done:
+                results[i] = done.value
+                del asks[i]
+        after_round(measured)
+    return results
+
+
+def bound_by(found: float | None, bound: str, points: list[CapacityPoint], rules: Rules) -> str:
+    """What the search's "server" means, checked: the server's CPU, only when at the capacity it
+    used at least `server_util_floor` of its quota; otherwise what stopped the rate above it —
+    "noise" (other processes used the server CPUs during every failing point), "admission" (the
+    failing points were refused: errors), "throttling" (the CFS cap stalled the server in at least
+    `throttled_share` of its periods there), or "latency" (its latency rose with CPU to spare:
+    queueing, scheduling, the runtime)."""
+    if bound != "server" or found is None:
+        return bound
+    at = [p for p in points if p.passed and abs(p.offered_rps - found) < 1e-6]
+    util = at[-1].server_cpu_util if at else None
+    if util is None or util >= rules.server_util_floor:
+        return "server"
+    above = [p for p in points if not p.passed and p.offered_rps > found]
+    if above and all("noisy" in p.flags for p in above):
+        return "noise"
+    if above and all("errors" in p.flags for p in above):
+        return "admission"
+    shares = [p.nr_throttled / p.nr_periods for p in (*at, *above) if p.nr_periods]
+    if shares and max(shares) >= rules.throttled_share:
+        return "throttling"
+    return "latency"

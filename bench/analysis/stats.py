@@ -1,4 +1,5 @@
-"""Statistics: latency percentiles of one run, median and min–max over repeats, ratios, client-bound.
+"""Statistics: latency percentiles of one run, median (with its 95% interval) and min–max over
+repeats, paired ratios, client-bound.
 
 Pure functions over the results model, unit-tested, so that the report, the console and the plots
 read the very same numbers.
@@ -10,6 +11,7 @@ import math
 import statistics
 from collections.abc import Iterable
 
+from bench.analysis import intervals
 from bench.results import Latency, Run, Scenario, Spread
 
 # Fields of a run aggregated over its repeats (median, min, max).
@@ -65,11 +67,17 @@ def per_request_us(cpu_s: float | None, requests: int) -> float | None:
 
 
 def spread(values: Iterable[float | None]) -> Spread:
-    """Median, min and max of the known values."""
+    """Median (with its bootstrap 95% interval), min and max of the known values."""
     known = [v for v in values if v is not None]
     if not known:
         return Spread()
-    return Spread(median=statistics.median(known), min=min(known), max=max(known), n=len(known))
+    return Spread(
+        median=statistics.median(known),
+        min=min(known),
+        max=max(known),
+        n=len(known),
+        median_ci95=intervals.median_ci(known),
+    )
 
 
 def metric(run: Run, name: str) -> float | None:
@@ -139,26 +147,54 @@ def median_of(row: Scenario | None, name: str) -> float | None:
     return None if row is None else getattr(row, name).median
 
 
-def pair_ratios(rows: list[Scenario], axis: str, num: str, den: str) -> list[dict]:
-    """Ratios num/den of median req/s and of median CPU per request, pairing serve scenarios that
-    differ only in `axis` (e.g. axis "server", "go" over "python", for every protocol, model, batch
-    and concurrency measured for both). A pair is client-bound if either side is."""
+CELL = ("server", "protocol", "model", "batch", "concurrency")  # one member of one window
+
+
+def by_repeat(runs: list[Run], name: str, **where) -> dict[int, float]:
+    """repeat → `name` (a metric of METRICS) of the runs matching `where` (one window member)."""
+    out = {}
+    for run in runs:
+        if all(getattr(run, k) == v for k, v in where.items()):
+            value = metric(run, name)
+            if value is not None:
+                out[run.repeat] = value
+    return out
+
+
+def paired(runs: list[Run], name: str, subject: dict, baseline: dict) -> dict:
+    """The ratio of `name` between two members of one window, repeat by repeat: {ratio, ratio_ci95, n}."""
+    value, ci, n = intervals.ratio_summary(
+        intervals.paired_ratios(by_repeat(runs, name, **subject), by_repeat(runs, name, **baseline))
+    )
+    return {"ratio": value, "ratio_ci95": ci, "n": n}
+
+
+def pair_ratios(runs: list[Run], rows: list[Scenario], axis: str, num: str, den: str) -> list[dict]:
+    """Ratios num/den of req/s and of CPU per request, repeat by repeat, pairing the scenarios (of
+    the matrix and the variants) that differ only in `axis` (e.g. axis "server", a variant or "go"
+    over "python", for every protocol, model, batch and concurrency measured for both: members of
+    one window). A pair is client-bound if either side is."""
     out = []
-    for row in rows:
-        if row.kind != "serve" or getattr(row, axis) != num:
+    measured = [r for r in rows if r.kind in ("serve", "variant")]
+    for row in measured:
+        if getattr(row, axis) != num:
             continue
-        match = {k: getattr(row, k) for k in ("kind", "server", "protocol", "model", "batch", "concurrency")}
+        match = {k: getattr(row, k) for k in CELL}
         match[axis] = den
-        other = find(rows, **match)
+        other = next((r for r in measured if all(getattr(r, k) == v for k, v in match.items())), None)
         if other is None:
             continue
+        mine = {k: getattr(row, k) for k in CELL}
+        rps = paired(runs, "rps", mine, match)
+        cpu = paired(runs, "server_cpu_us_per_req", mine, match)
         out.append(
             {
-                **{k: getattr(row, k) for k in ("server", "protocol", "model", "batch", "concurrency") if k != axis},
-                "rps_ratio": ratio(median_of(row, "rps"), median_of(other, "rps")),
-                "cpu_per_req_ratio": ratio(
-                    median_of(row, "server_cpu_us_per_req"), median_of(other, "server_cpu_us_per_req")
-                ),
+                **{k: getattr(row, k) for k in CELL if k != axis},
+                "rps_ratio": rps["ratio"],
+                "rps_ratio_ci95": rps["ratio_ci95"],
+                "cpu_per_req_ratio": cpu["ratio"],
+                "cpu_per_req_ratio_ci95": cpu["ratio_ci95"],
+                "n": cpu["n"],
                 "client_bound": row.client_bound or other.client_bound,
             }
         )

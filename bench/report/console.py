@@ -7,6 +7,7 @@ prints itself.
 from __future__ import annotations
 
 from rich.console import Console as RichConsole
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -24,16 +25,17 @@ class Console:
         self._task = None
 
     def info(self, text: str) -> None:
-        self.out.print(
-            f"[dim]bench:[/dim] {text}", markup=True
-        ) if self._progress is None else self._progress.console.print(f"[dim]bench:[/dim] {text}")
+        # escaped: a server's name such as python[rsgi] is not rich markup
+        (self._progress.console if self._progress else self.out).print(f"[dim]bench:[/dim] {escape(text)}")
 
     def warn(self, text: str) -> None:
-        (self._progress.console if self._progress else self.out).print(f"[yellow]bench: warning:[/yellow] {text}")
+        (self._progress.console if self._progress else self.out).print(
+            f"[yellow]bench: warning:[/yellow] {escape(text)}"
+        )
 
     def error(self, text: str) -> None:
         self.finish_progress()
-        self.out.print(f"[bold red]bench: error:[/bold red] {text}", markup=True)
+        self.out.print(f"[bold red]bench: error:[/bold red] {escape(text)}", markup=True)
 
     def estimate(self, est: dict) -> None:
         parts = ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in est.items() if k.endswith("_s") and k != "total_s")
@@ -57,14 +59,18 @@ class Console:
         if self._progress is None:
             return
         where = f"{run.server}/{run.protocol}"
-        what = f"{run.model} b{run.batch}" if run.kind == "serve" else f"seed {run.mode}"
+        what = (
+            f"seed {run.mode}"
+            if run.mode
+            else f"{run.model} b{run.batch}" + ("" if run.kind == "serve" else f" [{run.kind}]")
+        )
         flag = " [red]client-bound[/red]" if run.client_bound else ""
         if run.no_answers:
             flag += " [bold red]no answer at all (transport errors or timeouts)[/bold red]"
         if run.noisy:
             flag += f" [yellow]noisy: {run.foreign_cpu_share:.0%} of server CPU used by other processes[/yellow]"
         self._progress.console.print(
-            f"  {where:<16} {what:<24} c{run.concurrency:<4} r{run.repeat}  "
+            f"  {escape(where):<16} {what:<24} c{run.concurrency:<4} r{run.repeat}  "
             f"{report.num(run.rps, 0):>8} req/s  p99 {report.num(run.latency_ms.p99, 2):>7} ms  "
             f"cpu {report.num(run.server_cpu_us_per_req, 1):>7} µs/req  errors {run.errors}{flag}"
         )
@@ -75,7 +81,7 @@ class Console:
         verdict = "[green]pass[/green]" if point.passed else f"[red]{', '.join(point.flags) or 'fail'}[/red]"
         confirm = " (confirming)" if "confirm" in point.flags else ""
         self.out.print(
-            f"  capacity {label:<28} {report.num(point.offered_rps, 0):>7} req/s offered  "
+            f"  capacity {escape(label):<28} {report.num(point.offered_rps, 0):>7} req/s offered  "
             f"{report.num(point.achieved_rps, 0):>7} achieved  p99 {report.num(point.latency_ms.p99, 2):>7} ms  "
             f"server {report.num(100 * (point.server_cpu_util or 0), 0):>3}% of quota  "
             f"generator {report.num(100 * (point.client_cpu_util or 0), 0):>3}%  {verdict}{confirm}"
@@ -104,7 +110,7 @@ class Console:
             table.add_column(col, justify="right" if col not in ("server", "protocol", "model", "flags") else "left")
         for row in results.scenarios:
             table.add_row(
-                row.server,
+                escape(row.server),
                 row.protocol,
                 row.model or f"({row.mode})",
                 str(row.batch or "-"),

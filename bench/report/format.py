@@ -16,13 +16,22 @@ def num(v: float | None, digits: int = 1) -> str:
 
 
 def spread_text(s: Spread, digits: int = 0) -> str:
-    if s.median is None:
+    """The median with its 95% interval (bootstrap over the repeats)."""
+    return ci_text(s.median, s.median_ci95, digits)
+
+
+def ratio_text(v: float | None, ci: list[float] | None = None) -> str:
+    """1.23×, and with an interval 1.23× [1.10–1.35]."""
+    if v is None:
         return "n/a"
-    return f"{num(s.median, digits)} ({num(s.min, digits)}–{num(s.max, digits)})"
+    return f"{v:.2f}×" + (f" [{ci[0]:.2f}–{ci[1]:.2f}]" if ci else "")
 
 
-def ratio_text(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.2f}×"
+def ci_text(v: float | None, ci: list[float] | None, digits: int = 1) -> str:
+    """A median with its 95% interval: 123.4 [118.0–130.2]."""
+    if v is None:
+        return "n/a"
+    return num(v, digits) + (f" [{num(ci[0], digits)}–{num(ci[1], digits)}]" if ci else "")
 
 
 def flags(row: Scenario) -> str:

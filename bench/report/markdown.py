@@ -9,8 +9,10 @@ import os
 
 from bench.analysis import goals
 from bench.report.sections import (
+    answer,
     capacity,
     figures,
+    floors,
     header,
     ladder,
     main_table,
@@ -29,12 +31,14 @@ from bench.results import Results
 
 SECTIONS = (
     header,
+    answer,
     parity,
     goals_section,
     main_table,
     ratios,
     ladder,
     phases,
+    floors,
     capacity,
     peers,
     variants,

@@ -147,15 +147,15 @@ def cpu_per_request(rows: list[Scenario], inproc, path: str) -> None:
         for server, protocol, pts in _series_points(serve, key, series):
             _line(ax, pts, server, protocol, "server_cpu_us_per_req")
         for impl, style in (("python", ":"), ("go", "-.")):
-            floor = goals.inproc_us(inproc, impl, *key)
+            floor = goals.inproc_us(inproc, impl, *key, "protobuf")
             if floor:
-                ax.axhline(floor, color="gray", linestyle=style, linewidth=1, label=f"in-process {impl}")
+                ax.axhline(floor, color="gray", linestyle=style, linewidth=1, label=f"in-process {impl} (protobuf)")
     _finish(
         fig,
         axes,
         keys,
         "server CPU µs per request",
-        "Server CPU per request vs concurrency (grey: in-process inference time)",
+        "Server CPU per request vs concurrency (grey: in-process time of the work: decode, predict, encode)",
         path,
         log_y=True,
         xs=xs,

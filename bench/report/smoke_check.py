@@ -3,9 +3,9 @@
     python -m bench.report.smoke_check results/latest
 
 Checks that results.json parses and follows the schema, that the parity gate ran and passed (when
-the profile measured servers), that every run's and every capacity point's raw output is there
-and parses again to the same request count, and that report.md and the PNG plots exist and are
-readable.
+the profile measured servers), that floors and the drift sentinel's readings are there when they
+are on, that every run's and every capacity point's raw output is there and parses again to the
+same request count, and that report.md (the answer first) and the PNG plots exist and are readable.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bench.analysis import parse
 from bench.results import Results
 
 ENV_KEYS = ("cpu_model", "cpu_count", "os", "pinning", "versions", "git")
-VERSION_KEYS = ("python", "go", "onnxruntime", "grpcio", "grpc-go", "hey", "ghz")
+VERSION_KEYS = ("python", "go", "onnxruntime", "grpcio", "grpc-go", "granian", "hey", "ghz", "vegeta")
 PLOTS = ("throughput.png", "latency.png", "cpu_per_request.png")
 CAPACITY_PLOTS = ("capacity_latency.png", "capacity_cpu.png")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -36,7 +36,7 @@ def check(run_dir: str) -> list[str]:
     problems += [f"environment lacks {k}" for k in ENV_KEYS if k not in env]
     problems += [f"environment.versions lacks {k}" for k in VERSION_KEYS if not env.get("versions", {}).get(k)]
     stages = results.settings.get("stages", ["matrix"])
-    headings = ["## Goals"]
+    headings = ["## The answer", "## Goals"]
     plots: tuple[str, ...] = ()
     if "matrix" in stages or "capacity" in stages:
         if not results.parity.ran:
@@ -49,6 +49,10 @@ def check(run_dir: str) -> list[str]:
         if not results.scenarios:
             problems.append("no aggregated scenarios")
         headings += ["## Parity gate", "## Main table", "## Encoding × transport", "## Where the server's time goes"]
+        if results.settings.get("floors", {}).get("enabled"):
+            headings.append("## Against the framework's floor")
+            if not results.floors:
+                problems.append("floors are enabled and results.json has none")
         plots += PLOTS
     if "seed" in stages and results.settings.get("seed", {}).get("enabled"):
         headings.append("## Seed replication")
@@ -62,6 +66,8 @@ def check(run_dir: str) -> list[str]:
                 problems += _check_point_raw(run_dir, f"capacity {c.server}/{c.protocol} point {j}", point)
         headings.append("## Capacity at an SLO")
         plots += CAPACITY_PLOTS
+    if results.settings.get("sentinel", {}).get("enabled") and len(results.drift.get("readings", [])) < 2:
+        problems.append("the drift sentinel is on and results.json has fewer than two readings")
     if len(results.goals) != len(results.settings.get("goals", [])):
         problems.append("not every goal of the settings was evaluated")
     try:

@@ -1,6 +1,7 @@
-"""A CPU cap for the server under test, with the kernel's CFS bandwidth control: the same idea as
-grpc_bench's `docker --cpus`, without Docker, so that the server (not the load generator) is the
-bottleneck of a capacity sweep.
+"""Cgroups for the servers under test: a CPU cap (CpuCap), with the kernel's CFS bandwidth control —
+the same idea as grpc_bench's `docker --cpus`, without Docker, so that the server (not the load
+generator) is the bottleneck of a capacity sweep — and a CPU account (CpuAccount): a cgroup that only
+counts the CPU time of every thread of every process in it, dead or alive, to the microsecond.
 
 cgroup v2 (`cpu.max` in a cgroup of the unified hierarchy, with the cpu controller) or v1
 (`cpu.cfs_quota_us` / `cpu.cfs_period_us` under the cpu controller's mount), whichever is writable.
@@ -14,6 +15,8 @@ import os
 
 V2_ROOT = "/sys/fs/cgroup"
 V1_CANDIDATES = ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpuacct,cpu")
+V2_MOUNTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified")  # a cgroup2 root (pure v2, or hybrid's unified)
+V1_CPUACCT = ("/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpuacct,cpu")
 MIN_QUOTA_US = 1000  # the kernel refuses a quota under 1 ms
 
 
@@ -52,9 +55,11 @@ def _v1_parent() -> str | None:
 
 
 class CpuCap:
-    """A cgroup capping its processes to `quota` CPUs (e.g. 0.25) in periods of `period_us`."""
+    """A cgroup capping its processes to `quota` CPUs (e.g. 0.25) in periods of `period_us`, with
+    `burst_us` of unused quota carried over to absorb bursts (v2 cpu.max.burst, v1 cpu.cfs_burst_us;
+    0: none, the kernel's default)."""
 
-    def __init__(self, name: str, quota: float, period_us: int):
+    def __init__(self, name: str, quota: float, period_us: int, burst_us: int = 0):
         if quota <= 0:
             raise CgroupError(f"CPU quota {quota} must be positive")
         quota_us = round(quota * period_us)
@@ -63,7 +68,7 @@ class CpuCap:
                 f"CPU quota {quota} × period {period_us} µs = {quota_us} µs is under the kernel's 1 ms minimum; "
                 "use a longer period"
             )
-        self.quota, self.period_us = quota, period_us
+        self.quota, self.period_us, self.burst_us = quota, period_us, burst_us
         parent = _v2_parent()
         self.version = 2 if parent else 1
         parent = parent or _v1_parent()
@@ -77,9 +82,13 @@ class CpuCap:
             os.makedirs(self.path, exist_ok=True)
             if self.version == 2:
                 _write(os.path.join(self.path, "cpu.max"), f"{quota_us} {period_us}")
+                if burst_us:
+                    _write(os.path.join(self.path, "cpu.max.burst"), str(burst_us))
             else:
                 _write(os.path.join(self.path, "cpu.cfs_period_us"), str(period_us))
                 _write(os.path.join(self.path, "cpu.cfs_quota_us"), str(quota_us))
+                if burst_us:
+                    _write(os.path.join(self.path, "cpu.cfs_burst_us"), str(burst_us))
         except OSError as exc:
             self.close()
             raise CgroupError(f"cannot set a CPU quota in {self.path}: {exc.strerror}") from None
@@ -95,6 +104,14 @@ class CpuCap:
     def preexec(self) -> None:
         """For subprocess's preexec_fn: the child joins the group before it execs."""
         _write(self.procs_file, str(os.getpid()))
+
+    def usage_s(self) -> float | None:
+        """CPU seconds used by the group's processes (v2 cpu.stat; v1 when cpuacct shares the mount)."""
+        return _usage_s(self.path, self.version)
+
+    def describe(self) -> str:
+        burst = f", burst {self.burst_us / 1000:g} ms" if self.burst_us else ""
+        return f"quota {self.quota:g} CPU, period {self.period_us / 1000:g} ms{burst} (cgroup v{self.version})"
 
     def throttling(self) -> dict[str, float]:
         """The kernel's throttling counters: periods, throttled periods, throttled seconds."""
@@ -132,3 +149,68 @@ class CpuCap:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _usage_s(path: str, version: int) -> float | None:
+    try:
+        if version == 2:
+            with open(os.path.join(path, "cpu.stat"), encoding="ascii") as fh:
+                for line in fh:
+                    key, _, value = line.partition(" ")
+                    if key == "usage_usec":
+                        return int(value) / 1e6
+            return None
+        with open(os.path.join(path, "cpuacct.usage"), encoding="ascii") as fh:
+            return int(fh.read()) / 1e9
+    except (OSError, ValueError):
+        return None
+
+
+class CpuAccount:
+    """A cgroup without limits that counts its processes' CPU time: cgroup v2's cpu.stat usage_usec
+    (every v2 cgroup has it) or v1's cpuacct.usage (ns). Unlike a process tree's /proc times (clock
+    ticks, 10 ms) or its live threads' schedstat (which loses a thread that ends — a server that
+    serves each request on a thread of its own), it counts every thread and child that ever ran
+    in it. `create` gives None where no cgroup is writable (not root): the caller falls back."""
+
+    def __init__(self, path: str, version: int):
+        self.path, self.version = path, version
+
+    @classmethod
+    def create(cls, name: str) -> CpuAccount | None:
+        leaf = f"servebench-{os.getpid()}-acct-{name}"
+        for version, mounts in ((2, V2_MOUNTS), (1, V1_CPUACCT)):
+            for mount in mounts:
+                marker = "cgroup.controllers" if version == 2 else "cpuacct.usage"
+                if not os.path.exists(os.path.join(mount, marker)):
+                    continue
+                path = os.path.join(mount, leaf)
+                try:
+                    os.makedirs(path, exist_ok=True)
+                except OSError:
+                    continue
+                account = cls(path, version)
+                if account.usage_s() is not None:
+                    return account
+                account.close()
+        return None
+
+    def preexec(self) -> None:
+        """For subprocess's preexec_fn: the child joins the group before it execs."""
+        _write(os.path.join(self.path, "cgroup.procs"), str(os.getpid()))
+
+    def usage_s(self) -> float | None:
+        return _usage_s(self.path, self.version)
+
+    def close(self) -> None:
+        """Remove the group (its processes, if any are left, go back to the root first)."""
+        try:
+            with open(os.path.join(self.path, "cgroup.procs"), encoding="ascii") as fh:
+                for pid in (line.strip() for line in fh):
+                    try:
+                        _write(os.path.join(os.path.dirname(self.path), "cgroup.procs"), pid)
+                    except OSError:
+                        pass
+            os.rmdir(self.path)
+        except OSError:
+            pass

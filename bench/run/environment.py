@@ -1,4 +1,6 @@
-"""The `environment` block of results.json: machine, pinning, versions, commit."""
+"""The `environment` block of results.json: machine, pinning, the version of everything a figure
+depends on (Python packages the servers and the bench import, the Go modules compiled into each
+binary that ran, the load generators), the commit — `bench compare` says what differs."""
 
 from __future__ import annotations
 
@@ -13,14 +15,26 @@ PY_PACKAGES = (
     "onnxruntime",
     "grpcio",
     "grpcio-health-checking",
+    "grpcio-reflection",
     "protobuf",
     "numpy",
+    "orjson",
     "Flask",
+    "Werkzeug",
+    "granian",
+    "uvloop",
     "gunicorn",
+    "prometheus-client",
     "psutil",
     "scikit-learn",
     "skl2onnx",
 )
+# The binaries whose compiled-in modules are recorded (name → path under the repo)
+BINARIES = {
+    "go_service": "go_service/bin/go_service",
+    "openloop": "go_service/bin/openloop",
+    "toy": "bench/toy/go/bin/toy",
+}
 GO_MODULES = {
     "grpc-go": "google.golang.org/grpc",
     "protobuf-go": "google.golang.org/protobuf",
@@ -71,6 +85,28 @@ def go_mod_versions(go_mod: str) -> dict[str, str | None]:
     return out
 
 
+def binary_modules(binary: str) -> dict | None:
+    """The Go version and the module versions compiled into a binary (`go version -m`)."""
+    text = _run(["go", "version", "-m", binary])
+    if not text:
+        return None
+    lines = text.splitlines()
+    out = {"go": lines[0].split(":", 1)[-1].strip(), "deps": {}}
+    for line in lines[1:]:
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "dep":
+            out["deps"][parts[1]] = parts[2]
+    return out
+
+
+def cpu_governor() -> str | None:
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor", encoding="ascii") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
 def tool_version(binary: str) -> str | None:
     """The module version a Go binary was built from (`go version -m`), e.g. v0.1.4 for hey."""
     text = _run(["go", "version", "-m", binary])
@@ -98,15 +134,18 @@ def collect(repo: str, tools: dict[str, str], pinning: dict) -> dict:
             versions[pkg] = None
     versions.update(go_mod_versions(os.path.join(repo, "go_service", "go.mod")))
     versions.update({name: tool_version(path) for name, path in tools.items()})
+    binaries = {name: binary_modules(os.path.join(repo, path)) for name, path in BINARIES.items()}
     return {
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "os": os_name(),
         "kernel": platform.release(),
+        "cpu_governor": cpu_governor(),
         "machine": platform.machine(),
         "pinning": pinning,
         "versions": versions,
+        "binaries": binaries,
         "git": git_info(repo),
         "python_executable": sys.executable,
     }

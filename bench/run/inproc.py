@@ -1,191 +1,188 @@
-"""In-process inference time per model and batch: the floor that serving overhead is measured against.
+"""In-process time per model and batch: the work a server does for a request, without the server.
 
-- Go: the Go core benchmark, BenchmarkPredict/model=<name>/batch=<n> in go_service/internal/predictor,
-  compiled with `go test -c` and run pinned to the server CPUs; its standard `ns/op` lines are parsed.
-- Python: onnxruntime session.run on the same model.onnx, with the servers' session options
-  (1 intra-op, 1 inter-op thread), timed with timeit, pinned to the server CPUs. Run as a child:
-  `python -m bench.run.inproc --models DIR --model NAME[,NAME] --batch 1,32 --min-time 0.3` prints JSON.
+- Go: go_service/internal/predictor's benchmarks, compiled once with `go test -c` and run pinned to
+  the server CPUs (standard `ns/op` lines parsed): BenchmarkPredictWire/model=…/batch=…/codec=…
+  (work "protobuf" or "json": the request's bytes decoded, the core Predict, the answer encoded, on
+  the run's own request bodies) and BenchmarkPredict (work "core": the core Predict alone).
+- Python: bench.run.inproc_child, pinned to the server CPUs: work "protobuf" and "json" (the same,
+  with the Python server's codec and Predictor) and "inference" (onnxruntime session.run alone).
+
+`stage` measures every model and batch of the matrix once, before the windows (the overhead table's
+figures); `WindowTimer` times one work on demand, inside a window, repeat by repeat, so that a goal
+comparing a server with the in-process time of its work compares figures of the same minutes.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
+import subprocess
 import sys
-import timeit
 from collections.abc import Sequence
 
-from bench.plan import GO_BENCH_COUNT, Plan
+from bench.plan import GO_BENCH_COUNT, Plan, go_seconds
 from bench.results import Inproc, InprocTiming
 from bench.run.procs import Supervisor
 
 GO_BENCH_LINE = re.compile(
-    r"^BenchmarkPredict/model=(?P<model>[^/\s]+)/batch=(?P<batch>\d+)(?:-\d+)?\s+"
-    r"(?P<n>\d+)\s+(?P<ns>[\d.]+) ns/op"
+    r"^BenchmarkPredict(?P<wire>Wire)?/model=(?P<model>[^/\s]+)/batch=(?P<batch>\d+)"
+    r"(?:/codec=(?P<codec>[a-z]+))?(?:-\d+)?\s+(?P<n>\d+)\s+(?P<ns>[\d.]+) ns/op"
 )
 GO_PACKAGE = "./internal/predictor"
+GO_WORKS = ("core", "protobuf", "json")
+PYTHON_WORKS = ("inference", "protobuf", "json")
 
 
-def floors(sup: Supervisor, plan: Plan, ui) -> Inproc:
-    """The in-process stage: both timings of every model and batch of the matrix (none when the
-    settings turn it off); a problem of either is warned about and kept."""
+def stage(sup: Supervisor, plan: Plan, ui, bodies_dir: str) -> tuple[Inproc, WindowTimer | None]:
+    """Both languages' timings of every model and batch of the matrix (none when the settings turn
+    it off), and the timer the windows use; a problem of either is warned about and kept."""
     s = plan.settings
-    raw = os.path.join(plan.run_dir, "raw")
-    all_cpus = sorted(set(plan.server_cpus) | set(plan.client_cpus))
     out = Inproc()
     if not s.inproc.enabled:
-        return out
-    ui.info("in-process inference time: Go core benchmark and onnxruntime from Python, pinned to the server CPUs")
-    env = {"GOMAXPROCS": str(len(plan.server_cpus))}
-    go_dir = os.path.join(plan.repo, "go_service")
-    go, problem = go_timings(
-        sup, go_dir, s.models, s.batch, s.inproc.go_benchtime, plan.server_cpus, all_cpus, env, raw
-    )
-    py, problem_py = python_timings(
-        sup, plan.models_dir, s.models, s.batch, s.inproc.python_min_time_s, plan.server_cpus, raw
-    )
-    for impl, timings in (("go", go), ("python", py)):
-        out.timings += [InprocTiming(impl, m, b, us) for (m, b), us in timings.items()]
+        return out, None
+    ui.info("in-process time: Go's predictor benchmarks and Python's codec + Predictor, pinned to the server CPUs")
+    raw = os.path.join(plan.run_dir, "raw")
+    binary, problem = build_go(sup, plan, raw)
+    timer = WindowTimer(sup, plan, binary, bodies_dir)
+    if binary:
+        argv = go_argv(binary, go_bench_pattern(s.models, s.batch), s.inproc.go_benchtime, GO_BENCH_COUNT, bodies_dir)
+        text, problem = timer.run_go(argv)
+        timings = parse_go_bench(text)
+        missing = [f"{m}/batch={b}" for m in s.models for b in s.batch if (m, b, "protobuf") not in timings]
+        problem = problem or (f"Go benchmark has no result for {', '.join(missing)}" if missing else None)
+        out.timings += [InprocTiming("go", m, b, us, work=w) for (m, b, w), us in timings.items()]
+    py, problem_py = timer.python_batch(s.models, s.batch, s.inproc.python_min_time_s)
+    out.timings += [InprocTiming("python", m, b, us, work=w) for (m, b, w), us in py.items()]
     out.problems = [p for p in (problem, problem_py) if p]
     for p in out.problems:
         ui.warn(p)
-    return out
+    return out, timer
 
 
-def parse_go_bench(text: str) -> dict[tuple[str, int], float]:
-    """(model, batch) → µs per op from `go test -bench` standard output; with several runs of
+def parse_go_bench(text: str) -> dict[tuple[str, int, str], float]:
+    """(model, batch, work) → µs per op from `go test -bench` standard output; with several runs of
     a benchmark (-test.count), the fastest: the floor, least disturbed by the rest of the machine."""
     out = {}
     for line in text.splitlines():
         m = GO_BENCH_LINE.match(line.strip())
         if m:
-            key, us = (m["model"], int(m["batch"])), float(m["ns"]) / 1e3
+            work = m["codec"] if m["wire"] else "core"
+            key, us = (m["model"], int(m["batch"]), work), float(m["ns"]) / 1e3
             out[key] = min(us, out.get(key, us))
     return out
 
 
-def go_bench_pattern(models: Sequence[str], batches: Sequence[int]) -> str:
-    """A -bench regex selecting exactly these sub-benchmarks (go splits the pattern on '/')."""
+def go_bench_pattern(models: Sequence[str], batches: Sequence[int], works: Sequence[str] = GO_WORKS) -> str:
+    """A -bench regex selecting exactly these sub-benchmarks (go splits the pattern on '/');
+    "core" is BenchmarkPredict, the codecs BenchmarkPredictWire's."""
     names = "|".join(re.escape(m) for m in models)
     sizes = "|".join(str(b) for b in batches)
-    return f"^BenchmarkPredict$/^model=({names})$/^batch=({sizes})$"
+    codecs = [w for w in works if w != "core"]
+    benches = (["BenchmarkPredict"] if "core" in works else []) + (["BenchmarkPredictWire"] if codecs else [])
+    return f"^({'|'.join(benches)})$/^model=({names})$/^batch=({sizes})$/^codec=({'|'.join(codecs) or 'none'})$"
 
 
-def go_timings(
-    sup: Supervisor,
-    go_dir: str,
-    models: Sequence[str],
-    batches: Sequence[int],
-    benchtime: str,
-    cpus: list[int],
-    build_cpus: list[int],
-    env: dict,
-    raw_dir: str,
-) -> tuple[dict, str | None]:
-    """Compile the predictor's test binary (on build_cpus), run its benchmark pinned to cpus.
+def go_argv(binary: str, pattern: str, benchtime: str, count: int, bodies_dir: str) -> list[str]:
+    return [
+        binary, "-test.run", "^$", "-test.bench", pattern, "-test.benchtime", benchtime,
+        "-test.count", str(count), "-predict.bodies", bodies_dir,
+    ]  # fmt: skip
 
-    Returns (timings, problem or None).
-    """
+
+def build_go(sup: Supervisor, plan: Plan, raw_dir: str) -> tuple[str | None, str | None]:
+    """The predictor's test binary (built on every CPU of the run), or (None, the problem)."""
+    go_dir = os.path.join(plan.repo, "go_service")
     binary = os.path.abspath(os.path.join(raw_dir, "predictor.test"))
     log = os.path.join(raw_dir, "go-bench.txt")
+    all_cpus = sorted(set(plan.server_cpus) | set(plan.client_cpus))
     with open(log, "wb") as out:
         build = sup.run_measured(
-            ["go", "test", "-c", "-o", binary, GO_PACKAGE], build_cpus, stdout=out, stderr=out, cwd=go_dir
+            ["go", "test", "-c", "-o", binary, GO_PACKAGE], all_cpus, stdout=out, stderr=out, cwd=go_dir
         )
     if build.returncode != 0:
-        return {}, f"`go test -c {GO_PACKAGE}` failed (see {log})"
-    argv = [
-        binary,
-        "-test.run",
-        "^$",
-        "-test.bench",
-        go_bench_pattern(models, batches),
-        "-test.benchtime",
-        benchtime,
-        "-test.count",
-        str(GO_BENCH_COUNT),
-    ]
-    pkg_dir = os.path.join(go_dir, GO_PACKAGE)
-    with open(log, "ab") as out:
-        run = sup.run_measured(argv, cpus, stdout=out, stderr=out, cwd=pkg_dir, env=env)
-    os.remove(binary)
-    with open(log, encoding="utf-8", errors="replace") as fh:
-        timings = parse_go_bench(fh.read())
-    if run.returncode != 0:
-        return timings, f"Go benchmark exited with status {run.returncode} (see {log})"
-    missing = [f"{m}/batch={b}" for m in models for b in batches if (m, b) not in timings]
-    return timings, (f"Go benchmark has no result for {', '.join(missing)}" if missing else None)
+        return None, f"`go test -c {GO_PACKAGE}` failed (see {log})"
+    return binary, None
 
 
-def python_timings(
-    sup: Supervisor,
-    models_dir: str,
-    models: Sequence[str],
-    batches: Sequence[int],
-    min_time_s: float,
-    cpus: list[int],
-    raw_dir: str,
-) -> tuple[dict, str | None]:
-    out_path = os.path.join(raw_dir, "python-inproc.json")
-    argv = [
-        sys.executable,
-        "-m",
-        "bench.run.inproc",
-        "--models",
-        models_dir,
-        "--model",
-        ",".join(models),
-        "--batch",
-        ",".join(map(str, batches)),
-        "--min-time",
-        str(min_time_s),
-    ]
-    with open(out_path, "wb") as out, open(out_path + ".stderr", "wb") as err:
-        run = sup.run_measured(argv, cpus, stdout=out, stderr=err)
-    if run.returncode != 0:
-        return {}, f"Python in-process timing failed (see {out_path}.stderr)"
-    os.remove(out_path + ".stderr")
-    with open(out_path, encoding="utf-8") as fh:
-        data = json.load(fh)
-    return {(d["model"], d["batch"]): d["us_per_run"] for d in data["timings"]}, None
+class WindowTimer:
+    """In-process timings on demand, pinned to the server CPUs: Go by running the compiled benchmark
+    binary on one sub-benchmark, Python by asking a child (bench.run.inproc_child --serve) that
+    keeps its models loaded. `close()` stops the child and removes the binary."""
 
+    def __init__(self, sup: Supervisor, plan: Plan, go_binary: str | None, bodies_dir: str):
+        self.sup, self.plan, self.go_binary, self.bodies_dir = sup, plan, go_binary, bodies_dir
+        self.raw = os.path.join(plan.run_dir, "raw")
+        self._child: subprocess.Popen | None = None
 
-def time_session_run(models_dir: str, model: str, batch: int, min_time_s: float) -> float:
-    """µs per session.run of `batch` rows: best of 5 timeit repeats of at least min_time_s each."""
-    import numpy as np
-    import onnxruntime as ort
+    def run_go(self, argv: list[str]) -> tuple[str, str | None]:
+        """The benchmark's output (also appended to raw/go-bench.txt), and a problem or None."""
+        log = os.path.join(self.raw, "go-bench.txt")
+        pkg_dir = os.path.join(self.plan.repo, "go_service", GO_PACKAGE)
+        env = {"GOMAXPROCS": str(len(self.plan.server_cpus))}
+        with open(log, "ab") as out:
+            start = out.tell()
+            run = self.sup.run_measured(argv, self.plan.server_cpus, stdout=out, stderr=out, cwd=pkg_dir, env=env)
+        with open(log, encoding="utf-8", errors="replace") as fh:
+            fh.seek(start)
+            text = fh.read()
+        return text, (None if run.returncode == 0 else f"Go benchmark exited with status {run.returncode} (see {log})")
 
-    from bench.run import payloads
-    from python_service.server.core.predictor import session_options
+    def python_batch(self, models, batches, min_time_s: float) -> tuple[dict, str | None]:
+        out_path = os.path.join(self.raw, "python-inproc.json")
+        argv = [
+            *self._python_argv(), "--model", ",".join(models), "--batch", ",".join(map(str, batches)),
+            "--min-time", str(min_time_s),
+        ]  # fmt: skip
+        with open(out_path, "wb") as out, open(out_path + ".stderr", "wb") as err:
+            run = self.sup.run_measured(argv, self.plan.server_cpus, stdout=out, stderr=err)
+        if run.returncode != 0:
+            return {}, f"Python in-process timing failed (see {out_path}.stderr)"
+        os.remove(out_path + ".stderr")
+        with open(out_path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        return {(d["model"], d["batch"], d["work"]): d["us_per_run"] for d in data["timings"]}, None
 
-    entry = payloads.load_models(models_dir, [model])[model]
-    meta = entry.metadata
-    session = ort.InferenceSession(entry.model_bytes, session_options(), providers=["CPUExecutionProvider"])
-    feed = {meta["input_name"]: np.ascontiguousarray(payloads.rows_for(meta, batch))}
-    fetch = [meta.get("probabilities_output") or meta["value_output"]]
-    timer = timeit.Timer(lambda: session.run(fetch, feed))
-    number, elapsed = timer.autorange()
-    number = max(1, int(number * min_time_s / max(elapsed, 1e-9)))
-    return min(timer.repeat(repeat=5, number=number)) / number * 1e6
+    def _python_argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "bench.run.inproc_child", "--models", self.plan.models_dir,
+            "--bodies", self.bodies_dir,
+        ]  # fmt: skip
 
+    def time(self, impl: str, model: str, batch: int, work: str) -> tuple[float | None, str | None]:
+        """µs per run of one work now; (None, the problem) when it cannot be timed."""
+        s = self.plan.settings.inproc
+        if impl == "go":
+            if not self.go_binary:
+                return None, "no Go benchmark binary"
+            bench = go_seconds(s.go_benchtime)
+            argv = go_argv(
+                self.go_binary, go_bench_pattern([model], [batch], [work]), f"{bench:g}s", 1, self.bodies_dir
+            )
+            text, problem = self.run_go(argv)
+            got = parse_go_bench(text).get((model, batch, work))
+            return got, problem or (None if got is not None else f"no Go timing of {model}/{batch}/{work}")
+        if self._child is None:
+            self._child = self.sup.spawn(
+                [*self._python_argv(), "--serve"],
+                self.plan.server_cpus,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        ask = {"model": model, "batch": batch, "work": work, "min_time": s.python_min_time_s}
+        try:
+            self._child.stdin.write((json.dumps(ask) + "\n").encode())
+            self._child.stdin.flush()
+            answer = json.loads(self._child.stdout.readline() or b"{}")
+        except (OSError, ValueError) as exc:
+            return None, f"Python in-process timing child: {exc}"
+        return answer.get("us_per_run"), answer.get("error")
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.run.inproc", description=__doc__.splitlines()[0])
-    parser.add_argument("--models", required=True, help="model repository directory")
-    parser.add_argument("--model", required=True, help="comma-separated model names")
-    parser.add_argument("--batch", default="1", help="comma-separated batch sizes")
-    parser.add_argument("--min-time", type=float, default=0.3, help="seconds per timeit repeat")
-    args = parser.parse_args(argv)
-    timings = [
-        {"model": m, "batch": int(b), "us_per_run": time_session_run(args.models, m, int(b), args.min_time)}
-        for m in args.model.split(",")
-        for b in args.batch.split(",")
-    ]
-    json.dump({"timings": timings, "cpus": sorted(os.sched_getaffinity(0))}, sys.stdout, indent=1)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.stdin.close()
+            self.sup.stop(self._child)
+            self._child = None
+        if self.go_binary and os.path.exists(self.go_binary):
+            os.remove(self.go_binary)

@@ -60,6 +60,10 @@ class Server:
     spec: ServerSpec | None = field(default=None, repr=False)
     ca: str | None = None  # over TLS: the CA certificate (PEM) to verify it with; None: plaintext
     protocols: frozenset[str] | None = None  # a target's protocols (--target); None: every one it listens for
+    # what counts its CPU (bench.run.cgroup.CpuAccount, or its CPU cap's group); removed with `stop`
+    # when the server owns it
+    account: object | None = field(default=None, repr=False)
+    owns_account: bool = False
 
     def serves(self, protocol: str) -> bool:
         """Whether the bench drives this protocol at this server (its listener aside)."""
@@ -128,6 +132,9 @@ class Server:
         """Signal it (SIGTERM: drain and exit), wait, SIGKILL what is left; the exit status."""
         if self.proc is not None:
             self.exit_code = sup.stop(self.proc, sig)
+        if self.owns_account and self.account is not None:
+            self.account.close()
+            self.account = None
         return self.exit_code
 
 

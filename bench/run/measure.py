@@ -1,11 +1,12 @@
 """One measurement: a discarded warm-up, then a timed run bracketed by the server's CPU and RSS.
 
-Server CPU = user + system seconds of the server's whole process tree, read just before and just
-after the timed run; peak RSS = the largest sum of RSS over that tree, sampled in the background
-during the run. A server the bench did not start (--target, no --server-pid) reports both itself:
-process_cpu_seconds_total from its /metrics before and after, and process_resident_memory_bytes
-after. CPU used meanwhile by the other servers still running (idle, on the same CPUs) is
-recorded as background_cpu_s, to show that it is negligible.
+Server CPU = the CPU seconds of the server's cgroup (bench.run.cgroup.CpuAccount: every thread and
+child process, to the microsecond; the process tree's user + system time where no cgroup can be
+made), read just before and just after the timed run; peak RSS = the largest sum of RSS over that
+tree, sampled in the background during the run. A server the bench did not start (--target, no
+--server-pid) reports both itself: process_cpu_seconds_total from its /metrics before and after, and
+process_resident_memory_bytes after. CPU used meanwhile by the other servers still running (idle,
+on the same CPUs) is recorded as background_cpu_s, to show that it is negligible.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ from bench.settings import Settings
 
 
 def tree_cpu(server: Server) -> float | None:
+    """CPU seconds the server has used: its cgroup's count (every thread and child, to the µs)
+    where it has one, else its process tree's /proc times (clock ticks)."""
+    if server.account is not None:
+        used = server.account.usage_s()
+        if used is not None:
+            return used
     if server.pid is None:
         return None
     try:

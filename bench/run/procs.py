@@ -73,6 +73,7 @@ class Supervisor:
         stderr=subprocess.DEVNULL,
         cwd: str | None = None,
         preexec=None,
+        stdin=subprocess.DEVNULL,
     ) -> subprocess.Popen:
         """Start a child in its own session (pinned to `cpus` with taskset unless None)."""
         pin = ["taskset", "-c", cpu_text(cpus)] if cpus else []
@@ -81,7 +82,7 @@ class Supervisor:
             full,
             stdout=stdout,
             stderr=stderr,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             cwd=cwd,
             env={**os.environ, **(env or {})},
             start_new_session=True,
@@ -153,7 +154,8 @@ def tree(pid: int) -> list[psutil.Process]:
 
 
 def tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its descendants (reaped children included)."""
+    """User + system CPU seconds of a process and its descendants (reaped children included), in
+    clock ticks (10 ms): the fallback where no cgroup counts a server's CPU (bench.run.cgroup.CpuAccount)."""
     total = 0.0
     for proc in tree(pid):
         try:

@@ -1,8 +1,9 @@
 """The servers the bench starts and how it addresses them, in one place (the bench, soak and the
 tests use it): python_service, go_service, their variants (BASE[NAME]: BASE plus the variant's flags
-from settings.server_variants) and the seed post's toys, each on port 0 with only the listeners it
-is measured on; started on the plan's server CPUs (bench.run.lifecycle does the starting, waiting
-and stopping); and what results.json records of each.
+from settings.server_variants), the null servers (bench/null: each stack's floor) and the seed
+post's toys, each on port 0 with only the listeners it is measured on; started on the plan's
+server CPUs (bench.run.lifecycle does the starting, waiting and stopping); and what results.json
+records of each.
 
 A server given by address (--target) is not started: it only has endpoints, and a pid when given.
 """
@@ -17,9 +18,10 @@ from bench.plan import Plan
 from bench.results import ServerInfo
 from bench.run import peers, scrape, v2load
 from bench.run.certs import Certs
+from bench.run.cgroup import CpuAccount
 from bench.run.lifecycle import Server, ServerError, ServerSpec, http_ready, launch, start
 from bench.run.procs import Supervisor
-from bench.settings import TOYS
+from bench.settings import NULLS, TOYS
 
 __all__ = [
     "Server",
@@ -30,6 +32,7 @@ __all__ = [
     "go_spec",
     "http_ready",
     "launch",
+    "null_spec",
     "python_spec",
     "service_spec",
     "speaks",
@@ -37,6 +40,7 @@ __all__ = [
     "start",
     "start_planned",
     "start_servers",
+    "start_window_servers",
     "toy_spec",
     "transport",
 ]
@@ -144,6 +148,21 @@ def toy_spec(name: str, toy_go_bin: str = TOY_GO_BIN, grpc: bool = False, host: 
     raise ServerError(f"unknown toy server {name!r}")
 
 
+def null_spec(name: str, workers: int = 1, toy_go_bin: str = TOY_GO_BIN) -> ServerSpec:
+    """A null server (bench/null; toy-go: the seed's Go toy with its null gRPC server), with as many
+    worker processes as the Python server gets."""
+    if name == "toy-go":
+        return toy_spec(name, toy_go_bin, grpc=True)
+    module = {"null-grpcio": "grpcio_server", "null-grpcio-aio": "grpcio_server", "null-granian": "granian_server"}
+    if name not in module:
+        raise ServerError(f"unknown null server {name!r}")
+    argv = [sys.executable, "-m", f"bench.null.{module[name]}", "--addr", "127.0.0.1:0", "--workers", str(workers)]
+    if name == "null-grpcio-aio":
+        argv.append("--aio")
+    grpc = module[name].startswith("grpc")
+    return ServerSpec(name, argv, ("grpc",) if grpc else ("http",), ready_path="/", grpc_health=False)
+
+
 def service_spec(
     plan: Plan, name: str, transports: tuple[str, ...], tls: Certs | None = None, host: str = "127.0.0.1"
 ) -> ServerSpec:
@@ -175,11 +194,37 @@ def spec_for(plan: Plan, name: str, protocol: str) -> ServerSpec:
     return service_spec(plan, name, (transport(protocol),))
 
 
-def start_planned(sup: Supervisor, plan: Plan, spec: ServerSpec, log_name: str, preexec=None) -> Server:
-    """Start a server on the plan's server CPUs, its output into logs/<log_name>.log of the run,
-    and wait until it is ready (`preexec`: e.g. joining a CPU-capped cgroup)."""
+def member_spec(plan: Plan, name: str, transports: tuple[str, ...]) -> ServerSpec:
+    """How a window's server is started: a seed toy, a null server, or a server or variant."""
+    if name in NULLS:
+        return null_spec(name, len(plan.server_cpus), plan.toy_go_bin)
+    if name in TOYS:
+        return toy_spec(name, plan.toy_go_bin, grpc="grpc" in transports)
+    return service_spec(plan, name, transports)
+
+
+def start_planned(sup: Supervisor, plan: Plan, spec: ServerSpec, log_name: str, cap=None) -> Server:
+    """Start a server on the plan's server CPUs, its output into logs/<log_name>.log of the run, in
+    a cgroup that counts its CPU (its CPU cap's, `cap`, where that one counts; else a CpuAccount of
+    its own, where one can be made), and wait until it is ready."""
     log = os.path.join(plan.run_dir, "logs", f"{file_name(log_name)}.log")
-    return start(sup, spec, plan.server_cpus, log, plan.settings.startup_timeout_s, preexec=preexec)
+    own = None if cap is not None and cap.usage_s() is not None else CpuAccount.create(file_name(log_name))
+    hooks = [h for h in (cap.preexec if cap else None, own.preexec if own else None) if h]
+    try:
+        server = start(
+            sup,
+            spec,
+            plan.server_cpus,
+            log,
+            plan.settings.startup_timeout_s,
+            preexec=(lambda: [hook() for hook in hooks]) if hooks else None,
+        )
+    except BaseException:
+        if own is not None:
+            own.close()
+        raise
+    server.account, server.owns_account = own or cap, own is not None
+    return server
 
 
 def start_servers(sup: Supervisor, plan: Plan, ui, names, matrix, protocols_of=None) -> dict[str, Server]:
@@ -190,25 +235,50 @@ def start_servers(sup: Supervisor, plan: Plan, ui, names, matrix, protocols_of=N
         protocols = [p for p in matrix if p in (protocols_of or {}).get(name, matrix)]
         transports = tuple(sorted({transport(p) for p in protocols}))
         if name in plan.targets:
-            target = plan.targets[name]
-            eps = {t: a for t, a in target.endpoints.items() if t in (*transports, "metrics")}
-            pid = plan.server_pids.get(name)
-            v2_only = target.protocols <= set(v2load.PROTOCOLS)  # any V2 server: V2's readiness route, no grpc.health
-            ready = (
-                ServerSpec(name, [], tuple(eps), ready_path=peers.READY_PATH, grpc_health=False) if v2_only else None
-            )
-            started[name] = Server(name, eps, pid, managed=False, protocols=frozenset(target.protocols), spec=ready)
-            started[name].wait_ready(plan.settings.startup_timeout_s)
-            measured = "its process tree (--server-pid)" if pid else f"its /metrics at {eps.get('metrics')}"
-            if cpu_from(started[name]) is None:
-                ui.warn(f"{name}: no process_cpu_seconds_total at {eps.get('metrics')}: client-side figures only")
-            else:
-                ui.info(f"{name}: using the running server at {eps}; CPU and memory from {measured}")
+            started[name] = _running(plan, ui, name, transports)
             continue
         spec = service_spec(plan, name, transports)
         ui.info(f"starting {name} on CPUs {plan.server_cpus}: {' '.join(spec.argv)}")
         started[name] = start_planned(sup, plan, spec, name)
         ui.info(f"{name} ready: {started[name].endpoints}")
+    return started
+
+
+def _running(plan: Plan, ui, name: str, transports: tuple[str, ...]) -> Server:
+    """A server of plan.targets (not started here), once it answers ready: its CPU and memory from
+    its process tree (--server-pid) or its own /metrics, else client-side figures only."""
+    target = plan.targets[name]
+    eps = {t: a for t, a in target.endpoints.items() if t in (*transports, "metrics")}
+    pid = plan.server_pids.get(name)
+    v2_only = target.protocols <= set(v2load.PROTOCOLS)  # any V2 server: V2's readiness route, no grpc.health
+    ready = ServerSpec(name, [], tuple(eps), ready_path=peers.READY_PATH, grpc_health=False) if v2_only else None
+    server = Server(name, eps, pid, managed=False, protocols=frozenset(target.protocols), spec=ready)
+    server.wait_ready(plan.settings.startup_timeout_s)
+    measured = "its process tree (--server-pid)" if pid else f"its /metrics at {eps.get('metrics')}"
+    if cpu_from(server) is None:
+        ui.warn(f"{name}: no process_cpu_seconds_total at {eps.get('metrics')}: client-side figures only")
+    else:
+        ui.info(f"{name}: using the running server at {eps}; CPU and memory from {measured}")
+    return server
+
+
+def start_window_servers(sup: Supervisor, plan: Plan, ui, transports: dict[str, tuple[str, ...]]) -> dict[str, Server]:
+    """Every server of the windows up, each on the transports it is measured on (bench.run.windows);
+    a server of plan.targets is used where it runs. Stops those already started if one fails."""
+    started: dict[str, Server] = {}
+    try:
+        for name, wanted in transports.items():
+            if name in plan.targets:
+                started[name] = _running(plan, ui, name, wanted)
+                continue
+            spec = member_spec(plan, name, wanted)
+            ui.info(f"starting {name} on CPUs {plan.server_cpus}: {' '.join(spec.argv)}")
+            started[name] = start_planned(sup, plan, spec, name)
+            ui.info(f"{name} ready: {started[name].endpoints}")
+    except BaseException:
+        for server in started.values():
+            server.stop(sup)
+        raise
     return started
 
 

@@ -131,3 +131,63 @@ def test_out_of_points():
     found, bound_by, points = capacity.search(curve(knee=1000.0), 100.0, capacity.Rules(slo_ms=10.0, max_points=8))
     assert bound_by == "server" and not any("confirm" in p.flags for p in points)
     assert found == max(p.offered_rps for p in points if p.passed)
+
+
+def test_lockstep_takes_turns_and_finds_each_capacity():
+    """Two endpoints searched in turn, one point each, find what each finds alone."""
+    calls = []
+
+    def recording(name, measure):
+        def wrapped(rate, confirm):
+            calls.append(name)
+            return measure(rate, confirm)
+
+        return wrapped
+
+    rules = capacity.Rules(slo_ms=10.0)
+    fast, slow = curve(knee=4000.0), curve(knee=1000.0)
+    (found_fast, _, _), (found_slow, _, _) = capacity.lockstep(
+        [
+            (capacity.steps(500.0, rules), recording("fast", fast)),
+            (capacity.steps(500.0, rules), recording("slow", slow)),
+        ]
+    )
+    assert found_fast == capacity.search(curve(knee=4000.0), 500.0, rules)[0]
+    assert found_slow == capacity.search(curve(knee=1000.0), 500.0, rules)[0]
+    both = min(calls.count("fast"), calls.count("slow"))
+    assert calls[: 2 * both] == ["fast", "slow"] * both  # alternating while both search
+
+
+def _point(rate, passed, util, flags=(), periods=None, throttled=None):
+    return CapacityPoint(
+        offered_rps=rate,
+        achieved_rps=rate,
+        requests=100,
+        errors=1 if "errors" in flags else 0,
+        latency_ms=Latency(p99=5.0 if passed else 20.0),
+        server_cpu_util=util,
+        client_cpu_util=0.2,
+        server_cpu_us_per_req=None,
+        schedule_lag_p99_ms=0.1,
+        flags=list(flags),
+        passed=passed,
+        nr_periods=periods,
+        nr_throttled=throttled,
+    )
+
+
+@pytest.mark.parametrize(
+    "above,util,expected",
+    [
+        (_point(1100, False, 0.95, ["slo"]), 0.85, "server"),  # its CPU: ≥ 80% of the quota used
+        (_point(1100, False, 0.7, ["errors"]), 0.6, "admission"),  # refused with CPU to spare
+        (_point(1100, False, 0.7, ["slo"], periods=300, throttled=60), 0.6, "throttling"),  # stalled by the cap
+        (_point(1100, False, 0.7, ["slo"], periods=300, throttled=3), 0.6, "latency"),  # neither
+        (_point(1100, False, 0.7, ["slo", "noisy"]), 0.6, "noise"),  # other processes took the CPU
+    ],
+)
+def test_bound_by_says_server_only_when_its_cpu_is_the_limit(above, util, expected):
+    rules = capacity.Rules(slo_ms=10.0)
+    points = [_point(1000, True, util), above, _point(1000, True, util, ["confirm"])]
+    assert capacity.bound_by(1000.0, "server", points, rules) == expected
+    assert capacity.bound_by(1000.0, "generator", points, rules) == "generator"

@@ -127,11 +127,14 @@ def test_no_section_without_peers_or_v2():
     assert section.render(results, 10)[2].startswith("(no peer and no V2 run")
 
 
-def test_the_plan_counts_a_peer_on_v2_only_and_a_target_on_its_protocols():
-    from bench.plan import matrix_runs
+def test_the_plan_measures_a_peer_on_v2_only_and_a_target_on_its_protocols():
+    from types import SimpleNamespace
+
+    from bench.plan import measured
     from bench.run.targets import TargetServer
 
-    matrix = {"http-json": [1, 10], "v2-http": [1, 10], "v2-grpc": [10]}
-    assert matrix_runs(("go", "mlserver-onnx"), matrix, ("m",), (1,), 3) == (5 + 3) * 3
-    given = {"ml": TargetServer({"http": "h:1"}, {"v2-http"})}
-    assert matrix_runs(("ml",), matrix, ("m",), (1,), 3, given) == 2 * 3
+    check = measured(SimpleNamespace(targets={}))
+    assert [check("mlserver-onnx", p) for p in ("http-json", "v2-http", "v2-grpc")] == [False, True, True]
+    assert all(check("go", p) for p in ("http-json", "grpc", "v2-http", "v2-grpc"))
+    check = measured(SimpleNamespace(targets={"ml": TargetServer({"http": "h:1"}, {"v2-http"})}))
+    assert [check("ml", p) for p in ("http-json", "v2-http", "v2-grpc")] == [False, True, False]

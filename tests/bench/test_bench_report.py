@@ -8,15 +8,16 @@ import shutil
 import pytest
 
 from bench import config
-from bench.analysis import goals, stats
+from bench.analysis import floors, goals, pairs, stats
 from bench.report import markdown, plots, smoke_check
 from bench.results import Capacity, CapacityPoint, Inproc, InprocTiming, Latency, Parity, Results
+from bench.run import sentinel
 from bench.settings import Goal, Settings
 from tests.bench import synthetic
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 SCENARIOS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "bench", "scenarios.yaml")
-CPU = {"python": 400.0, "go": 60.0, "toy-flask": 500.0, "toy-go": 25.0}
+CPU = {"python": 400.0, "go": 60.0, "toy-flask": 500.0, "toy-go": 25.0, "null-grpcio": 150.0, "null-granian": 300.0}
 
 
 def run(kind, server, protocol, conc, repeat, model="iris-logreg", batch=1, mode=None):
@@ -52,6 +53,14 @@ def results():
         for r in (1, 2, 3)
         for s in ("python", "go")
     ]
+    runs += [  # the floors, in the windows at concurrency 10
+        run("floor", s, p, 10, r, model=m, batch=b)
+        for m, b in (("iris-logreg", 1), ("breast-cancer-rf", 32))
+        for p, nulls in (("http-json", ("null-granian", "toy-go")), ("grpc", ("null-grpcio", "toy-go")))
+        for s in nulls
+        for r in (1, 2, 3)
+    ]
+    runs += [run("seed", "toy-flask", "http", 10, r) for r in (1, 2, 3)]  # the goals' toy, in its window
     runs += [
         run("seed", t, "http", 10, r, model=None, batch=None, mode=m)
         for r in (1, 2, 3)
@@ -60,9 +69,15 @@ def results():
     ]
     inproc = Inproc(
         [
-            InprocTiming(i, m, b, us)
+            InprocTiming(i, m, b, us, work=w)
             for i in ("python", "go")
             for m, b, us in (("iris-logreg", 1, 5.0), ("breast-cancer-rf", 32, 80.0))
+            for w in ("protobuf", "json", "inference" if i == "python" else "core")
+        ]
+        + [
+            InprocTiming(i, "breast-cancer-rf", 32, 40.0, "protobuf", r, 10)
+            for i in ("python", "go")
+            for r in (1, 2, 3)
         ]
     )
     env = {
@@ -98,19 +113,31 @@ def results():
     )
     out.scenarios = stats.aggregate(runs)
     typed = Settings.from_json(settings)
-    out.goals = goals.evaluate(typed.goals, out.scenarios, inproc, typed.reference_concurrency)
+    floors_of = settings["floors"]["of"]
+    out.goals = goals.evaluate(typed.goals, runs, out.scenarios, inproc, typed.reference_concurrency, floors_of)
+    out.floors = floors.floors(out.scenarios, floors_of)
+    out.ratios = pairs.every_ratio(runs, out.scenarios)
+    readings = [{"at": at, "toy_cpu_us_per_req": us, "inproc_us": 200.0} for at, us in (("start", 20.0), ("end", 21.0))]
+    out.drift = sentinel.summary(readings, 0.1, 20.0)
     return out
 
 
-def test_goals_are_computed_from_the_same_rows(results):
+def test_goals_are_computed_from_the_same_window(results):
     got = {g.key: g for g in results.goals}
-    # medians of repeats 1..3 are repeat 2: × 1.02
-    assert got["go-grpc-vs-toy-go"].measured_ratio == pytest.approx(60 / 25)
-    assert got["go-grpc-vs-toy-go"].met is False
+    # every figure of repeat r is × (1 + 0.01 r) for both sides: the per-repeat ratios are exact
     assert got["python-http-vs-toy-flask"].measured_ratio == pytest.approx(400 / 500)
-    assert got["python-http-vs-toy-flask"].met is False  # goal: <= 0.5
-    assert got["go-grpc-rf32-vs-inproc"].measured_ratio == pytest.approx(60 * 1.5 * 1.02 / 80)
-    assert got["go-grpc-vs-toy-go"].client_bound  # the toy's runs are client-bound
+    assert got["python-http-vs-toy-flask"].verdict == "not met"  # goal: <= 0.75
+    assert got["python-http-vs-toy-flask"].ci95 == pytest.approx([0.8, 0.8])
+    assert got["python-grpc-vs-floor"].measured_ratio == pytest.approx(400 / 150)
+    assert got["go-grpc-vs-floor"].measured_ratio == pytest.approx(60 / 25)
+    assert got["go-grpc-vs-floor"].client_bound  # the toy's runs are client-bound
+    # (server CPU − its floor) ÷ the in-process time taken in the window, repeat by repeat
+    rf = got["go-grpc-rf32-above-floor-vs-inproc"]
+    assert rf.measured_ratio == pytest.approx((60 - 25) * 1.5 * 1.02 / 40)
+    assert rf.ci95 == pytest.approx([(60 - 25) * 1.5 * 1.01 / 40, (60 - 25) * 1.5 * 1.03 / 40])
+    assert rf.verdict == "met" and rf.met is True and rf.n == 3 and "repeat by repeat" in rf.paired
+    assert got["python-rsgi-http-vs-toy-flask"].verdict == "not measured"  # no variants in this run
+    assert got["python-http-phases"].verdict == "not measured"  # no phase metrics in this run
 
 
 def test_a_goal_of_the_settings_is_read_as_declared(results):
@@ -123,8 +150,8 @@ def test_a_goal_of_the_settings_is_read_as_declared(results):
         "op": ">=",
         "limit": 6.0,
     }
-    (got,) = goals.evaluate([Goal(**goal)], results.scenarios, results.inproc, 10)
-    assert got.measured_ratio == pytest.approx(400 / 60) and got.met is True
+    (got,) = goals.evaluate([Goal(**goal)], results.runs, results.scenarios, results.inproc, 10, {})
+    assert got.measured_ratio == pytest.approx(400 / 60) and got.met is True and got.verdict == "met"
 
 
 def test_report_has_every_section_and_marks_client_bound(results):
@@ -133,8 +160,10 @@ def test_report_has_every_section_and_marks_client_bound(results):
         "## Parity gate",
         "## Goals",
         "## Main table",
-        "### Go / Python",
-        "### gRPC / HTTP",
+        "### Go ÷ Python",
+        "### gRPC ÷ HTTP JSON",
+        "## Against the framework's floor",
+        "null-grpcio",
         "## Serving overhead",
         "## Seed replication",
         "CPU per request",
@@ -150,7 +179,7 @@ def test_report_has_every_section_and_marks_client_bound(results):
     ):
         assert needle in text, needle
     assert "compares the servers fairly" in text
-    assert "**Warning:** 4 of 60 timed runs were noisy" in text  # python, c1, repeat 2 × 2 models × 2 protocols
+    assert "**Warning:** 4 of 87 timed runs were noisy" in text  # python, c1, repeat 2 × 2 models × 2 protocols
 
 
 def test_results_json_round_trips(results):
@@ -303,7 +332,7 @@ def test_sections_that_explain_the_figures(explained):
     capacity = text[text.index("## Capacity at an SLO") : text.index("## Stacks side by side")]
     assert "2,400" in capacity  # python http-json per core: 600 ÷ 0.25
     assert "5.00×" in capacity  # Go ÷ Python per core, both protocols
-    assert "generator-bound: not server capacity" in capacity
+    assert "n/a (not server capacity) | n/a | n/a | n/a | n/a | n/a | n/a | generator" in capacity
     assert "p99 4.20 ms capped" in capacity
     variants = text[text.index("## Stacks side by side") : text.index("## Serving overhead")]
     assert "1.50×" in variants  # gunicorn against the default

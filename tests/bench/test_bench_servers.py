@@ -9,7 +9,7 @@ import yaml
 from bench import config
 from bench.plan import Plan
 from bench.run import servers
-from bench.settings import TOYS, Settings
+from bench.settings import NULLS, TOYS, Settings
 
 SCENARIOS = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "scenarios.yaml")
 ADMISSION_FLAGS = ("--max-inflight", "--max-queue-delay")
@@ -37,6 +37,7 @@ def every_spec(profile: str) -> list[servers.ServerSpec]:
     specs += [
         servers.spec_for(plan, n, p) for n in [*s.capacity.servers, *s.capacity.toys] for p in s.capacity.protocols
     ]
+    specs += [servers.null_spec(n, 2, "toy") for n in NULLS]
     return specs + [servers.toy_spec(t, "toy") for t in TOYS] + [servers.toy_spec("toy-go", "toy", grpc=True)]
 
 

@@ -28,7 +28,7 @@ def test_sections_and_values_are_typed():
     s = Settings.from_json(config.load(SCENARIOS, "full"))
     assert isinstance(s.capacity, settings.CapacitySettings) and s.capacity.slo_p99_ms == 10
     assert isinstance(s.seed.claim, settings.SeedClaim) and s.seed.claim.go_rps == 34172
-    assert all(isinstance(g, settings.Goal) for g in s.goals) and s.goals[0].key == "go-grpc-vs-toy-go"
+    assert all(isinstance(g, settings.Goal) for g in s.goals) and s.goals[0].key == "python-http-vs-toy-flask"
     assert s.batch == (1, 32) and s.matrix["grpc"] == (1, 10)
 
 

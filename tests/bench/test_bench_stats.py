@@ -29,7 +29,7 @@ def test_latency_summary():
 
 
 def test_spread_median_min_max_ignores_unknown():
-    assert stats.spread([3.0, 1.0, 2.0]) == Spread(median=2.0, min=1.0, max=3.0, n=3)
+    assert stats.spread([3.0, 1.0, 2.0]) == Spread(median=2.0, min=1.0, max=3.0, n=3, median_ci95=[1.0, 3.0])
     assert stats.spread([4.0, None, 2.0]).median == 3.0
     assert stats.spread([None]).median is None
 
@@ -58,7 +58,7 @@ def test_aggregate_groups_repeats_and_flags_client_bound():
     rows = stats.aggregate(runs)
     assert len(rows) == 2
     go = stats.find(rows, server="go")
-    assert go.rps == Spread(median=200, min=100, max=300, n=3)
+    assert go.rps == Spread(median=200, min=100, max=300, n=3, median_ci95=[100.0, 300.0])
     assert go.client_bound and go.client_bound_repeats == 1 and go.repeats == 3
     assert not stats.find(rows, server="python").client_bound
 
@@ -77,11 +77,11 @@ def test_pair_ratios_go_over_python_and_grpc_over_http():
         run(server="go", protocol="http", rps=150, cpu=40, bound=True),
     ]
     rows = stats.aggregate(runs)
-    go_py = stats.pair_ratios(rows, "server", "go", "python")
+    go_py = stats.pair_ratios(runs, rows, "server", "go", "python")
     assert len(go_py) == 1  # go/http has no python/http partner
     assert go_py[0]["rps_ratio"] == pytest.approx(3.0)
     assert go_py[0]["cpu_per_req_ratio"] == pytest.approx(0.25)
-    g_h = stats.pair_ratios(rows, "protocol", "grpc", "http")
+    g_h = stats.pair_ratios(runs, rows, "protocol", "grpc", "http")
     assert g_h == [
         {
             "server": "go",
@@ -89,10 +89,25 @@ def test_pair_ratios_go_over_python_and_grpc_over_http():
             "batch": 1,
             "concurrency": 10,
             "rps_ratio": pytest.approx(2.0),
+            "rps_ratio_ci95": pytest.approx([2.0, 2.0]),
             "cpu_per_req_ratio": pytest.approx(0.5),
+            "cpu_per_req_ratio_ci95": pytest.approx([0.5, 0.5]),
+            "n": 1,
             "client_bound": True,
         }
     ]
+
+
+def test_pair_ratios_pair_the_same_repeat():
+    """The machine slowed down during the window: both servers' CPU per request doubled from one
+    repeat to the next. Paired repeat by repeat the ratio holds still; a ratio of the two medians
+    would not know which repeat was which."""
+    slow = {1: 1.0, 2: 2.0, 3: 1.5}
+    runs = [run(server="go", repeat=r, cpu=20 * k) for r, k in slow.items()]
+    runs += [run(server="python", repeat=r, cpu=80 * k) for r, k in slow.items()]
+    (pair,) = stats.pair_ratios(runs, stats.aggregate(runs), "server", "go", "python")
+    assert pair["cpu_per_req_ratio"] == pytest.approx(0.25)
+    assert pair["cpu_per_req_ratio_ci95"] == pytest.approx([0.25, 0.25]) and pair["n"] == 3
 
 
 def test_ratio_handles_missing():

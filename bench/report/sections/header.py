@@ -17,8 +17,9 @@ def render(results: Results, conc: int | None) -> list[str]:
         f"{(env['git']['commit'] or 'unknown')[:12]}{' (dirty tree)' if env['git']['dirty'] else ''}. "
         f"hey {v.get('hey')}, ghz {v.get('ghz')}, Python {v['python']}, {v.get('go')}, onnxruntime "
         f"{v.get('onnxruntime')}, grpcio {v.get('grpcio')}, grpc-go {v.get('grpc-go')}. "
-        f"Each figure: median of {settings['repeats']} timed runs of {settings['duration_s']:g}s (min–max in "
-        f"brackets), each after a discarded {settings['warmup_s']:g}s warm-up, implementations interleaved.",
+        f"Each figure: median of {settings['repeats']} timed runs of {settings['duration_s']:g}s (its 95% "
+        f"interval in brackets: bootstrap over the repeats), each after a discarded {settings['warmup_s']:g}s "
+        "warm-up; everything compared is measured in one window, interleaved (see Method notes).",
         "",
         *_quality_warning(results.runs),
         f"**Read CPU per request first.** On a {env['cpu_count']}-core machine the server gets "

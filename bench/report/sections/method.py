@@ -13,10 +13,17 @@ def render(results: Results, conc: int | None) -> list[str]:
     return section(
         "Method notes",
         [
+            "- Windows: every figure the report divides is measured in one window (one model, batch and "
+            "concurrency), its members interleaved repeat by repeat, the order reversed every other repeat; a ratio "
+            "is the median of the per-repeat ratios of its two members, with the bootstrap 95% interval of that "
+            "median. Medians carry the bootstrap interval over their repeats (with 3 repeats: their range).",
+            "- Server CPU = the CPU time of the server's own cgroup (cpu.stat usage_usec, or cpuacct.usage: every "
+            "thread and child process, to the microsecond; the process tree's /proc times, in 10 ms ticks, where no "
+            "cgroup can be made), read before and after the timed run.",
+            f"- Drift sentinel: {_drift(results.drift)}",
             "- Percentiles are nearest-rank over the successful answers of one timed run; hey's CSV has 0.1 ms "
             "resolution, ghz's nanoseconds. req/s = successful answers ÷ (first request start → last answer).",
-            "- Server CPU = user + system time of the server's whole process tree (psutil), read before and after "
-            "the timed run; peak RSS = largest sum of RSS over that tree (shared pages count once per process).",
+            "- Peak RSS = largest sum of RSS over the server's process tree (shared pages count once per process).",
             "- hey's CSV omits requests that got no HTTP answer (connection errors); ghz reports them as errors.",
             f"- grpc-stream: one ghz call is a PredictStream of {settings['stream_messages']} requests; req/s and CPU "
             "per request count requests (messages), latency is per stream.",
@@ -24,12 +31,26 @@ def render(results: Results, conc: int | None) -> list[str]:
             "at the lowest concurrency measured, where they are also CPU time.",
             f"- The other server under test stays up, idle, on the same CPUs; the CPU it used during a timed run "
             f"was at most {num(_max_background(results.runs) * 1e3, 0)} ms (runs[].background_cpu_s).",
-            "- psutil reads CPU time in clock ticks (10 ms), so CPU per request of short or slow runs is coarse.",
             f"- Other processes on the machine used a median {_share(results.runs, 'median')} and at most "
             f"{_share(results.runs, 'max')} of the server CPUs during timed runs (runs[].foreign_cpu_share); "
             f"repeats at or above {settings['noise_threshold']:.0%} are marked noisy.",
             "- Raw tool output of every timed run is in raw/ (gzipped), named in results.json (`runs[].raw`).",
         ],
+    )
+
+
+def _drift(drift: dict) -> str:
+    """The sentinel's readings and what they say."""
+    readings = (drift or {}).get("readings") or []
+    if not readings:
+        return "not measured in this run."
+    parts = ", ".join(
+        f"{r['at']} {r['toy_cpu_us_per_req'] or 0:.1f} µs / {r['inproc_us'] or 0:.1f} µs" for r in readings
+    )
+    verdict = "over" if drift.get("flagged") else "within"
+    return (
+        f"the Go toy's CPU per request / one session.run ({parts}); drift {drift['drift'] or 0:.0%}, {verdict} the "
+        f"{drift['threshold']:.0%} threshold."
     )
 
 

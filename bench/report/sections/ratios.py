@@ -1,41 +1,39 @@
-"""Go ÷ Python and gRPC ÷ HTTP JSON, scenario by scenario."""
+"""Go ÷ Python, gRPC ÷ HTTP and the other pairs, scenario by scenario: each a paired ratio of two
+members of one window, with its 95% interval."""
 
 from __future__ import annotations
 
-from bench.analysis import stats
-from bench.report.format import CB, cells, ratio_text, section, table
-from bench.results import Results, Scenario
-
-# (title, the axis compared, its two values, the first column, the ratio's label)
-PAIRS = (
-    ("Go / Python (same protocol, model, batch, concurrency)", "server", "go", "python", "protocol", "Go÷Python"),
-    (
-        "gRPC / HTTP JSON (same server, model, batch, concurrency)",
-        "protocol",
-        "grpc",
-        "http-json",
-        "server",
-        "gRPC÷HTTP",
-    ),
-)
+from bench.analysis import pairs
+from bench.report.format import CB, ratio_text, section, table
+from bench.results import Results
 
 
 def render(results: Results, conc: int | None) -> list[str]:
-    return section("Ratios", ratio_tables(results.scenarios))
+    return section("Ratios", ratio_tables(results))
 
 
-def ratio_tables(rows: list[Scenario]) -> list[str]:
-    out: list[str] = []
-    for title, axis, a, b, first, label in PAIRS:
+def ratio_tables(results: Results) -> list[str]:
+    out: list[str] = [
+        f"Each ratio: {pairs.PAIRING}; the median of the per-repeat ratios with its 95% interval in brackets. "
+        "Below 1× the numerator is cheaper (CPU per request) or slower (req/s).",
+    ]
+    for name, axis, num, den in pairs.PAIRS:
+        rows = [r for r in results.ratios if r["ratio"] == name]
+        if not rows:
+            continue
+        first = "server" if axis == "protocol" else "protocol"
         body = [
             [
-                *cells(r, (first, "model", "batch", "concurrency")),
-                ratio_text(r["rps_ratio"]),
-                ratio_text(r["cpu_per_req_ratio"]),
+                str(r[first]),
+                str(r["model"]),
+                str(r["batch"]),
+                str(r["concurrency"]),
+                ratio_text(r["cpu_per_req_ratio"], r["cpu_per_req_ratio_ci95"]),
+                ratio_text(r["rps_ratio"], r["rps_ratio_ci95"]),
                 CB if r["client_bound"] else "",
             ]
-            for r in stats.pair_ratios(rows, axis, a, b)
+            for r in rows
         ]
-        header = [first, "model", "batch", "conc", f"req/s {label}", f"CPU/req {label}", "flags"]
-        out += [*([""] if out else []), f"### {title}", "", *table(header, body)]
+        header = [first, "model", "batch", "conc", f"CPU/req {num}÷{den}", f"req/s {num}÷{den}", "flags"]
+        out += ["", f"### {name}", "", *table(header, body)]
     return out

@@ -57,7 +57,7 @@ def seed_section(rows: list[Scenario], settings: dict, conc: int | None) -> list
     lines += ["", f"Beside real inference (iris-logreg, batch 1, concurrency {conc}):", ""]
     real = []
     for server in ("python", "go"):
-        for protocol in ("http", "grpc"):
+        for protocol in ("http-json", "grpc"):
             r = stats.find(
                 rows, kind="serve", server=server, protocol=protocol, model="iris-logreg", batch=1, concurrency=conc
             )

@@ -12,12 +12,13 @@ def render(results: Results, conc: int | None) -> list[str]:
 
 
 def _body(results: Results) -> list[str]:
-    rows = breakdown.variants(results.scenarios)
+    rows = breakdown.variants(results.runs, results.scenarios)
     if not rows:
         return ["(variants not measured in this run)"]
     lines = [
-        "Every stack of scenarios.yaml's `variants` up at once on the same CPU, measured interleaved on the same "
-        "small matrix. \"÷ default\" is the variant's server CPU per request over its server's default stack "
+        "Every stack of scenarios.yaml's `variants`, in the same windows as the matrix (all up at once on the same "
+        "CPU, interleaved). \"÷ default\" is the variant's server CPU per request over its server's default stack "
+        "(paired repeat by repeat, 95% interval in brackets) "
         "(for the `[no-metrics]` variants this is the saving of turning metrics off; the goals above read the "
         "metrics' cost from it). Worker shares: each worker process's part of the server CPU (HTTP and gRPC "
         "workers are separate processes in the Python server).",
@@ -27,7 +28,7 @@ def _body(results: Results) -> list[str]:
         [
             *cells(r),
             num(r["cpu_us"]),
-            ratio_text(r["vs_default"]),
+            ratio_text(r["vs_default"], r["vs_default_ci95"]),
             num(r["rps"], 0),
             num(r["p99_ms"], 2),
             shares_text(r["worker_shares"]),

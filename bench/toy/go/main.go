@@ -2,14 +2,15 @@
 //
 // Kept as the post wrote it (http.HandleFunc + the default mux); the only additions are the -addr
 // flag (port 0 picks a free port), the servebench "http listening on ADDR" line on stderr, and
-// -grpc-addr: a null gRPC server (every unary call of any method answered at once with an empty
-// message, also a valid empty PredictResponse) that the bench uses to measure its load generators'
-// own latency floor.
+// -grpc-addr: a null gRPC server (every message of any call, unary or stream, answered at once with
+// an empty message, also a valid empty PredictResponse, never parsed) that the bench uses as the
+// grpc-go floor and to measure its load generators' own latency floor.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -35,14 +36,21 @@ func (rawCodec) Name() string { return "proto" }
 
 var _ encoding.Codec = rawCodec{}
 
-// answerEmpty is the null server's handler for every method: read the request, answer nothing.
+// answerEmpty is the null server's handler for every method: each message read is answered with
+// an empty one, until the client ends its side (a unary call: after its one message).
 func answerEmpty(_ any, stream grpc.ServerStream) error {
 	var in []byte
-	if err := stream.RecvMsg(&in); err != nil {
-		return err
-	}
 	out := []byte{}
-	return stream.SendMsg(&out)
+	for {
+		if err := stream.RecvMsg(&in); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if err := stream.SendMsg(&out); err != nil {
+			return err
+		}
+	}
 }
 
 func listen(proto, addr string) net.Listener {

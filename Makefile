@@ -133,7 +133,7 @@ serve-go: build models ## run the Go server on models/ (gRPC 127.0.0.1:50052, HT
 	$(GO_BIN) --models $(MODELS)
 
 # --- tests --------------------------------------------------------------------------------------
-test: setup models build tools $(NETPROXY) ## every test: Go (go test -race), Python service, bench, cross-language conformance (also over TLS)
+test: setup models build tools bench-toys $(NETPROXY) ## every test: Go (go test -race), Python service, bench, cross-language conformance (also over TLS)
 	cd go_service && go test -race ./...
 	cd bench/netproxy && go test -race ./...
 	$(PY) -m pytest
@@ -151,7 +151,7 @@ unit-python:
 test-go: setup models $(GO_CONTRACT_COPIES) ## Go tests with the race detector (real libonnxruntime from .venv, real models/)
 	cd go_service && go test -race ./...
 
-test-python: setup models build tools ## the pytest suites only (tests/: Python service, bench, conformance)
+test-python: setup models build tools bench-toys $(NETPROXY) ## the pytest suites only (tests/: Python service, bench, conformance)
 	$(PY) -m pytest
 
 test-conformance: setup models build $(TOOLS)/grpcurl ## every vector on Python/Go × gRPC/HTTP, cross-endpoint parity, grpcurl; in plaintext, then over TLS

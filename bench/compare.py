@@ -1,18 +1,20 @@
 """python -m bench compare A B: did anything change between two runs? (benchstat's question.)
 
     python -m bench compare results/RUN_A results/RUN_B [--json FILE] [--fail-on-slowdown PCT]
-                                                        [--threshold PCT] [--raw]
+                                                        [--threshold PCT] [--normalise]
 
 Per scenario (req/s and server CPU per request), per paired ratio (Go ÷ Python, gRPC ÷ HTTP, each
 ÷ its floor, as the report pairs them) and per capacity: B against A, the change with its 95%
 interval (bootstrap over each run's repeats; for a ratio, over its per-repeat ratios) and a
 two-sided p-value, then a verdict: faster, slower, or "~" (no significant change: p ≥ 0.05, or a
 change under --threshold, default 5%). What differs between the runs — commit, machine, settings,
-versions of what ran — is said first, and so is a run marked noisy or drifted. Absolute figures of
-B are set to A's machine speed by the drift sentinels (the toy's CPU per request: B's ÷ A's) unless
---raw, and called changed only beyond the machine's own drift during the runs (the sentinels' max ÷
-min − 1): a figure can move that much with no change of code. Ratios need no such help (both sides
-of a pair moved together).
+versions of what ran — is said first, and so is a run marked noisy or drifted. An absolute figure
+(req/s, CPU per request, capacity) is called changed only beyond the machine's own drift during the
+runs (their drift sentinels' max ÷ min − 1): it can move that much with no change of code. Ratios
+need no such allowance (both sides of a pair moved together). --normalise also sets B's absolute
+figures to A's machine speed by the sentinels (the toy's CPU per request, B's ÷ A's, over each
+run's readings): off by default, because on a machine whose speed moves from minute to minute three
+readings a run sample it coarsely, and the correction can add error as well as take it out.
 
 Markdown to stdout; --json FILE writes {"a", "b", "differences", "notes", "rows"} (design.md
 "Compare"). Exit status 1 with --fail-on-slowdown PCT when any row is slower by more than PCT
@@ -48,7 +50,7 @@ def markdown(doc: dict) -> str:
     if doc.get("speed_factor"):
         lines += [
             f"Machine speed: B's sentinel read {doc['speed_factor']:.2f}× A's; B's absolute figures are set to A's "
-            "speed (--raw to compare them as measured).",
+            "speed (--normalise).",
             "",
         ]
     agree = doc.get("agreement") or {}
@@ -94,14 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
     p.add_argument("--fail-on-slowdown", type=float, metavar="PCT", help="exit 1 when a row is slower by > PCT%%")
     p.add_argument("--threshold", type=float, default=5.0, metavar="PCT", help="smallest change called one (5)")
-    p.add_argument("--raw", action="store_true", help="do not set B's absolute figures to A's machine speed")
+    p.add_argument(
+        "--normalise", action="store_true", help="set B's absolute figures to A's machine speed (the sentinels)"
+    )
     args = p.parse_args(argv)
     try:
         a, b = load(args.a), load(args.b)
     except (OSError, ValueError, TypeError) as exc:
         print(f"bench compare: {exc}", file=sys.stderr)
         return 2
-    doc = compare(a, b, args.threshold, args.raw)
+    doc = compare(a, b, args.threshold, args.normalise)
     sys.stdout.write(markdown(doc))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

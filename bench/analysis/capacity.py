@@ -161,8 +161,8 @@ def lockstep(
 def bound_by(found: float | None, bound: str, points: list[CapacityPoint], rules: Rules) -> str:
     """What the search's "server" means, checked: the server's CPU, only when at the capacity it
     used at least `server_util_floor` of its quota; otherwise what stopped the rate above it —
-    "noise" (other processes used the server CPUs during every failing point), "admission" (the
-    failing points were refused: errors), "throttling" (the CFS cap stalled the server in at least
+    "admission" (the failing points were refused: errors), "noise" (other processes used the
+    server CPUs during every failing point), "throttling" (the CFS cap stalled the server in at least
     `throttled_share` of its periods there), or "latency" (its latency rose with CPU to spare:
     queueing, scheduling, the runtime)."""
     if bound != "server" or found is None:
@@ -172,10 +172,10 @@ def bound_by(found: float | None, bound: str, points: list[CapacityPoint], rules
     if util is None or util >= rules.server_util_floor:
         return "server"
     above = [p for p in points if not p.passed and p.offered_rps > found]
-    if above and all("noisy" in p.flags for p in above):
-        return "noise"
     if above and all("errors" in p.flags for p in above):
         return "admission"
+    if above and all("noisy" in p.flags for p in above):
+        return "noise"
     shares = [p.nr_throttled / p.nr_periods for p in (*at, *above) if p.nr_periods]
     if shares and max(shares) >= rules.throttled_share:
         return "throttling"

@@ -247,8 +247,8 @@ def agreement(a: Results, b: Results) -> dict:
     }
 
 
-def compare(a: Results, b: Results, threshold_pct: float = 5.0, raw: bool = False) -> dict:
-    factor = None if raw else speed_factor(a, b)
+def compare(a: Results, b: Results, threshold_pct: float = 5.0, normalise: bool = False) -> dict:
+    factor = speed_factor(a, b) if normalise else None
     return {
         "a": {"run_id": a.run_id, "profile": a.profile, "commit": a.environment.get("git", {}).get("commit")},
         "b": {"run_id": b.run_id, "profile": b.profile, "commit": b.environment.get("git", {}).get("commit")},

@@ -70,16 +70,16 @@ def test_what_differs_is_said_up_front(results):  # noqa: F811
 
 
 def test_machine_speed_is_taken_out_by_the_sentinels(results):  # noqa: F811
-    """B ran on a machine 20% slower (its sentinel says so): its absolute figures are set back to
-    A's speed, and nothing is called slower; --raw compares them as measured."""
+    """B ran on a machine 20% slower (its sentinel says so): with --normalise its absolute figures
+    are set back to A's speed, and nothing is called slower; by default they are compared as measured."""
     a = copy.deepcopy(results)
     a.drift = {"readings": [{"at": "start", "toy_cpu_us_per_req": 20.0}, {"at": "end", "toy_cpu_us_per_req": 20.0}]}
     b = slower_by(a, 1.2)
     b.drift = {"readings": [{"at": "start", "toy_cpu_us_per_req": 24.0}, {"at": "end", "toy_cpu_us_per_req": 24.0}]}
-    doc = compare.compare(a, b)
+    doc = compare.compare(a, b, normalise=True)
     assert doc["speed_factor"] == pytest.approx(1.2)
     assert all(r["verdict"] == "same" for r in doc["rows"])
-    assert any(r["verdict"] == "slower" for r in compare.compare(a, b, raw=True)["rows"])
+    assert any(r["verdict"] == "slower" for r in compare.compare(a, b)["rows"])  # as measured (the default)
 
 
 RECORDED = os.path.join(os.path.dirname(__file__), "fixtures", "recorded_quick.json.gz")

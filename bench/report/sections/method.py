@@ -16,7 +16,9 @@ def render(results: Results, conc: int | None) -> list[str]:
             "- Windows: every figure the report divides is measured in one window (one model, batch and "
             "concurrency), its members interleaved repeat by repeat, the order reversed every other repeat; a ratio "
             "is the median of the per-repeat ratios of its two members, with the bootstrap 95% interval of that "
-            "median. Medians carry the bootstrap interval over their repeats (with 3 repeats: their range).",
+            "median. Medians carry the bootstrap interval over their repeats. With few repeats that interval is the "
+            "range of the values, which holds the true median with a chance of 1 − 2^(1−n): 75% with 3 repeats, 94% "
+            "with 5, 98% with 7 — read a 3-repeat interval as a lower bound on the uncertainty.",
             "- Server CPU = the CPU time of the server's own cgroup (cpu.stat usage_usec, or cpuacct.usage: every "
             "thread and child process, to the microsecond; the process tree's /proc times, in 10 ms ticks, where no "
             "cgroup can be made), read before and after the timed run.",

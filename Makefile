@@ -146,7 +146,7 @@ test-unit: setup models $(GO_CONTRACT_COPIES) ## the fast tier (< 30 s): Go and 
 unit-go:
 	cd go_service && go test -short ./...
 unit-python:
-	$(PY) -m pytest -q -m "not process"
+	$(PY) -m pytest -q -m "not process" -n 2
 
 test-go: setup models $(GO_CONTRACT_COPIES) ## Go tests with the race detector (real libonnxruntime from .venv, real models/)
 	cd go_service && go test -race ./...

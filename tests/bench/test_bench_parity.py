@@ -47,7 +47,7 @@ def http_server():
                 self.wfile.write(data)
 
         srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         servers.append(srv)
         return f"127.0.0.1:{srv.server_address[1]}"
 

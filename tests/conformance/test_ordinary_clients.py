@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from bench.analysis.parse import parse_ghz_json, parse_hey_csv
+from bench.run import certs
 from tests.conformance.conftest import ROOT, require
 
 TOOLS = os.path.join(ROOT, ".tools", "bin")
@@ -50,12 +51,17 @@ def test_an_ordinary_client_is_never_refused(server, client, servers, bodies, tm
     tool, body, requests, in_flight, connections = client
     path = str(bodies / (body + ".json"))
     binary = require(os.path.join(TOOLS, tool), tool, "tools")
-    endpoints = servers[server].endpoints
+    endpoints, ca = servers[server].endpoints, servers[server].ca  # ca: the suite runs over TLS
     if tool == "hey":
         argv = [binary, "-n", str(requests), "-c", str(in_flight), "-t", "30", "-o", "csv", "-m", "POST"]
-        argv += ["-T", "application/json", "-D", path, "http://%s/v1/predict" % endpoints["http"]]
+        url = "%s://%s/v1/predict" % ("https" if ca else "http", endpoints["http"])
+        # hey does not verify the certificate, and names the server (SNI) by the Host header:
+        # "127.0.0.1:PORT" is no host name (rustls, under granian, refuses it); the certificate's is
+        argv += ["-host", certs.SERVER_NAME] if ca else []
+        argv += ["-T", "application/json", "-D", path, url]
     else:
-        argv = [binary, "--insecure", "--call", PREDICT, "-D", path, "-n", str(requests), "-c", str(in_flight)]
+        argv = [binary, *(["--cacert", ca] if ca else ["--insecure"]), "--call", PREDICT, "-D", path]
+        argv += ["-n", str(requests), "-c", str(in_flight)]
         argv += ["--connections", str(connections), "-t", "30s", "-O", "json", endpoints["grpc"]]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -44,7 +44,7 @@ KNOWN_FAILURES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
             "GIL); proto/predict/v1/README.md, tests/reliability/README.md",
             ("admitted p99",),
         )
-        for server in ("python", "go")
+        for server in ("python", "python[rsgi]", "go")
         for protocol in ("http", "grpc")
     },
     ("python", "7 gRPC abuse"): (
@@ -108,7 +108,7 @@ def report():
         print("\nreliability results: %s (results/reliability-latest)" % out)
 
 
-@pytest.fixture(scope="module", params=["python", "go"])
+@pytest.fixture(scope="module", params=list(harness.KINDS))
 def target(request, prerequisites, report, tmp_path_factory):
     """The server under attack, one per kind for the whole module, started with the suite's flags
     and the module's own for that kind (its SERVER_FLAGS: {kind: (flag, ...)}, when a rule needs

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 import psutil
+import pytest
 
 from bench.run import servers as harness
 from bench.run.procs import Supervisor
@@ -29,6 +30,7 @@ MODELS = os.environ.get("SERVEBENCH_MODELS") or os.path.join(ROOT, "models")
 GO_BIN = os.environ.get("SERVEBENCH_GO_BIN") or harness.GO_BIN
 TOOLS = os.path.join(ROOT, ".tools", "bin")
 SERVER_CPUS = [0]
+KINDS = ("python", "python[rsgi]", "go")  # the servers under attack: conftest.target
 CLIENT_CPUS = [1]
 START_TIMEOUT_S = 60
 
@@ -74,6 +76,15 @@ DEADLINES = {
         "granian's keep-alive idle timeout is --http-read-header-timeout (%gs)" % READ_HEADER_TIMEOUT_S,
         "--http-read-timeout %gs, the RSGI front's" % READ_TIMEOUT_S,
     ),
+    # the lean HTTP adapter (--http-server rsgi) on the same granian host: the same deadlines, its own
+    # body reader
+    "python[rsgi]": Deadlines(
+        READ_HEADER_TIMEOUT_S,
+        READ_HEADER_TIMEOUT_S,
+        READ_TIMEOUT_S,
+        "granian's keep-alive idle timeout is --http-read-header-timeout (%gs)" % READ_HEADER_TIMEOUT_S,
+        "--http-read-timeout %gs, the lean adapter's" % READ_TIMEOUT_S,
+    ),
     "go": Deadlines(
         READ_HEADER_TIMEOUT_S,
         IDLE_TIMEOUT_S,
@@ -97,7 +108,15 @@ def ort_library() -> str:
 
 
 def extra_args(kind: str) -> list[str]:
-    return shlex.split(os.environ.get("RELIABILITY_%s_ARGS" % kind.upper(), ""))
+    """RELIABILITY_PYTHON_ARGS (both Python kinds) / RELIABILITY_GO_ARGS."""
+    return shlex.split(os.environ.get("RELIABILITY_%s_ARGS" % kind.split("[")[0].upper(), ""))
+
+
+def grpc_attack(target: Target) -> None:
+    """At the start of an attack on gRPC alone: python[rsgi] differs from python only in its HTTP
+    adapter, its gRPC server is the same grpcio server, attacked under "python" — not twice."""
+    if target.kind == "python[rsgi]":
+        pytest.skip("python[rsgi]'s gRPC server is python's, attacked there; only its HTTP adapter differs")
 
 
 def gomaxprocs() -> int | None:
@@ -110,10 +129,14 @@ def gomaxprocs() -> int | None:
 
 def spec_for(kind: str, models: str = MODELS, *more: str, name: str | None = None) -> harness.ServerSpec:
     """The suite's server of `kind` ("python": the default stack, granian + sync gRPC, one worker
-    per protocol; "go": GOMAXPROCS = the server CPUs), both protocols on port 0."""
+    per protocol; "python[rsgi]": the same with the lean HTTP adapter, --http-server rsgi; "go":
+    GOMAXPROCS = the server CPUs), both protocols on port 0."""
     flags = [*SUITE_FLAGS, *more, *extra_args(kind)]
     if kind == "python":
         return harness.python_spec(("grpc", "http"), models, *flags, name=name or kind)
+    if kind == "python[rsgi]":
+        rsgi = ("--http-server", "rsgi")
+        return harness.python_spec(("grpc", "http"), models, *rsgi, *flags, name=name or "python-rsgi")
     if kind == "go":
         flags = ["--ort-lib", ort_library(), *flags]
         return harness.go_spec(

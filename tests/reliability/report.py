@@ -12,7 +12,7 @@ import platform
 import shutil
 from dataclasses import asdict, dataclass, field
 
-SERVERS = ("python", "go")
+SERVERS = ("python", "python[rsgi]", "go")
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pytest
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 from tests.reliability import rawnet
 from tests.reliability.conftest import finish, judge_normal
-from tests.reliability.harness import MAX_BATCH, MAX_BODY
+from tests.reliability.harness import MAX_BATCH, MAX_BODY, grpc_attack
 from tests.reliability.normal import IRIS_FEATURES
 from tests.reliability.report import Verdict
 
@@ -186,6 +186,7 @@ def test_grpc_abuse(target, normal, report):
     """Rule: the normal gRPC client passes, the server stays alive and keeps serving; the 5 MB
     message is RESOURCE_EXHAUSTED, 1,025 rows INVALID_ARGUMENT, the 1,000 concurrent streams get OK
     or RESOURCE_EXHAUSTED."""
+    grpc_attack(target)
     client = normal("grpc", target.grpc)
     v = Verdict()
     figures: dict = {}

@@ -122,7 +122,7 @@ def test_kill_9(target, normal, report):
     time.sleep(STEADY_S)
     results: dict = {}
     rows = []
-    if target.kind == "python":
+    if target.kind.startswith("python"):
         for what, module, protocol in (
             ("(granian worker)", None, "http"),
             ("(HTTP host)", "python_service.server.process.http_host", "http"),
@@ -179,7 +179,7 @@ def test_kill_9(target, normal, report):
             _row(report, target, what, protocol, client, killed_at, recovery, extra, Verdict(), left, windows)
         except pytest.fail.Exception as e:
             failures.append(str(e))
-    if target.kind == "python":
+    if target.kind.startswith("python"):
         try:
             _supervisor_row(report, target)
         except pytest.fail.Exception as e:

@@ -44,7 +44,7 @@ from bench.run.measure import busy_s
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 from tests.reliability import loadtools
 from tests.reliability.conftest import finish, judge_normal
-from tests.reliability.harness import CLIENT_CPUS, MAX_BATCH, SERVER_CPUS
+from tests.reliability.harness import CLIENT_CPUS, MAX_BATCH, SERVER_CPUS, grpc_attack
 from tests.reliability.normal import IRIS_BODY, IRIS_FEATURES, iris_answer_ok, percentile
 from tests.reliability.report import Verdict
 
@@ -56,7 +56,7 @@ RATE_MAX = {"http": 3000.0, "grpc": 2500.0}
 # overload, and the normal client's p99 (≤ 50 ms) is its wait plus its own service time and the
 # noise of one shared server CPU.
 QUEUE_DELAY_MS = 20.0
-SERVER_FLAGS = dict.fromkeys(("python", "go"), ("--max-queue-delay", "%gms" % QUEUE_DELAY_MS))
+SERVER_FLAGS = dict.fromkeys(("python", "python[rsgi]", "go"), ("--max-queue-delay", "%gms" % QUEUE_DELAY_MS))
 # A closed loop of 4 keeps the server CPU busier than 2 (the old count bound) while its wait, 3
 # requests ahead of ~1–4 ms each, stays far within the budget: it measures what a server answers,
 # not what it refuses.
@@ -113,6 +113,8 @@ def recover_grpc(stub, max_s: float = 5.0) -> float | None:
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_overload(target, normal, report, protocol, tmp_path):
+    if protocol == "grpc":
+        grpc_attack(target)
     workdir = str(tmp_path)
     body_path = str(tmp_path / "overload.json")
     sup = target.sup

@@ -13,6 +13,7 @@ import pytest
 from python_service.gen.predict.v1 import predict_pb2, predict_pb2_grpc
 from tests.reliability import rawnet
 from tests.reliability.conftest import finish, judge_normal
+from tests.reliability.harness import grpc_attack
 from tests.reliability.normal import IRIS_FEATURES, percentile
 from tests.reliability.report import Verdict
 
@@ -162,6 +163,7 @@ def test_slow_grpc_messages(target, normal, report):
     place (nor anything else the server has few of), so the normal gRPC client passes meanwhile;
     the server stays alive and answers a Predict once the slow calls are gone. Figures: how the
     server ended the slow calls while they trickled."""
+    grpc_attack(target)
     iris = predict_pb2.PredictRequest(model="iris-logreg", instances=[predict_pb2.Instance(features=IRIS_FEATURES)])
     client = normal("grpc", target.grpc)
     figures = rawnet.grpc_slow_messages(

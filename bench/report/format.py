@@ -7,6 +7,7 @@ from bench.results import Scenario, Spread
 
 CB = "CB"  # client-bound mark, same in every table and plot
 SCENARIO = ("server", "protocol", "model", "batch", "concurrency")  # what names a row of bench.analysis
+SCENARIO_HEADER = ["server", "protocol", "model", "batch", "conc"]  # SCENARIO's columns in a table
 
 
 def num(v: float | None, digits: int = 1) -> str:

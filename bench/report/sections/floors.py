@@ -3,8 +3,8 @@ request = floor + phases + the rest, with the overhead above the floor."""
 
 from __future__ import annotations
 
-from bench.analysis import floors
-from bench.report.format import CB, ci_text, num, ratio_text, section, table
+from bench.analysis import breakdown, floors
+from bench.report.format import CB, SCENARIO_HEADER, cells, ci_text, num, ratio_text, section, table
 from bench.results import Results
 
 
@@ -71,11 +71,7 @@ def _body(results: Results) -> list[str]:
     ]
     body = [
         [
-            r["server"],
-            r["protocol"],
-            str(r["model"]),
-            str(r["batch"]),
-            str(r["concurrency"]),
+            *cells(r),
             num(r["cpu_us"]),
             num(r["floor_us"]),
             *(num(r[p]) for p in ("decode", "tensor", "inference", "encode")),
@@ -88,17 +84,10 @@ def _body(results: Results) -> list[str]:
     ]
     return lines + table(
         [
-            "server",
-            "protocol",
-            "model",
-            "batch",
-            "conc",
+            *SCENARIO_HEADER,
             "CPU µs/req",
             "floor",
-            "decode",
-            "tensor",
-            "inference",
-            "encode",
+            *breakdown.PHASES,
             "rest",
             "above floor [95% CI]",
             "÷ floor [95% CI]",

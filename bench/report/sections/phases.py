@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.analysis import breakdown
-from bench.report.format import cells, num, ratio_text, section, table
+from bench.report.format import SCENARIO_HEADER, cells, num, ratio_text, section, table
 from bench.results import Results
 
 
@@ -34,15 +34,8 @@ def _body(results: Results) -> list[str]:
     ]
     return lines + table(
         [
-            "server",
-            "protocol",
-            "model",
-            "batch",
-            "conc",
-            "decode µs",
-            "tensor µs",
-            "inference µs",
-            "encode µs",
+            *SCENARIO_HEADER,
+            *(p + " µs" for p in breakdown.PHASES),
             "remainder µs",
             "server CPU µs/req",
             "in-process µs",

@@ -135,7 +135,7 @@ def _finish(results: Results, plan: Plan, started: float, sentinel: Sentinel | N
     tools = {"hey": plan.tools.hey, "ghz": plan.tools.ghz, "vegeta": plan.tools.vegeta}
     results.environment = environment.collect(plan.repo, tools, pinning)
     results.scenarios = stats.aggregate(results.runs)
-    floors_of = results.settings["floors"]["of"]
+    floors_of = s.floors.of
     results.goals = goals.evaluate(
         s.goals, results.runs, results.scenarios, results.inproc, s.reference_concurrency, floors_of
     )

@@ -17,29 +17,10 @@ import (
 
 	predictv1 "servebench/go_service/gen/predict/v1"
 	"servebench/go_service/internal/admission"
+	"servebench/go_service/internal/coretest"
 	"servebench/go_service/internal/grpcapi"
 	"servebench/go_service/internal/metrics"
-	"servebench/go_service/internal/modeltest"
-	"servebench/go_service/internal/predictor"
 )
-
-// timedCore is a loaded core with the queueing budget, a backstop of 1000 and `runs` run slots,
-// whose inference waits, once entered, until release is closed (closed when the test ends).
-func timedCore(t *testing.T, budget time.Duration, runs int) (core *predictor.Predictor, entered <-chan struct{}, release chan struct{}) {
-	t.Helper()
-	modeltest.InitORT(t)
-	in := make(chan struct{}, 64)
-	release = make(chan struct{})
-	core = predictor.New(predictor.Options{
-		IntraOpThreads: 1, InterOpThreads: 1, MaxBatch: 8, MaxInflight: 1000, MaxRuns: runs, MaxQueueDelay: budget,
-		BeforeRun: func() { in <- struct{}{}; <-release },
-	})
-	if err := core.Load(modeltest.Only(t, "iris-logreg")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(core.Close)
-	return core, in, release
-}
 
 // timedServer serves core with lane and metrics m and returns a client and free, which closes
 // release (once; also when the test ends, before the server stops).
@@ -49,26 +30,6 @@ func timedServer(t *testing.T, core grpcapi.Core, lane *admission.Lane, m *metri
 	free := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(free)
 	return predictv1.NewPredictionServiceClient(conn), free
-}
-
-// await polls cond every 5 ms, failing the test with what after 10 s.
-func await(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal(what)
-		}
-	}
-}
-
-// noInference fails the test with what if a request reaches the blocking core within 300 ms.
-func noInference(t *testing.T, entered <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-entered:
-		t.Fatal(what)
-	case <-time.After(300 * time.Millisecond):
-	}
 }
 
 // TestAdmissionByQueueingTime: N calls at once into a lane of one slot whose service time is
@@ -87,7 +48,7 @@ func TestAdmissionByQueueingTime(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			core, _, release := timedCore(t, tc.budget, 1)
+			core, _, release := coretest.TimedCore(t, tc.budget, 1)
 			lane := admission.NewLane("grpc", 1)
 			lane.Observe(100 * time.Millisecond)
 			client, free := timedServer(t, core, lane, nil, release)
@@ -107,7 +68,7 @@ func TestAdmissionByQueueingTime(t *testing.T) {
 					codesSeen <- status.Code(err)
 				}()
 			}
-			await(t, "the calls were neither all admitted nor refused", func() bool {
+			coretest.Await(t, "the calls were neither all admitted nor refused", func() bool {
 				return lane.Held()+int(refused.Load()) == tc.n
 			})
 			free()
@@ -126,7 +87,7 @@ func TestAdmissionByQueueingTime(t *testing.T) {
 // service time is a minute, a call with 10 s left is answered DEADLINE_EXCEEDED at once, naming
 // the expected wait, without reaching the core; it is counted as such, not as shed.
 func TestDeadlineNearerThanTheWait(t *testing.T) {
-	core, entered, release := timedCore(t, time.Hour, 1)
+	core, entered, release := coretest.TimedCore(t, time.Hour, 1)
 	lane := admission.NewLane("grpc", 1)
 	lane.Observe(time.Minute)
 	m := metrics.New()
@@ -139,7 +100,7 @@ func TestDeadlineNearerThanTheWait(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); client.Predict(ctx, iris(setosa...)) }()
 	}
-	await(t, "the first two calls were not admitted", func() bool { return lane.Held() == 2 })
+	coretest.Await(t, "the first two calls were not admitted", func() bool { return lane.Held() == 2 })
 	<-entered
 
 	short, cancelShort := context.WithTimeout(ctx, 10*time.Second)
@@ -148,7 +109,7 @@ func TestDeadlineNearerThanTheWait(t *testing.T) {
 	if st := status.Convert(err); st.Code() != codes.DeadlineExceeded || !strings.Contains(st.Message(), "expected wait 1m0s exceeds the") {
 		t.Fatalf("a call with 10s left behind a 1 min wait: %v; want DEADLINE_EXCEEDED naming the expected wait", err)
 	}
-	noInference(t, entered, "the waiting call reached the core before the first left")
+	coretest.NoInference(t, entered, "the waiting call reached the core before the first left")
 	if got := counter(t, m, "servebench_requests_total", "DEADLINE_EXCEEDED"); got != 1 {
 		t.Errorf("%v calls counted DEADLINE_EXCEEDED; want 1", got)
 	}
@@ -160,7 +121,7 @@ func TestDeadlineNearerThanTheWait(t *testing.T) {
 // TestDeadlinePassesWhileQueued: a call admitted behind one at work whose deadline passes while it
 // waits for the slot is given up without reaching the core, and leaves its place.
 func TestDeadlinePassesWhileQueued(t *testing.T) {
-	core, entered, release := timedCore(t, time.Second, 1)
+	core, entered, release := coretest.TimedCore(t, time.Second, 1)
 	lane := admission.NewLane("grpc", 1) // no service time known: nothing refused at admission
 	m := metrics.New()
 	client, free := timedServer(t, core, lane, m, release)
@@ -176,13 +137,13 @@ func TestDeadlinePassesWhileQueued(t *testing.T) {
 	}
 	// The server's own timer (DEADLINE_EXCEEDED) and the client's, whose RST_STREAM cancels the
 	// call (CANCELLED), race: either is the call given up while queued.
-	await(t, "the server did not count the queued call DEADLINE_EXCEEDED or CANCELLED", func() bool {
+	coretest.Await(t, "the server did not count the queued call DEADLINE_EXCEEDED or CANCELLED", func() bool {
 		return counter(t, m, "servebench_requests_total", "DEADLINE_EXCEEDED")+counter(t, m, "servebench_requests_total", "CANCELLED") == 1
 	})
 	if lane.Held() != 1 {
 		t.Fatalf("%d calls in the lane; want the first alone", lane.Held())
 	}
-	noInference(t, entered, "the expired call reached the core")
+	coretest.NoInference(t, entered, "the expired call reached the core")
 }
 
 // counter is the gRPC Predict series of a metric (code "" for a metric without one).

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"servebench/go_service/internal/admission"
+	"servebench/go_service/internal/coretest"
 	"servebench/go_service/internal/httpapi"
 	"servebench/go_service/internal/modeltest"
 	"servebench/go_service/internal/predictor"
@@ -160,16 +161,6 @@ func inference(t *testing.T, entered <-chan struct{}, what string) {
 	}
 }
 
-// noInference fails the test with what if a request reaches inference within 300 ms.
-func noInference(t *testing.T, entered <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-entered:
-		t.Fatal(what)
-	case <-time.After(300 * time.Millisecond):
-	}
-}
-
 // oneSlotLanes are the adapter's options with one work slot in each lane.
 func oneSlotLanes() httpapi.Options {
 	return httpapi.Options{MaxBody: testMaxBody, Small: admission.NewLane("http", 1), Big: admission.NewLane("http-big", 1)}
@@ -188,7 +179,7 @@ func TestWorkSlots(t *testing.T) {
 		go postPredict(srv, irisSetosa, statuses)
 	}
 	inference(t, entered, "no request reached inference")
-	noInference(t, entered, "two requests in inference at once with one work slot")
+	coretest.NoInference(t, entered, "two requests in inference at once with one work slot")
 	release <- struct{}{}
 	inference(t, entered, "the second request never reached inference once the first was done")
 	release <- struct{}{}
@@ -213,7 +204,7 @@ func TestBigBodyLane(t *testing.T) {
 	go postPredict(srv, irisSetosa, statuses)
 	inference(t, entered, "the small request waited for the big one's work slot")
 	go postPredict(srv, big, statuses)
-	noInference(t, entered, "two big requests in inference at once with one work slot")
+	coretest.NoInference(t, entered, "two big requests in inference at once with one work slot")
 	release <- struct{}{}
 	release <- struct{}{}
 	inference(t, entered, "the second big request never reached inference once the first was done")

@@ -17,39 +17,10 @@ import (
 	"time"
 
 	"servebench/go_service/internal/admission"
+	"servebench/go_service/internal/coretest"
 	"servebench/go_service/internal/httpapi"
 	"servebench/go_service/internal/metrics"
-	"servebench/go_service/internal/modeltest"
-	"servebench/go_service/internal/predictor"
 )
-
-// timedCore is a loaded core with the queueing budget, a backstop of 1000 and `runs` run slots,
-// whose inference waits, once entered, until release is closed.
-func timedCore(t *testing.T, budget time.Duration, runs int) (core *predictor.Predictor, entered <-chan struct{}, release chan struct{}) {
-	t.Helper()
-	modeltest.InitORT(t)
-	in := make(chan struct{}, 64)
-	release = make(chan struct{})
-	core = predictor.New(predictor.Options{
-		IntraOpThreads: 1, InterOpThreads: 1, MaxBatch: 8, MaxInflight: 1000, MaxRuns: runs, MaxQueueDelay: budget,
-		BeforeRun: func() { in <- struct{}{}; <-release },
-	})
-	if err := core.Load(modeltest.Only(t, "iris-logreg")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(core.Close)
-	return core, in, release
-}
-
-// await polls cond every 5 ms, failing the test with what after 10 s.
-func await(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal(what)
-		}
-	}
-}
 
 // TestAdmissionByQueueingTime: N requests at once into a lane of `slots` slots whose service time
 // is S (inference blocked, so none leaves): admitted while the expected wait, the requests waiting
@@ -69,7 +40,7 @@ func TestAdmissionByQueueingTime(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			core, _, release := timedCore(t, tc.budget, tc.slots)
+			core, _, release := coretest.TimedCore(t, tc.budget, tc.slots)
 			lane := admission.NewLane("http", tc.slots)
 			lane.Observe(tc.service)
 			srv := httptest.NewServer(httpapi.New(core, httpapi.Options{MaxBody: testMaxBody, Small: lane}))
@@ -100,7 +71,7 @@ func TestAdmissionByQueueingTime(t *testing.T) {
 					statuses <- fmt.Sprint(resp.StatusCode)
 				}()
 			}
-			await(t, "the requests were neither all admitted nor refused", func() bool {
+			coretest.Await(t, "the requests were neither all admitted nor refused", func() bool {
 				return lane.Held()+int(refused.Load()) == tc.n
 			})
 			free()
@@ -123,7 +94,7 @@ func TestAdmissionByQueueingTime(t *testing.T) {
 // TestClientGoneWhileQueued: a request whose client closes its connection while the request waits
 // for a work slot is dropped without inference, counted CANCELLED, and its place given back.
 func TestClientGoneWhileQueued(t *testing.T) {
-	core, entered, release := timedCore(t, time.Second, 1)
+	core, entered, release := coretest.TimedCore(t, time.Second, 1)
 	lane := admission.NewLane("http", 1)
 	m := metrics.New()
 	srv := httptest.NewServer(httpapi.New(core, httpapi.Options{MaxBody: testMaxBody, Small: lane, Metrics: m}))
@@ -139,10 +110,10 @@ func TestClientGoneWhileQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(irisSetosa), irisSetosa)
-	await(t, "the second request was not queued", func() bool { return lane.Held() == 2 })
+	coretest.Await(t, "the second request was not queued", func() bool { return lane.Held() == 2 })
 	conn.Close()
-	await(t, "the gone client's request still holds its place", func() bool { return lane.Held() == 1 })
-	noInference(t, entered, "the gone client's request reached inference")
+	coretest.Await(t, "the gone client's request still holds its place", func() bool { return lane.Held() == 1 })
+	coretest.NoInference(t, entered, "the gone client's request reached inference")
 	if got := requests(t, m, "http", "CANCELLED"); got != 1 {
 		t.Fatalf("%v requests counted CANCELLED; want 1", got)
 	}

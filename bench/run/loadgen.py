@@ -51,6 +51,22 @@ def _go_duration(seconds: float) -> str:
 
 
 JSON, PROTOBUF = "application/json", "application/x-protobuf"
+
+
+def vegeta_targets(path: str, url: str, body: str | None, protobuf: bool) -> str:
+    """Write a vegeta targets file (http format) at path: a GET of url without a body, else a POST
+    of the body file as JSON, or as a binary PredictRequest asking for a binary answer; its path."""
+    with open(path, "w", encoding="utf-8") as fh:
+        if body is None:
+            fh.write(f"GET {url}\n")
+            return path
+        fh.write(f"POST {url}\nContent-Type: {PROTOBUF if protobuf else JSON}\n")
+        if protobuf:
+            fh.write(f"Accept: {PROTOBUF}\n")
+        fh.write(f"@{body}\n")
+    return path
+
+
 PREDICT_STREAM_CALL = "predict.v1.PredictionService.PredictStream"
 
 

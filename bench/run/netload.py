@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from bench.analysis import parse
 from bench.run import loadgen
-from bench.run.loadgen import JSON, PROTOBUF, LoadError, Tools
+from bench.run.loadgen import LoadError, Tools
 from bench.run.procs import Supervisor, Usage
 
 
@@ -91,12 +91,8 @@ class Request:
 def _vegeta_targets(way: Way, address: str, req: Request, path: str) -> str:
     scheme = "https" if way.tls else "http"
     protobuf = way.protocol == "http-protobuf"
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(f"POST {scheme}://{address}/v1/predict\nContent-Type: {PROTOBUF if protobuf else JSON}\n")
-        if protobuf:
-            fh.write(f"Accept: {PROTOBUF}\n")
-        fh.write(f"@{req.protobuf_body if protobuf else req.json_body}\n")
-    return path
+    body = req.protobuf_body if protobuf else req.json_body
+    return loadgen.vegeta_targets(path, f"{scheme}://{address}/v1/predict", body, protobuf)
 
 
 def vegeta_argv(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from bench.analysis import parse
 from bench.run import loadgen
-from bench.run.loadgen import JSON, PROTOBUF, V2_INFER_CALL, V2_PROTO, LoadError, Tools
+from bench.run.loadgen import V2_INFER_CALL, V2_PROTO, LoadError, Tools
 from bench.run.procs import Supervisor, Usage
 from bench.settings import CapacitySettings
 
@@ -57,16 +57,7 @@ def vegeta_targets(target: Target, directory: str) -> str:
     """A vegeta targets file (http format) for the target; its path."""
     path = os.path.join(directory, f"targets-{target.protocol}-{target.address.replace(':', '_')}.txt")
     url = f"http://{target.address}{target.path}"
-    with open(path, "w", encoding="utf-8") as fh:
-        if target.body is None:
-            fh.write(f"GET {url}\n")
-        else:
-            protobuf = target.protocol == "http-protobuf"
-            fh.write(f"POST {url}\nContent-Type: {PROTOBUF if protobuf else JSON}\n")
-            if protobuf:
-                fh.write(f"Accept: {PROTOBUF}\n")
-            fh.write(f"@{target.body}\n")
-    return path
+    return loadgen.vegeta_targets(path, url, target.body, target.protocol == "http-protobuf")
 
 
 def vegeta_argv(

@@ -2,6 +2,7 @@
 the settings, the parsing, the figures derived from runs, the report section, results.json."""
 
 import json
+import pathlib
 
 import pytest
 
@@ -142,3 +143,20 @@ def test_section_and_results_json(net, tmp_path):
     assert back.network == net
     skipped = Results("r", "full", [], "", "", {}, {}, {}, network=Network(skipped="needs root"))
     assert "Not measured here: needs root." in "\n".join(section.render(skipped, None))
+
+
+def test_the_vegeta_targets_file_names_the_scheme_and_the_encoding(tmp_path):
+    """The network stage's vegeta targets: https over TLS; JSON, or a binary PredictRequest asking for a
+    binary answer (the one writer, loadgen.vegeta_targets, as capacity's)."""
+    req = netload.Request("/b/iris.json", "/b/iris.pb", "/ca.pem", 5.0, 1)
+    tls = netload.Way("h1-json-tls", "http-json", "1.1", True)
+    path = netload._vegeta_targets(tls, "10.0.0.1:8443", req, str(tmp_path / "a.txt"))
+    assert pathlib.Path(path).read_text() == (
+        "POST https://10.0.0.1:8443/v1/predict\nContent-Type: application/json\n@/b/iris.json\n"
+    )
+    pb = netload.Way("h1-protobuf", "http-protobuf", "1.1", False)
+    path = netload._vegeta_targets(pb, "10.0.0.1:8080", req, str(tmp_path / "b.txt"))
+    assert pathlib.Path(path).read_text() == (
+        "POST http://10.0.0.1:8080/v1/predict\nContent-Type: application/x-protobuf\n"
+        "Accept: application/x-protobuf\n@/b/iris.pb\n"
+    )

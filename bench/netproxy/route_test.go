@@ -49,15 +49,7 @@ func echo(t *testing.T) string {
 // passed on, and the route counts the connection and the bytes each way.
 func TestDelayAndCounts(t *testing.T) {
 	const delay = 20 * time.Millisecond
-	r, err := parseRoute("t=127.0.0.1:0," + echo(t) + "," + delay.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.listen(); err != nil {
-		t.Fatal(err)
-	}
-	defer r.ln.Close()
-	go r.serve()
+	r := serving(t, "t=127.0.0.1:0,"+echo(t)+","+delay.String())
 	start := time.Now()
 	c, err := net.Dial("tcp", r.ln.Addr().String())
 	if err != nil {
@@ -85,15 +77,7 @@ func TestDelayAndCounts(t *testing.T) {
 
 // TestStatsEndpoint: run() serves the routes and GET /stats answers their counts as JSON.
 func TestStatsEndpoint(t *testing.T) {
-	r, err := parseRoute("a=127.0.0.1:0," + echo(t) + ",0s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.listen(); err != nil {
-		t.Fatal(err)
-	}
-	defer r.ln.Close()
-	go r.serve()
+	r := serving(t, "a=127.0.0.1:0,"+echo(t)+",0s")
 	c, err := net.Dial("tcp", r.ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -134,4 +118,19 @@ func TestStatsEndpoint(t *testing.T) {
 	if r.delay.Load() != int64(250*time.Microsecond) {
 		t.Errorf("delay %v after POST /delay; want 250µs", time.Duration(r.delay.Load()))
 	}
+}
+
+// serving is the route of spec, listening and serving until the test ends.
+func serving(t *testing.T, spec string) *route {
+	t.Helper()
+	r, err := parseRoute(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.ln.Close() })
+	go r.serve()
+	return r
 }

@@ -13,6 +13,7 @@ from python_service.server.core import metrics
 from python_service.server.core.admission import CLIP, TARGET, WEIGHT, Admission, Queue
 from python_service.server.core.errors import PredictError
 from python_service.server.grpcapi.service import Calls
+from tests.python.grpc_fakes import Context
 
 TABLE = contract.load("errors.json")
 
@@ -80,17 +81,6 @@ def test_the_backstop_bounds_every_queue_together():
     assert refusal is not None and "3 requests in progress or queued (--max-inflight 3)" in refusal.message
 
 
-class _Context:
-    def __init__(self, remaining):
-        self.remaining = remaining
-
-    def time_remaining(self):
-        return self.remaining
-
-    def is_active(self):
-        return True
-
-
 class _Blocked:
     """A core whose work waits for `release` (so that calls queue behind it)."""
 
@@ -105,7 +95,7 @@ class _Blocked:
 
 def _refused(calls):
     try:
-        calls.predict(b"", _Context(None))
+        calls.predict(b"", Context(None))
     except PredictError:
         pass
 
@@ -123,7 +113,7 @@ def test_a_deadline_nearer_than_the_expected_wait_is_answered_at_once_without_in
     while calls._queue.inflight < 2:
         time.sleep(0.001)
     with pytest.raises(PredictError) as err:
-        calls.predict(b"", _Context(0.2))  # one call waits ahead: 0.5 s expected, 0.2 s left
+        calls.predict(b"", Context(0.2))  # one call waits ahead: 0.5 s expected, 0.2 s left
     assert err.value.code == grpc.StatusCode.DEADLINE_EXCEEDED and "expected wait 500 ms" in err.value.message
     core.release.set()
     busy.join(5)
@@ -142,7 +132,7 @@ def test_a_call_that_waited_over_the_budget_is_refused_without_inference():
         time.sleep(0.001)
     started = time.monotonic()
     with pytest.raises(PredictError) as err:
-        calls.predict(b"", _Context(None))
+        calls.predict(b"", Context(None))
     waited = time.monotonic() - started
     core.release.set()
     busy.join(5)

@@ -18,6 +18,7 @@ from python_service.server.core.predictor import Predictor
 from python_service.server.core.repository import load_repository
 from python_service.server.grpcapi import service as grpc_service
 from python_service.server.grpcapi.server import SERVICE_NAME, GrpcServer
+from tests.python.grpc_fakes import Aborted, Context
 from tests.python.pyservice_harness import SETOSA, predict_request
 
 C = grpc.StatusCode
@@ -71,28 +72,13 @@ def test_expired_deadline(server):
     assert err.value.code() == C.DEADLINE_EXCEEDED
 
 
-class _Context:
-    """Just enough of grpc.ServicerContext for the servicer."""
-
-    def __init__(self, remaining):
-        self.time_remaining = lambda: remaining
-        self.is_active = lambda: True
-
-    def abort(self, code, details):
-        raise _Aborted(code, details)
-
-
-class _Aborted(Exception):
-    pass
-
-
 def test_handler_passes_the_deadline_to_the_core(models_dir):
     calls = grpc_service.Calls(Predictor(load_repository(models_dir)), metrics.NO_METRICS)
     predict = grpc_service.handlers(calls)["Predict"].unary_unary
-    answer = predict_pb2.PredictResponse.FromString(predict(iris(SETOSA).SerializeToString(), _Context(None)))
+    answer = predict_pb2.PredictResponse.FromString(predict(iris(SETOSA).SerializeToString(), Context(None)))
     assert answer.predictions[0].label == "setosa"
-    with pytest.raises(_Aborted) as err:
-        predict(iris(SETOSA).SerializeToString(), _Context(0.0))
+    with pytest.raises(Aborted) as err:
+        predict(iris(SETOSA).SerializeToString(), Context(0.0))
     assert err.value.args == (C.DEADLINE_EXCEEDED, "deadline exceeded")
 
 

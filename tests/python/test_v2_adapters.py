@@ -23,6 +23,7 @@ from python_service.server.httpapi.lean import LeanApp
 from python_service.server.v2.rest import Call, RestV2
 from python_service.server.v2.rpc import InferenceCalls
 from tests.conformance.v2_endpoints import V2Grpc, V2Http, predictions
+from tests.python.grpc_fakes import Aborted, Context
 from tests.python.rsgi_fakes import MAX_BODY, Front
 
 C = grpc.StatusCode
@@ -42,27 +43,12 @@ def predictor(entries):
     return Predictor(entries)
 
 
-class _Context:
-    """Just enough of grpc.ServicerContext for a handler."""
-
-    def __init__(self, remaining=None):
-        self.time_remaining = lambda: remaining
-        self.is_active = lambda: True
-
-    def abort(self, code, details):
-        raise _Aborted(code, details)
-
-
-class _Aborted(Exception):
-    pass
-
-
 def grpc_call(calls, rpc, message, remaining=None):
     """(response bytes, None) or (None, (code, message)) of one V2 RPC's handler."""
     handler = unary_handlers(calls, InferenceCalls(calls).table())[rpc].unary_unary
     try:
-        return handler(message.SerializeToString(), _Context(remaining)), None
-    except _Aborted as e:
+        return handler(message.SerializeToString(), Context(remaining)), None
+    except Aborted as e:
         return None, e.args
 
 
